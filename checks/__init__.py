@@ -1,0 +1,24 @@
+"""gatelab's numeric-gradient checker.
+
+- `check_layer(forward, backward, *args, **kwargs) -> GradReport`: compare a layer pair's
+  backward with central differences of its forward; ``print(report)`` shows a row per
+  argument; `assert_gradients` raises `GradientCheckError` with that table (for pytest).
+- `register`: register a pair with a builder of example inputs, so that
+  ``python -m checks my_layers.py`` checks it.
+- CS231n's helpers, unchanged in use: `rel_error`, `eval_numerical_gradient`,
+  `eval_numerical_gradient_array`, `grad_check_sparse`.
+
+Run ``python -m checks`` to check every layer of the library.
+"""
+
+from layers.registry import Example, register
+from .checker import TOLERANCES, assert_gradients, check_layer
+from .gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
+                             grad_check_sparse, rel_error)
+from .report import GradientCheckError, GradReport
+
+__all__ = [
+    "Example", "GradReport", "GradientCheckError", "TOLERANCES", "assert_gradients",
+    "check_layer", "eval_numerical_gradient", "eval_numerical_gradient_array",
+    "grad_check_sparse", "register", "rel_error",
+]

@@ -1,0 +1,109 @@
+"""CS231n-compatible numeric-gradient helpers, so that CS231n notebooks run unchanged.
+
+They perturb `x` in place, as CS231n's do, because CS231n code passes closures that read
+the very array being perturbed (``lambda _: model.loss(X, y)[0]``). Unlike CS231n's, they
+restore `x` in a ``finally`` block: `x` is never left modified, even when `f` raises.
+"""
+
+import numpy as np
+
+
+def rel_error(x, y):
+    """max |x - y| / max(1e-8, |x| + |y|), elementwise, as in CS231n."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def _perturbed(f, x, index, h):
+    """(f(x with x[index] + h), f(x with x[index] - h)), restoring x[index] afterwards."""
+    original = x[index]
+    try:
+        x[index] = original + h
+        plus = f(x)
+        x[index] = original - h
+        minus = f(x)
+    finally:
+        x[index] = original
+    return plus, minus
+
+
+def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
+    """Numeric gradient of a scalar function by central differences.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> float``.
+    x : ndarray of floats, any shape
+        Point at which to evaluate the gradient; restored after every perturbation.
+    verbose : bool
+        Print each index and its numeric gradient, as CS231n does.
+    h : float
+        Step of the central difference.
+
+    Returns
+    -------
+    grad : ndarray of float64, the shape of x
+    """
+    grad = np.zeros(np.shape(x), dtype=np.float64)
+    for index in np.ndindex(*np.shape(x)):
+        plus, minus = _perturbed(f, x, index, h)
+        grad[index] = (plus - minus) / (2 * h)
+        if verbose:
+            print(index, grad[index])
+    return grad
+
+
+def eval_numerical_gradient_array(f, x, df, h=1e-5):
+    """Numeric gradient of <df, f(x)> for an array-valued function.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> ndarray``, of the shape of `df`.
+    x : ndarray of floats, any shape
+    df : ndarray, the upstream gradient, shape of f(x)
+    h : float
+
+    Returns
+    -------
+    grad : ndarray of float64, the shape of x
+    """
+    grad = np.zeros(np.shape(x), dtype=np.float64)
+    for index in np.ndindex(*np.shape(x)):
+        plus, minus = _perturbed(lambda v: np.array(f(v), dtype=np.float64), x, index, h)
+        grad[index] = np.sum((plus - minus) * df) / (2 * h)
+    return grad
+
+
+def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None):
+    """Compare `analytic_grad` with central differences at `num_checks` random elements.
+
+    Prints one line per element as CS231n does, and returns the relative errors.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x) -> float``.
+    x : ndarray of floats
+    analytic_grad : ndarray, the shape of x
+    num_checks : int
+    h : float
+    seed : int or np.random.Generator, optional
+        Chooses the elements; the global NumPy RNG is never touched.
+
+    Returns
+    -------
+    errors : list of float
+    """
+    rng = np.random.default_rng(seed)
+    errors = []
+    for _ in range(num_checks):
+        index = tuple(int(rng.integers(size)) for size in np.shape(x))
+        plus, minus = _perturbed(f, x, index, h)
+        numeric = (plus - minus) / (2 * h)
+        analytic = float(analytic_grad[index])
+        error = abs(numeric - analytic) / max(abs(numeric) + abs(analytic), 1e-300)
+        errors.append(error)
+        print(f"numerical: {numeric:f} analytic: {analytic:f}, relative error: {error:e}")
+    return errors
