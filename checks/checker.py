@@ -142,7 +142,7 @@ def _check(report, forward, backward, args, kwargs, names, seed, floor_fraction)
 def _run_forward(report, forward, args, kwargs):
     """Call forward with fresh copies of parameter dicts; return (outputs, cache)."""
     try:
-        result = forward(*_fresh(args), **_fresh(kwargs))
+        result = forward(*_fresh_args(args), **_fresh(kwargs))
     except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
         report.problems.append(f"forward raised {type(exc).__name__}: {exc}")
         return None, None
@@ -204,7 +204,7 @@ def _scalar_objective(forward, args, kwargs, upstream):
     def objective(position, value):
         call = list(args64)
         call[position] = value
-        outputs = forward(*_fresh(call), **_fresh(kwargs))[:-1]
+        outputs = forward(*_fresh_args(call), **_fresh(kwargs))[:-1]
         terms = [u * np.asarray(out, dtype=np.float64) for u, out in zip(upstream64, outputs)]
         return math.fsum(float(t.sum()) for t in terms), sum(float(np.abs(t).sum())
                                                               for t in terms)
@@ -271,16 +271,18 @@ def _argument_names(forward, count):
     return names + [f"args[{i}]" for i in range(len(names), count)]
 
 
+def _fresh_args(args):
+    return [_fresh(a) for a in args]
+
+
 def _fresh(value):
-    """Copies of the parameter dicts in `value`; arrays inside are shared, not copied.
+    """A copy of `value` if it is a (parameter) dict; arrays inside are shared, not copied.
 
     A forward may rebind entries of a parameter dict (running statistics); the checker's
     repeated calls must not pile those updates into the caller's dict.
     """
     if isinstance(value, dict):
         return {k: _fresh(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fresh(v) for v in value]
     return value
 
 

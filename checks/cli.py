@@ -1,0 +1,136 @@
+"""``python -m checks``: gradient-check every registered layer, or a user's own.
+
+    python -m checks                      # every layer of the library
+    python -m checks my_layers.py         # the pairs registered in a file of yours
+    python -m checks my_package.layers    # ... or in a module, by import name
+    python -m checks --only affine,relu --dtype both --seeds 3
+
+Prints one row per layer and argument, a summary line, and exits 1 when any check fails
+or when a target defines a ``*_forward`` that is not registered (it could not be checked).
+"""
+
+import argparse
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import time
+
+import numpy as np
+
+from layers.registry import REGISTRY
+from .checker import check_layer
+from .report import NO_GRADIENT
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m checks",
+        description="Compare every layer's backward with central differences of its forward.")
+    parser.add_argument("targets", nargs="*", metavar="FILE_OR_MODULE",
+                        help="a .py file or an importable module whose registered pairs to "
+                             "check (default: the gatelab library)")
+    parser.add_argument("--only", metavar="NAME[,NAME...]",
+                        help="check only these layers (base names, e.g. affine,relu)")
+    parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="float64")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="example inputs drawn from seeds 0..N-1 (default 1)")
+    return parser.parse_args(argv)
+
+
+def load_target(target):
+    """Import a .py file or a module name; return the module."""
+    if target.endswith(".py") or os.path.sep in target:
+        path = os.path.abspath(target)
+        if not os.path.isfile(path):
+            raise SystemExit(f"python -m checks: no such file: {target}")
+        name = os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        sys.path.insert(0, os.path.dirname(path))
+        spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as exc:
+        raise SystemExit(f"python -m checks: cannot import {target!r}: {exc}") from None
+
+
+def unregistered_pairs(module):
+    """Names of ``*_forward`` functions defined in `module` that are not registered."""
+    registered = {spec.forward for spec in REGISTRY.values()}
+    return sorted(name for name, obj in vars(module).items()
+                  if name.endswith("_forward") and inspect.isfunction(obj)
+                  and obj.__module__ == module.__name__ and obj not in registered)
+
+
+def select(targets, only):
+    """(specs to check, names of unregistered pairs) for the command line's targets."""
+    if targets:
+        modules = [load_target(t) for t in targets]
+        names = {m.__name__ for m in modules}
+        specs = [s for s in REGISTRY.values() if s.module in names]
+        missing = [f"{m.__name__}.{n}" for m in modules for n in unregistered_pairs(m)]
+    else:
+        import layers  # noqa: F401 - importing registers every layer of the library
+
+        specs = [s for s in REGISTRY.values() if s.module.startswith("layers.")]
+        missing = []
+    if only:
+        wanted = [n.strip() for n in only.split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in {s.name for s in specs}]
+        if unknown:
+            raise SystemExit(f"python -m checks: --only: no registered layer named "
+                             f"{', '.join(unknown)}")
+        specs = [s for s in specs if s.name in wanted]
+    return sorted(specs, key=lambda s: s.name), missing
+
+
+COLUMNS = (("run", 7), ("layer", 26), ("dtype", 7), ("seed", 4), ("arg", 12),
+           ("max rel err", 11), ("worst index", 14), ("status", 0))
+
+
+def print_row(*cells):
+    """One row of the streaming table; rows print as each check ends (the progress)."""
+    print("  ".join(str(c).ljust(w) for c, (_, w) in zip(cells, COLUMNS)).rstrip(), flush=True)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    specs, missing = select(args.targets, args.only)
+    dtypes = ["float64", "float32"] if args.dtype == "both" else [args.dtype]
+    runs = [(spec, dtype, seed) for spec in specs for dtype in dtypes
+            for seed in range(args.seeds)]
+    start = time.perf_counter()
+    failed = compared = 0
+    print_row(*(name for name, _ in COLUMNS))
+    for count, (spec, dtype, seed) in enumerate(runs, 1):
+        run = f"{count}/{len(runs)}"
+        try:
+            example = spec.example(np.random.default_rng(seed), dtype)
+        except Exception as exc:  # noqa: BLE001 - a broken example builder is a failure
+            failed += 1
+            print_row(run, spec.name, dtype, seed, "-", "-", "-",
+                      f"FAIL: example builder raised {type(exc).__name__}: {exc}")
+            continue
+        report = check_layer(spec.forward, spec.backward, *example.args, seed=seed,
+                             name=spec.name, **example.kwargs)
+        for _, arg, err, worst, _, _, status in report.rows():
+            compared += not status.startswith(NO_GRADIENT)
+            print_row(run, spec.name, dtype, seed, arg, err, worst, status)
+        for problem in report.problems:
+            print_row(run, spec.name, dtype, seed, "-", "-", "-", f"FAIL: {problem}")
+        failed += not report.ok
+    for name in missing:
+        print(f"NOT CHECKED: {name} has no registration; register example inputs with "
+              f"@checks.register({name.rsplit('.', 1)[1]}, ...) (see README)")
+    seconds = time.perf_counter() - start
+    print(f"\nchecked {len(specs)} layers ({len(runs)} runs, {compared} gradients compared) "
+          f"in {seconds:.1f} s: {len(runs) - failed} passed, {failed} failed"
+          + (f", {len(missing)} not registered" if missing else ""))
+    if not specs and not missing:
+        print("nothing to check: no registered layer found")
+        return 1
+    return 1 if failed or missing else 0

@@ -1,0 +1,280 @@
+"""The checker itself: it passes correct pairs, catches wrong ones and says why."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from checks import (GradientCheckError, assert_gradients, check_layer,
+                    eval_numerical_gradient, eval_numerical_gradient_array,
+                    grad_check_sparse, rel_error)
+from layers import affine_backward, affine_forward
+
+
+def scale_forward(x, w):
+    return x * w, (x, w)
+
+
+def scale_backward(dout, cache):
+    x, w = cache
+    return dout * w, (dout * x).sum(axis=0)
+
+
+def affine_inputs(rng, dtype=np.float64):
+    return (rng.standard_normal((4, 3)).astype(dtype), rng.standard_normal((3, 5)).astype(dtype),
+            rng.standard_normal(5).astype(dtype))
+
+
+def test_correct_pair_passes_with_a_row_per_argument(rng):
+    report = check_layer(scale_forward, scale_backward, rng.standard_normal((4, 3)),
+                         rng.standard_normal(3))
+    assert report.ok
+    assert [a.name for a in report.arguments] == ["x", "w"]
+    assert report.max_rel_error < 1e-8
+    assert "pass" in str(report)
+
+
+def test_wrong_factor_fails_and_reports_the_worst_element(rng):
+    def bad_backward(dout, cache):
+        dx, dw = scale_backward(dout, cache)
+        return dx, 2 * dw
+
+    report = check_layer(scale_forward, bad_backward, rng.standard_normal((4, 3)),
+                         rng.standard_normal(3))
+    assert not report.ok
+    row = {a.name: a for a in report.arguments}
+    assert row["x"].status == "pass" and row["w"].status == "FAIL"
+    assert row["w"].analytic == pytest.approx(2 * row["w"].numeric, rel=1e-6)
+    assert row["w"].max_rel_error == pytest.approx(1 / 3, rel=1e-6)
+
+
+def test_one_element_off_by_1e_4_is_caught(rng):
+    def bad_backward(dout, cache):
+        dx, dw, db = affine_backward(dout, cache)
+        dw = dw.copy()
+        dw[1, 2] *= 1 + 1e-4
+        return dx, dw, db
+
+    report = check_layer(affine_forward, bad_backward, *affine_inputs(rng))
+    bad = {a.name: a for a in report.arguments}["w"]
+    assert bad.status == "FAIL" and bad.worst_index == (1, 2)
+
+
+def test_assert_gradients_raises_with_the_table(rng):
+    def swapped(dout, cache):
+        dx, dw = scale_backward(dout, cache)
+        return -dx, dw
+
+    with pytest.raises(GradientCheckError, match=r"(?s)scale.*x .*FAIL"):
+        assert_gradients(scale_forward, swapped, rng.standard_normal((2, 3)),
+                         rng.standard_normal(3))
+
+
+def test_float32_is_judged_with_the_float32_tolerance(rng):
+    report = check_layer(affine_forward, affine_backward, *affine_inputs(rng, np.float32))
+    assert report.ok and report.dtype == "float32" and report.tolerance == 1e-3
+
+
+@pytest.mark.parametrize("grads, message", [
+    (lambda dx, dw: dx, "returned 1 gradient for 2 floating-point arguments (x, w)"),
+    (lambda dx, dw: (dx, dw, dw), "returned 3 gradients for 2"),
+    (lambda dx, dw: (dx.T, dw), "gradient of x has shape (3, 4); x has (4, 3)"),
+    (lambda dx, dw: (dx.astype(np.float32), dw), "gradient of x is float32; x is float64"),
+    (lambda dx, dw: (dx.tolist(), dw), "gradient of x is list, not an array"),
+])
+def test_contract_violations_are_named(rng, grads, message):
+    def backward(dout, cache):
+        return grads(*scale_backward(dout, cache))
+
+    report = check_layer(scale_forward, backward, rng.standard_normal((4, 3)),
+                         rng.standard_normal(3))
+    assert not report.ok
+    assert any(message in p for p in report.problems), report.problems
+
+
+def test_one_gradient_must_be_a_bare_array(rng):
+    report = check_layer(lambda x: (2 * x, None), lambda dout, cache: (2 * dout,),
+                         rng.standard_normal(3))
+    assert not report.ok and "contract returns a bare array" in report.problems[0]
+
+
+def test_integer_arguments_are_reported_without_a_gradient(rng):
+    def pick_forward(x, index):
+        return x[index], (x.shape, index)
+
+    def pick_backward(dout, cache):
+        shape, index = cache
+        dx = np.zeros(shape)
+        np.add.at(dx, index, dout)
+        return dx
+
+    report = check_layer(pick_forward, pick_backward, rng.standard_normal(5),
+                         np.array([0, 2, 2]))
+    assert report.ok
+    index_row = {a.name: a for a in report.arguments}["index"]
+    assert index_row.status == "no gradient" and "int64" in index_row.detail
+
+
+def test_nothing_to_check_is_not_a_pass():
+    report = check_layer(lambda y: (y * 1.0, None), lambda dout, cache: None,
+                         np.array([1, 2]))
+    assert not report.ok and "nothing to check" in report.problems[0]
+
+
+def test_non_deterministic_forward_is_reported(rng):
+    noise = np.random.default_rng()
+
+    def noisy_forward(x):
+        return x * noise.random(x.shape), None
+
+    report = check_layer(noisy_forward, lambda dout, cache: dout, rng.standard_normal(3))
+    assert not report.ok and "not deterministic" in report.problems[0]
+
+
+def test_non_finite_output_is_reported():
+    report = check_layer(lambda x: (np.where(x > 0, x, np.inf), None),
+                         lambda dout, cache: dout, np.array([1.0, -1.0]))
+    assert not report.ok and "non-finite" in report.problems[0]
+
+
+def test_forward_that_raises_is_reported(rng):
+    with pytest.raises(GradientCheckError, match="forward raised ValueError: affine_forward"):
+        assert_gradients(affine_forward, affine_backward, rng.standard_normal((2, 3)),
+                         rng.standard_normal((4, 5)), rng.standard_normal(5))
+
+
+def test_in_place_modification_is_reported(rng):
+    def clobber_forward(x):
+        out = x * 2
+        x[...] = 0
+        return out, None
+
+    x = rng.standard_normal(3)
+    report = check_layer(clobber_forward, lambda dout, cache: 2 * dout, x)
+    assert any("modified its input x in place" in p for p in report.problems)
+
+
+def test_kinks_are_counted_not_failed():
+    x = np.array([-1.0, 0.0, 2.0])  # relu at exactly 0 is a kink
+    report = check_layer(lambda x: (np.maximum(x, 0), x),
+                         lambda dout, x: dout * (x > 0), x)
+    assert report.ok and report.arguments[0].kinks == 1
+
+
+def test_parameter_dicts_are_copied_before_every_call(rng):
+    calls = []
+
+    def counting_forward(x, param):
+        param["calls"] = param.get("calls", 0) + 1
+        calls.append(param["calls"])
+        return 3 * x, None
+
+    param = {}
+    check_layer(counting_forward, lambda dout, cache: 3 * dout, rng.standard_normal(2), param)
+    assert param == {} and set(calls) == {1}
+
+
+# -- CS231n's helpers --------------------------------------------------------------------
+
+def test_rel_error_matches_cs231n_definition():
+    assert rel_error(np.array([1.0, 2.0]), np.array([1.0, 2.2])) == pytest.approx(0.2 / 4.2)
+    assert rel_error(0.0, 0.0) == 0.0
+
+
+def test_eval_numerical_gradient_restores_x_even_when_f_raises():
+    x = np.array([1.0, 2.0, 3.0])
+
+    def f(v):
+        if v[1] > 2.0:
+            raise RuntimeError("boom")
+        return float(np.sum(v ** 2))
+
+    with pytest.raises(RuntimeError):
+        eval_numerical_gradient(f, x, verbose=False)
+    np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
+    grad = eval_numerical_gradient(lambda v: float(np.sum(v ** 2)), x, verbose=False)
+    np.testing.assert_allclose(grad, 2 * x, rtol=1e-8)
+
+
+def test_eval_numerical_gradient_array_on_affine(rng):
+    x, w, b = affine_inputs(rng)
+    dout = rng.standard_normal((4, 5))
+    dx, dw, db = affine_backward(dout, affine_forward(x, w, b)[1])
+    dx_num = eval_numerical_gradient_array(lambda v: affine_forward(v, w, b)[0], x, dout)
+    dw_num = eval_numerical_gradient_array(lambda v: affine_forward(x, v, b)[0], w, dout)
+    assert rel_error(dx, dx_num) < 1e-8 and rel_error(dw, dw_num) < 1e-8
+
+
+def test_grad_check_sparse_prints_and_returns_errors(rng, capsys):
+    x = rng.standard_normal((3, 4))
+    errors = grad_check_sparse(lambda v: float(np.sum(v ** 3)), x, 3 * x ** 2,
+                               num_checks=5, seed=0)
+    assert len(errors) == 5 and max(errors) < 1e-7
+    assert capsys.readouterr().out.count("relative error") == 5
+
+
+# -- the command line --------------------------------------------------------------------
+
+USER_LAYERS = textwrap.dedent('''
+    import numpy as np
+    from checks import register
+
+    def cube_forward(x):
+        return x ** 3, x
+
+    def cube_backward(dout, x):
+        return 3 * x ** 2 * dout
+
+    def square_forward(x):
+        return x ** 2, x
+
+    def square_backward(dout, x):
+        return {good} * x * dout
+
+    @register(cube_forward, cube_backward)
+    def cube_example(rng, dtype):
+        return (rng.standard_normal((2, 3)).astype(dtype),)
+
+    @register(square_forward, square_backward)
+    def square_example(rng, dtype):
+        return (rng.standard_normal(4).astype(dtype),)
+
+    def orphan_forward(x):
+        return x, None
+
+    def orphan_backward(dout, cache):
+        return dout
+''')
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "checks", *args], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def test_cli_checks_a_users_file_and_flags_unregistered_pairs(tmp_path):
+    path = tmp_path / "my_layers.py"
+    path.write_text(USER_LAYERS.format(good=2))
+    result = run_cli(str(path))
+    assert "cube" in result.stdout and "square" in result.stdout
+    assert "NOT CHECKED: my_layers.orphan_forward" in result.stdout
+    assert "2 passed, 0 failed, 1 not registered" in result.stdout
+    assert result.returncode == 1
+
+
+def test_cli_fails_on_a_wrong_gradient(tmp_path):
+    path = tmp_path / "buggy_layers.py"
+    path.write_text(USER_LAYERS.format(good=3).replace(
+        "def orphan_forward", "def _orphan").replace("def orphan_backward", "def _orphan_b"))
+    result = run_cli(str(path))
+    assert result.returncode == 1
+    assert "1 passed, 1 failed" in result.stdout
+    assert any("square" in line and "FAIL" in line for line in result.stdout.splitlines())
+
+
+def test_cli_checks_the_library():
+    result = run_cli("--only", "affine", "--dtype", "both")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed, 0 failed" in result.stdout
