@@ -5,6 +5,8 @@
   argument; `assert_gradients` raises `GradientCheckError` with that table (for pytest).
 - `register`: register a pair with a builder of example inputs, so that
   ``python -m checks my_layers.py`` checks it.
+- `jacobian(fn, x)` and `analytic_jacobian(forward, backward, *args)`: full Jacobians of
+  small layers, for seeing Jacobian form next to the shape convention.
 - CS231n's helpers, unchanged in use: `rel_error`, `eval_numerical_gradient`,
   `eval_numerical_gradient_array`, `grad_check_sparse`.
 
@@ -13,12 +15,13 @@ Run ``python -m checks`` to check every layer of the library.
 
 from layers.registry import Example, register
 from .checker import TOLERANCES, assert_gradients, check_layer
+from .jacobian import analytic_jacobian, jacobian
 from .gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
                              grad_check_sparse, rel_error)
 from .report import GradientCheckError, GradReport
 
 __all__ = [
-    "Example", "GradReport", "GradientCheckError", "TOLERANCES", "assert_gradients",
-    "check_layer", "eval_numerical_gradient", "eval_numerical_gradient_array",
+    "Example", "GradReport", "GradientCheckError", "TOLERANCES", "analytic_jacobian",
+    "assert_gradients", "check_layer", "jacobian", "eval_numerical_gradient", "eval_numerical_gradient_array",
     "grad_check_sparse", "register", "rel_error",
 ]

@@ -1,47 +1,57 @@
 """Check a layer pair's backward against central differences of its forward.
 
-The pair is reduced to one scalar with a random upstream gradient u_k per output:
+The pair is reduced to one scalar with a random upstream gradient u_k per output,
 L(args) = sum_k <u_k, out_k(args)>, so that backward(u_1, ..., u_K, cache) must equal
 dL/d(arg) for every floating-point argument. The upstream gradient is random and never
 all ones: with all ones, training-mode batch norm's dx is exactly zero and hides its bugs.
 
-The numeric side runs the forward on float64 copies of every floating-point argument
-whatever the layer's dtype, and takes central differences with a step
-h = eps^(1/3) * max(1, |x_i|), about 6e-6 for a unit input: the step that balances the
-truncation error (h^2) against rounding (eps / h).
+Two strategies, chosen per argument by its size (`ELEMENTWISE_MAX`) unless `strategy=`
+says otherwise:
 
-Errors are relative per element, |a - n| / max(|a| + |n|, floor). The floor is the larger
-of the rounding noise of the difference quotient and a small fraction of the argument's
-largest gradient (`TOLERANCES`), so that an element whose true gradient is zero is not
-judged by dividing rounding noise by itself.
+- elementwise: every element by central differences, 2 to 4 forward calls each;
+- directional: k random unit directions v, comparing <grad, v> with the numeric
+  derivative along v, 2 to 4 forward calls each whatever the size. A gradient with a
+  relative error rho (in norm) slips past one direction when |<e, v>| happens to fall
+  below tol * |<g, v>|, which for a random v has probability about
+  (2/pi) * 2 tol / rho: for rho = 1e-4 and tol = 1e-6, about 1.3e-2 per direction and
+  3e-8 for k = 4 independent directions. When a direction fails, bisection over halves
+  of the argument (a direction restricted to each half, following the worse one) finds
+  a wrong element in about 2 log2(n) directional differences.
+
+Everything numeric runs in float64 (`checks.numeric`). For float32 arguments the
+backward is also run on float64 copies: the float64 gradient is checked against the
+numeric one with the float64 tolerance, which finds every bug that is not about
+precision; the float32 gradient is then compared with the float64 one under the float32
+tolerance, which finds precision problems without failing spuriously on rounding.
+
+Errors are relative per element, |a - n| / max(|a| + |n|, floor), the floor being the
+larger of the numeric estimate's own error bound and `FLOOR_FRACTION` of the argument's
+largest gradient, so that an element whose true gradient is 0 is not judged by dividing
+rounding noise by itself.
 """
 
 import inspect
-import math
 
 import numpy as np
 
 from layers._validate import describe, is_float_array
+from .numeric import Objective
+from .patterns import hint
 from .report import FAIL, NO_GRADIENT, PASS, ArgumentResult, GradReport
 
-EPS64 = np.finfo(np.float64).eps
-STEP = EPS64 ** (1 / 3)
+ELEMENTWISE_MAX = 512
+DIRECTIONS = 4
+WORST_SHOWN = 5
+SAMPLE = 16
 
-# (pass threshold on the relative error, floor as a fraction of the largest gradient).
-# float32: the analytic side rounds at eps32 ~ 1.2e-7 per operation and sums of a few
-# hundred terms, so agreement to ~1e-5 relative is what a correct float32 layer reaches.
-TOLERANCES = {
-    np.dtype(np.float64): (1e-6, 1e-8),
-    np.dtype(np.float32): (1e-3, 1e-4),
-}
-
-# A point is suspected to be a kink when its one-sided differences disagree by more than
-# this fraction of their size; it is confirmed when they still do at a 10x smaller step.
-KINK_RATIO = 0.1
+TOLERANCES = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-3}
+FLOOR_FRACTION = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
+FLOAT64 = np.dtype(np.float64)
 
 
-def check_layer(forward, backward, *args, tol=None, seed=0, raise_on_fail=False,
-                name=None, **kwargs):
+def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
+                directions=DIRECTIONS, nudge_kinks=False, raise_on_fail=False, name=None,
+                **kwargs):
     """Compare `backward` with central differences of `forward` at `args`.
 
     Parameters
@@ -51,37 +61,52 @@ def check_layer(forward, backward, *args, tol=None, seed=0, raise_on_fail=False,
     backward : callable
         ``backward(dout, cache)`` (``backward(dout_1, ..., dout_K, cache)``) returning one
         gradient per floating-point array in `args`, in order; a bare array when there is
-        one. Keyword arguments and integer or boolean arrays get no gradient.
+        one. Keyword arguments, Python numbers, integer and boolean arrays get none.
     *args, **kwargs
-        The forward's arguments. They are never modified; parameter dicts are copied
-        before every call, so the checker does not update running statistics.
+        The forward's arguments. They are never modified, even when forward or backward
+        raises; parameter dicts are copied before every call, so checking never updates
+        running statistics. The keyword names below are the checker's own.
     tol : float, optional
-        Pass threshold on the relative error; by default 1e-6 for float64 and 1e-3 for
-        float32 (the dtype of the floating-point arguments).
+        Pass threshold on the relative error of the float64 gradient: 1e-6 by default.
     seed : int
-        Seed of the random upstream gradient.
+        Seed of the random upstream gradient and directions.
+    strategy : {"auto", "elementwise", "directional"}
+        "auto": elementwise for arguments of at most `ELEMENTWISE_MAX` elements.
+    directions : int
+        Random directions per argument for the directional strategy.
+    nudge_kinks : bool
+        When elements sit at kinks, move them 20 steps up and check again (the report
+        says how many were moved).
     raise_on_fail : bool
-        Raise `GradientCheckError` (an AssertionError whose message is the report table)
-        when the check fails.
+        Raise `GradientCheckError` (an AssertionError whose message is the report).
     name : str, optional
         Name shown in the report; by default the forward's name without ``_forward``.
 
     Returns
     -------
     GradReport
-        ``report.ok`` and a table per argument (``print(report)``).
+        ``report.ok``, ``print(report)``, ``report.plot()``.
     """
+    if strategy not in ("auto", "elementwise", "directional"):
+        raise ValueError(f"check_layer: strategy must be 'auto', 'elementwise' or "
+                         f"'directional'; got {strategy!r}")
     layer = name or _layer_name(forward)
-    floats = [a for a in args if is_float_array(a)]
-    dtype = np.asarray(floats[0]).dtype if floats else np.dtype(np.float64)
-    default_tol, floor_fraction = TOLERANCES.get(dtype, TOLERANCES[np.dtype(np.float64)])
-    report = GradReport(layer, dtype.name, default_tol if tol is None else tol)
+    floats = [np.asarray(a) for a in args if is_float_array(a)]
+    dtype = floats[0].dtype if floats else FLOAT64
+    report = GradReport(layer, dtype.name, TOLERANCES[FLOAT64] if tol is None else tol)
     names = _argument_names(forward, len(args))
     originals = _snapshot(args, kwargs, names)
+    options = dict(seed=seed, strategy=strategy, directions=directions)
     try:
-        _check(report, forward, backward, args, kwargs, names, seed, floor_fraction)
+        objective = _check(report, forward, backward, args, kwargs, names, **options)
     finally:
         report.problems += _modified(originals)
+    if nudge_kinks and objective is not None and any(a.kinks for a in report.arguments):
+        nudged, moved = _nudged(args, report, objective, names)
+        report = check_layer(forward, backward, *nudged, tol=tol, name=layer, **options,
+                             **kwargs)
+        report.notes.append(f"{moved} elements at kinks were moved 20 steps up and the "
+                            "check was run again at the moved inputs")
     if raise_on_fail:
         report.raise_if_failed()
     return report
@@ -95,29 +120,24 @@ def assert_gradients(forward, backward, *args, **kwargs):
     return check_layer(forward, backward, *args, raise_on_fail=True, **kwargs)
 
 
-def _check(report, forward, backward, args, kwargs, names, seed, floor_fraction):
+def _check(report, forward, backward, args, kwargs, names, seed, strategy, directions):
+    """Fill `report`; return the float64 objective, or None when the check stopped early."""
     outputs, cache = _run_forward(report, forward, args, kwargs)
     if outputs is None:
-        return
+        return None
     repeat, _ = _run_forward(report, forward, args, kwargs)
     if repeat is None:
-        return
+        return None
     for first, second in zip(outputs, repeat):
         if not np.array_equal(first, second):
             gap = float(np.max(np.abs(first.astype(np.float64) - second)))
             report.problems.append(
                 f"forward is not deterministic: two calls with the same inputs differ by up "
                 f"to {gap:.3g} (a random layer needs a fixed seed, e.g. dropout_param['seed'])")
-            return
+            return None
 
     rng = np.random.default_rng(seed)
     upstream = [rng.standard_normal(out.shape).astype(out.dtype) for out in outputs]
-    try:
-        grads = backward(*upstream, cache)
-    except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
-        report.problems.append(f"backward raised {type(exc).__name__}: {exc}")
-        return
-
     differentiable = [i for i, a in enumerate(args) if is_float_array(a)]
     for i, arg in enumerate(args):
         if i not in differentiable:
@@ -126,23 +146,53 @@ def _check(report, forward, backward, args, kwargs, names, seed, floor_fraction)
                 ArgumentResult(names[i], NO_GRADIENT, detail=f"{kind}: {describe(arg)}"))
     if not differentiable:
         report.problems.append("no floating-point array argument: nothing to check")
-        return
-    grads = _match_gradients(report, grads, args, differentiable, names)
+        return None
+    grads = _run_backward(report, backward, upstream, cache, args, differentiable, names)
     if grads is None:
-        return
+        return None
 
-    scalar = _scalar_objective(forward, args, kwargs, upstream)
-    for position, grad in zip(differentiable, grads):
-        result = _compare(scalar, args, position, names[position], grad, floor_fraction,
-                          report.tolerance)
+    low_precision = any(np.asarray(args[i]).dtype != FLOAT64 for i in differentiable)
+    try:
+        objective = Objective(forward, args, kwargs, upstream, _fresh)
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
+        report.problems.append(f"forward on float64 copies raised {type(exc).__name__}: "
+                               f"{exc}")
+        return None
+    grads64 = grads
+    if low_precision:
+        grads64 = _backward64(report, forward, backward, objective, differentiable, names)
+        if grads64 is None:
+            return None
+    tolerance, floor = report.tolerance, FLOOR_FRACTION[FLOAT64]
+    if objective.dtype != FLOAT64:
+        # The forward computes in lower precision even on float64 inputs, so the numeric
+        # side carries that precision's rounding.
+        tolerance, floor = TOLERANCES[objective.dtype], FLOOR_FRACTION[objective.dtype]
+        report.tolerance = tolerance
+        report.notes.append(f"forward returns {objective.dtype} for float64 inputs: numeric "
+                            f"differences are judged with the {objective.dtype} tolerance")
+
+    for position, grad, grad64 in zip(differentiable, grads, grads64):
+        size = np.size(args[position])
+        elementwise = strategy == "elementwise" or (
+            strategy == "auto" and size <= ELEMENTWISE_MAX)
+        compare = _elementwise if elementwise else _directional
+        result = compare(objective, position, np.asarray(grad64, dtype=np.float64),
+                         tolerance, floor, rng, directions)
+        result.name = names[position]
+        result.detail = describe(args[position])
+        if low_precision:
+            _judge_precision(result, grad, grad64)
         report.arguments.append(result)
     report.arguments.sort(key=lambda a: names.index(a.name))
+    report.evaluations = objective.evaluations
+    return objective
 
 
 def _run_forward(report, forward, args, kwargs):
     """Call forward with fresh copies of parameter dicts; return (outputs, cache)."""
     try:
-        result = forward(*_fresh_args(args), **_fresh(kwargs))
+        result = forward(*[_fresh(a) for a in args], **_fresh(kwargs))
     except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
         report.problems.append(f"forward raised {type(exc).__name__}: {exc}")
         return None, None
@@ -163,7 +213,34 @@ def _run_forward(report, forward, args, kwargs):
     return outputs, result[-1]
 
 
-def _match_gradients(report, grads, args, differentiable, names):
+def _run_backward(report, backward, upstream, cache, args, differentiable, names):
+    try:
+        grads = backward(*upstream, cache)
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
+        report.problems.append(f"backward raised {type(exc).__name__}: {exc}")
+        return None
+    return _match_gradients(report, grads, args, differentiable, names)
+
+
+def _backward64(report, forward, backward, objective, differentiable, names):
+    """The same backward run on float64 copies of the arguments (for float32 checks)."""
+    upstream64 = objective.upstream
+    try:
+        result = forward(*[_fresh(a) for a in objective.args], **_fresh(objective.kwargs))
+        grads = backward(*upstream64, result[-1])
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
+        report.problems.append(f"forward/backward on float64 copies raised "
+                               f"{type(exc).__name__}: {exc}")
+        return None
+    count = len(report.problems)
+    grads = _match_gradients(report, grads, objective.args, differentiable, names,
+                             check_dtype=False)
+    if grads is None:
+        report.problems[count:] = [f"on float64 copies: {p}" for p in report.problems[count:]]
+    return grads
+
+
+def _match_gradients(report, grads, args, differentiable, names, check_dtype=True):
     """The gradients as a list in argument order, or None after reporting a mismatch."""
     wanted = [names[i] for i in differentiable]
     if len(differentiable) == 1:
@@ -179,81 +256,184 @@ def _match_gradients(report, grads, args, differentiable, names):
             f"backward returned {count} gradient{'s' * (count != 1)} for "
             f"{len(differentiable)} floating-point arguments ({', '.join(wanted)})")
         return None
-    matched = []
+    problems = []
     for position, grad in zip(differentiable, grads):
-        arg = np.asarray(args[position])
-        grad_array = np.asarray(grad) if isinstance(grad, (np.ndarray, np.generic)) else None
-        if grad_array is None:
-            report.problems.append(f"gradient of {names[position]} is {describe(grad)}, "
-                                   "not an array")
-        elif grad_array.shape != arg.shape:
-            report.problems.append(f"gradient of {names[position]} has shape "
-                                   f"{grad_array.shape}; {names[position]} has {arg.shape}")
-        elif grad_array.dtype != arg.dtype:
-            report.problems.append(f"gradient of {names[position]} is {grad_array.dtype}; "
-                                   f"{names[position]} is {arg.dtype}")
-        matched.append(grad_array)
-    return None if len(report.problems) else matched
+        arg, label = np.asarray(args[position]), names[position]
+        if not isinstance(grad, (np.ndarray, np.generic)):
+            problems.append(f"gradient of {label} is {describe(grad)}, not an array")
+        elif np.shape(grad) != arg.shape:
+            problems.append(f"gradient of {label} has shape {np.shape(grad)}; {label} has "
+                            f"{arg.shape}")
+        elif check_dtype and np.asarray(grad).dtype != arg.dtype:
+            problems.append(f"gradient of {label} is {np.asarray(grad).dtype}; {label} is "
+                            f"{arg.dtype}")
+        elif not np.all(np.isfinite(grad)):
+            problems.append(f"gradient of {label} has non-finite values (NaN or inf)")
+    report.problems += problems
+    return None if problems else [np.asarray(g) for g in grads]
 
 
-def _scalar_objective(forward, args, kwargs, upstream):
-    """L(position, values64) = sum_k <u_k, out_k> with args[position] replaced, in float64."""
-    args64 = [np.asarray(a, dtype=np.float64) if is_float_array(a) else a for a in args]
-    upstream64 = [u.astype(np.float64) for u in upstream]
+def _relative_errors(analytic, numeric, noise, floor_fraction, tolerance, kink=None):
+    """Per-element |a - n| / max(|a| + |n|, floor); 0 at kinks.
 
-    def objective(position, value):
-        call = list(args64)
-        call[position] = value
-        outputs = forward(*_fresh_args(call), **_fresh(kwargs))[:-1]
-        terms = [u * np.asarray(out, dtype=np.float64) for u, out in zip(upstream64, outputs)]
-        return math.fsum(float(t.sum()) for t in terms), sum(float(np.abs(t).sum())
-                                                              for t in terms)
+    The floor is noise / tolerance, so that a difference within the numeric estimate's own
+    error bound never fails, and at least `floor_fraction` of the largest |a| + |n|.
+    """
+    total = np.abs(analytic) + np.abs(numeric)
+    valid = total if kink is None else total[~kink]
+    scale = float(valid.max()) if valid.size else 0.0
+    floor = np.maximum(np.maximum(np.asarray(noise) / tolerance, floor_fraction * scale),
+                       np.finfo(np.float64).tiny)
+    errors = np.array(np.abs(analytic - numeric) / np.maximum(total, floor), ndmin=0)
+    if kink is not None:
+        errors[kink] = 0.0
+    return errors
 
-    objective.args64 = args64
-    return objective
+
+def _settled(analytic, tolerance, floor):
+    """A test that accepts a first numeric estimate clearly within a tenth of tolerance."""
+    def settled(value, noise):
+        error = abs(analytic - value) / max(abs(analytic) + abs(value), noise / tolerance,
+                                            floor, 1e-300)
+        return error <= tolerance / 10
+    return settled
 
 
-def _compare(objective, args, position, name, grad, floor_fraction, tolerance):
-    """Numeric gradient of one argument, elementwise, and its comparison with `grad`."""
-    x = objective.args64[position].copy()
-    base, magnitude = objective(position, x)
+def _elementwise(objective, position, analytic, tolerance, floor_fraction, rng, directions):
+    x = objective.args[position]
     numeric = np.zeros(x.shape)
     noise = np.zeros(x.shape)
     kink = np.zeros(x.shape, dtype=bool)
-    flat = x.reshape(-1)
-    for i in range(flat.size):
-        original = flat[i]
-        for step_scale in (1.0, 0.1):
-            h = step_scale * STEP * max(1.0, abs(original))
-            flat[i] = original + h
-            plus, _ = objective(position, x)
-            flat[i] = original - h
-            minus, _ = objective(position, x)
-            flat[i] = original
-            forward_diff, backward_diff = (plus - base) / h, (base - minus) / h
-            rounding = 4 * EPS64 * magnitude / h
-            jump = abs(forward_diff - backward_diff)
-            index = np.unravel_index(i, x.shape)
-            numeric[index] = (plus - minus) / (2 * h)
-            noise[index] = rounding
-            if jump <= KINK_RATIO * (abs(forward_diff) + abs(backward_diff)) + rounding:
-                kink[index] = False
+    provisional_floor = floor_fraction * float(np.max(np.abs(analytic), initial=0.0))
+    for index in np.ndindex(*x.shape):
+        found = objective.derivative(
+            position, index=index,
+            settled=_settled(float(analytic[index]), tolerance, provisional_floor))
+        numeric[index], noise[index], kink[index] = found.value, found.noise, found.kink
+    errors = _relative_errors(analytic, numeric, noise, floor_fraction, tolerance, kink)
+    order = np.argsort(errors, axis=None)[::-1][:WORST_SHOWN]
+    worst = [(tuple(int(i) for i in np.unravel_index(k, x.shape)), float(analytic.flat[k]),
+              float(numeric.flat[k]), float(errors.flat[k])) for k in order]
+    compared = errors[~kink]
+    failing = errors > tolerance
+    return ArgumentResult(
+        "", FAIL if failing.any() else PASS, "elementwise",
+        float(compared.max()) if compared.size else 0.0,
+        float(np.median(compared)) if compared.size else 0.0, worst, int(kink.sum()),
+        hint(analytic, numeric, failing), errors=errors, at_kinks=kink,
+        analytic_values=analytic,
+        numeric_values=numeric)
+
+
+def _direction_error(objective, position, analytic, direction, tolerance, floor_fraction):
+    """(relative error along `direction`, numeric derivative) or (None, ...) at a kink."""
+    exact = float(np.vdot(analytic, direction))
+    scale = float(np.sum(np.abs(analytic * direction)))
+    found = objective.derivative(position, direction=direction,
+                                 settled=_settled(exact, tolerance, floor_fraction * scale))
+    if found.kink:
+        return None, found
+    floor = max(found.noise / tolerance, floor_fraction * scale, 1e-300)
+    return abs(exact - found.value) / max(abs(exact) + abs(found.value), floor), found
+
+
+def _random_direction(rng, shape, support=None):
+    direction = np.zeros(shape)
+    if support is None:
+        direction = rng.standard_normal(shape)
+    else:
+        direction.flat[support] = rng.standard_normal(len(support))
+    return direction / np.linalg.norm(direction)
+
+
+def _directional(objective, position, analytic, tolerance, floor_fraction, rng, directions):
+    shape = analytic.shape
+    errors, kinks = [], 0
+    for _ in range(directions):
+        for _attempt in range(3):
+            error, _ = _direction_error(objective, position, analytic,
+                                        _random_direction(rng, shape), tolerance,
+                                        floor_fraction)
+            if error is not None:
                 break
-            kink[index] = True
-    analytic = np.asarray(grad, dtype=np.float64)
-    total = np.abs(analytic) + np.abs(numeric)
-    scale = float(total[~kink].max()) if (~kink).any() else 0.0
-    floor = np.maximum(np.maximum(noise, floor_fraction * scale), np.finfo(np.float64).tiny)
-    error = np.abs(analytic - numeric) / np.maximum(total, floor)
-    error[kink] = 0.0
-    worst = np.unravel_index(int(np.argmax(error)), error.shape) if error.size else ()
-    max_error = float(error[worst]) if error.size else 0.0
-    status = PASS if max_error <= tolerance else FAIL
-    detail = f"{np.asarray(args[position]).dtype} {np.shape(args[position])}"
-    return ArgumentResult(name, status, max_error, tuple(int(i) for i in worst),
-                          float(analytic[worst]) if error.size else 0.0,
-                          float(numeric[worst]) if error.size else 0.0,
-                          int(kink.sum()), detail)
+            kinks += 1
+        if error is not None:
+            errors.append(error)
+    errors = np.array(errors)
+    failed = bool(errors.size) and errors.max() > tolerance
+    result = ArgumentResult(
+        "", FAIL if failed or not errors.size else PASS, f"directional (k={directions})",
+        float(errors.max()) if errors.size else float("nan"),
+        float(np.median(errors)) if errors.size else float("nan"), kinks=kinks)
+    if not errors.size:
+        result.hint = "every direction tried crossed a kink"
+    if failed:
+        _locate(objective, position, analytic, tolerance, floor_fraction, rng, result)
+    return result
+
+
+def _locate(objective, position, analytic, tolerance, floor_fraction, rng, result):
+    """Bisect towards a wrong element, then compare a sample of elements one by one."""
+    shape = analytic.shape
+    support = np.arange(analytic.size)
+    while support.size > 1:
+        halves = np.array_split(support, 2)
+        found = [_direction_error(objective, position, analytic,
+                                  _random_direction(rng, shape, half), tolerance,
+                                  floor_fraction)[0] for half in halves]
+        found = [-1.0 if e is None else e for e in found]
+        best = int(np.argmax(found))
+        if found[best] <= tolerance:
+            break
+        support = halves[best]
+    sample = set(int(k) for k in rng.choice(analytic.size, min(SAMPLE, analytic.size),
+                                            replace=False))
+    sample |= set(int(k) for k in support[:4])
+    indices = sorted(sample)
+    numeric, noise, kink = [], [], []
+    for k in indices:
+        found = objective.derivative(position, index=np.unravel_index(k, shape))
+        numeric.append(found.value)
+        noise.append(found.noise)
+        kink.append(found.kink)
+    picked = analytic.reshape(-1)[indices]
+    numeric, kink = np.array(numeric), np.array(kink)
+    errors = _relative_errors(picked, numeric, np.array(noise), floor_fraction, tolerance,
+                              kink)
+    order = np.argsort(errors)[::-1][:WORST_SHOWN]
+    result.worst = [(tuple(int(i) for i in np.unravel_index(indices[k], shape)),
+                     float(picked[k]), float(numeric[k]), float(errors[k])) for k in order]
+    result.hint = hint(picked, numeric, errors > tolerance)
+
+
+def _judge_precision(result, grad, grad64):
+    """Compare the float32 gradient with the float64 run of the same backward."""
+    low = np.asarray(grad, dtype=np.float64)
+    dtype = np.asarray(grad).dtype
+    errors = _relative_errors(low, np.asarray(grad64, dtype=np.float64), 0.0,
+                              FLOOR_FRACTION[dtype], TOLERANCES[dtype])
+    result.precision_error = float(errors.max()) if errors.size else 0.0
+    if result.precision_error > TOLERANCES[dtype] and result.status == PASS:
+        result.status = FAIL
+        worst = np.unravel_index(int(np.argmax(errors)), errors.shape)
+        result.hint = (f"the {dtype} backward differs from the float64 one by "
+                       f"{result.precision_error:.1e} at {tuple(int(i) for i in worst)}: a "
+                       "precision problem")
+
+
+def _nudged(args, report, objective, names):
+    """Copies of `args` with every element at a kink moved 20 steps up; and the count."""
+    nudged, moved = list(args), 0
+    for result in report.arguments:
+        if not result.kinks or result.at_kinks is None:
+            continue
+        position = names.index(result.name)
+        x = np.array(args[position])
+        for index in zip(*np.nonzero(result.at_kinks)):
+            x[index] += 20 * objective.step(objective.args[position], index)
+            moved += 1
+        nudged[position] = x
+    return nudged, moved
 
 
 def _layer_name(forward):
@@ -269,10 +449,6 @@ def _argument_names(forward, count):
         params = []
     names = [p.name for p in params[:count]]
     return names + [f"args[{i}]" for i in range(len(names), count)]
-
-
-def _fresh_args(args):
-    return [_fresh(a) for a in args]
 
 
 def _fresh(value):

@@ -17,28 +17,54 @@ class ArgumentResult:
         The forward's parameter name (``x``, ``w``, ...).
     status : str
         ``"pass"``, ``"FAIL"``, or ``"no gradient"`` for integer/bool arrays and constants
-        (reported, never counted as a pass of the gradient).
-    max_rel_error : float
-        Largest relative error over the elements (nan when not compared).
-    worst_index : tuple
-        Index of that element.
-    analytic, numeric : float
-        The two gradients at `worst_index`.
+        (listed, never counted as a checked gradient).
+    strategy : str
+        ``"elementwise"`` (every element by central differences) or
+        ``"directional (k=4)"`` (k random directions; elements located by bisection).
+    max_rel_error, median_rel_error : float
+        Over the elements (elementwise) or the directions (directional).
+    worst : list of (index, analytic, numeric, error)
+        The worst elements, worst first.
     kinks : int
-        Elements where the function is not differentiable at the checker's step (one-sided
-        differences disagree at every step tried); they are left out of the error.
+        Elements (or directions) at which the forward is not differentiable at the
+        checker's steps; left out of the error and reported here.
+    hint : str
+        The pattern of a wrong gradient when one is obvious ("analytic = 2 x numeric").
+    precision_error : float
+        float32 arguments only: the largest relative difference between the gradient
+        computed in float32 and the same backward run in float64 (nan otherwise).
+    errors, at_kinks, analytic_values, numeric_values : ndarray or None
+        Per-element arrays (elementwise strategy), for `GradReport.plot`.
     detail : str
-        A description of the argument (dtype, shape) or of why it has no gradient.
+        dtype and shape, or why the argument has no gradient.
     """
 
     name: str
     status: str
+    strategy: str = ""
     max_rel_error: float = float("nan")
-    worst_index: tuple = ()
-    analytic: float = float("nan")
-    numeric: float = float("nan")
+    median_rel_error: float = float("nan")
+    worst: list = field(default_factory=list)
     kinks: int = 0
+    hint: str = ""
+    precision_error: float = float("nan")
+    errors: np.ndarray = None
+    at_kinks: np.ndarray = None
+    analytic_values: np.ndarray = None
+    numeric_values: np.ndarray = None
     detail: str = ""
+
+    @property
+    def worst_index(self):
+        return self.worst[0][0] if self.worst else ()
+
+    @property
+    def analytic(self):
+        return self.worst[0][1] if self.worst else float("nan")
+
+    @property
+    def numeric(self):
+        return self.worst[0][2] if self.worst else float("nan")
 
 
 @dataclass
@@ -47,7 +73,8 @@ class GradReport:
 
     ``report.ok`` is True when no problem was found and every floating-point argument's
     gradient agrees with central differences within ``report.tolerance``. ``str(report)``
-    is a table with one row per argument.
+    is a table with one row per argument, then the worst elements and a hint for each
+    failing argument.
     """
 
     layer: str
@@ -55,6 +82,8 @@ class GradReport:
     tolerance: float
     arguments: list = field(default_factory=list)
     problems: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    evaluations: int = 0
 
     @property
     def ok(self):
@@ -64,22 +93,26 @@ class GradReport:
 
     @property
     def max_rel_error(self):
-        errors = [a.max_rel_error for a in self.arguments if a.status != NO_GRADIENT]
-        errors = [e for e in errors if not np.isnan(e)]
+        errors = [a.max_rel_error for a in self.arguments
+                  if a.status != NO_GRADIENT and not np.isnan(a.max_rel_error)]
         return max(errors) if errors else float("nan")
 
     def rows(self):
-        """Table rows: (layer, argument, max rel error, worst index, analytic, numeric, status)."""
+        """Rows (layer, arg, max rel err, worst index, analytic, numeric, status)."""
         rows = []
         for arg in self.arguments:
             if arg.status == NO_GRADIENT:
                 rows.append((self.layer, arg.name, "-", "-", "-", "-",
                              f"{NO_GRADIENT} ({arg.detail})"))
                 continue
-            status = arg.status if not arg.kinks else f"{arg.status} ({arg.kinks} at kinks)"
-            rows.append((self.layer, arg.name, f"{arg.max_rel_error:.2e}",
-                         str(arg.worst_index), f"{arg.analytic:+.6e}", f"{arg.numeric:+.6e}",
-                         status))
+            status = arg.status
+            if arg.kinks:
+                status += f" ({arg.kinks} at kinks)"
+            if arg.hint:
+                status += f": {arg.hint}"
+            worst = str(arg.worst_index) if arg.worst else "-"
+            rows.append((self.layer, arg.name, f"{arg.max_rel_error:.2e}", worst,
+                         f"{arg.analytic:+.6e}", f"{arg.numeric:+.6e}", status))
         return rows
 
     def __str__(self):
@@ -88,7 +121,19 @@ class GradReport:
         lines = [f"gradient check of {self.layer} ({self.dtype}, tolerance "
                  f"{self.tolerance:.0e}): {'ok' if self.ok else 'FAILED'}"]
         lines += format_table(header, self.rows())
+        for arg in self.arguments:
+            if arg.status != FAIL:
+                continue
+            lines.append(f"  {arg.name}: {arg.strategy}, median rel err "
+                         f"{arg.median_rel_error:.2e}; worst elements:")
+            for index, analytic, numeric, error in arg.worst:
+                lines.append(f"    {str(index):<14} analytic {analytic:+.6e}  numeric "
+                             f"{numeric:+.6e}  rel err {error:.2e}")
+            if not np.isnan(arg.precision_error):
+                lines.append(f"    float32 vs float64 backward: rel err "
+                             f"{arg.precision_error:.2e}")
         lines += [f"  problem: {p}" for p in self.problems]
+        lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
     def raise_if_failed(self):
@@ -96,9 +141,39 @@ class GradReport:
             raise GradientCheckError(self)
         return self
 
+    def plot(self):
+        """A matplotlib Figure: each argument's relative error per element, log scale.
+
+        Elementwise arguments are drawn as heatmaps (leading axis as rows, the rest
+        flattened into columns); directional ones as one bar per direction.
+        """
+        from matplotlib.colors import LogNorm
+        from matplotlib.figure import Figure
+
+        checked = [a for a in self.arguments if a.status != NO_GRADIENT]
+        fig = Figure(figsize=(4 * max(1, len(checked)), 3.4), layout="constrained")
+        axes = fig.subplots(1, max(1, len(checked)), squeeze=False)[0]
+        for ax, arg in zip(axes, checked):
+            ax.set_title(f"{arg.name}: {arg.status} (max {arg.max_rel_error:.1e})")
+            if arg.errors is None:
+                ax.text(0.5, 0.5, arg.strategy, ha="center", va="center")
+                ax.set_axis_off()
+                continue
+            grid = np.atleast_2d(arg.errors.reshape(arg.errors.shape[0], -1)
+                                 if arg.errors.ndim >= 2 else arg.errors)
+            floor = max(1e-17, self.tolerance * 1e-6)
+            image = ax.imshow(np.maximum(grid, floor), norm=LogNorm(vmin=floor, vmax=1),
+                              cmap="magma", aspect="auto", interpolation="nearest")
+            fig.colorbar(image, ax=ax, label="relative error")
+            ax.set_xlabel("flattened trailing axes")
+            ax.set_ylabel("axis 0")
+        fig.suptitle(f"gradient check of {self.layer} ({self.dtype}), tolerance "
+                     f"{self.tolerance:.0e}")
+        return fig
+
 
 class GradientCheckError(AssertionError):
-    """Raised by ``check_layer(..., raise_on_fail=True)``; the message is the report table.
+    """Raised by ``check_layer(..., raise_on_fail=True)``; the message is the report.
 
     An AssertionError, so that pytest shows it as a failed assertion.
     """

@@ -74,7 +74,8 @@ def test_assert_gradients_raises_with_the_table(rng):
 
 def test_float32_is_judged_with_the_float32_tolerance(rng):
     report = check_layer(affine_forward, affine_backward, *affine_inputs(rng, np.float32))
-    assert report.ok and report.dtype == "float32" and report.tolerance == 1e-3
+    assert report.ok and report.dtype == "float32"
+    assert all(0 <= a.precision_error < 1e-3 for a in report.arguments)
 
 
 @pytest.mark.parametrize("grads, message", [
@@ -278,3 +279,121 @@ def test_cli_checks_the_library():
     result = run_cli("--only", "affine", "--dtype", "both")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed, 0 failed" in result.stdout
+
+
+# -- strategies, hints, kinks, precision, plots, Jacobians ------------------------------
+
+def big_affine(rng):
+    return (rng.standard_normal((32, 40)), rng.standard_normal((40, 30)) / 6,
+            rng.standard_normal(30))
+
+
+def test_large_arguments_use_random_directions_and_pass(rng):
+    report = check_layer(affine_forward, affine_backward, *big_affine(rng))
+    assert report.ok, str(report)
+    strategies = {a.name: a.strategy for a in report.arguments}
+    assert strategies == {"x": "directional (k=4)", "w": "directional (k=4)",
+                          "b": "elementwise"}
+    assert report.evaluations < 100
+
+
+def test_directional_failure_is_located_by_bisection(rng):
+    def one_wrong(dout, cache):
+        dx, dw, db = affine_backward(dout, cache)
+        dw = dw.copy()
+        dw[17, 5] += 0.5
+        return dx, dw, db
+
+    report = check_layer(affine_forward, one_wrong, *big_affine(rng))
+    w_row = {a.name: a for a in report.arguments}["w"]
+    assert w_row.status == "FAIL" and w_row.worst_index == (17, 5)
+    assert w_row.analytic == pytest.approx(w_row.numeric + 0.5, rel=1e-6)
+
+
+def test_directional_factor_is_named(rng):
+    def doubled(dout, cache):
+        dx, dw, db = affine_backward(dout, cache)
+        return 2 * dx, dw, db
+
+    report = check_layer(affine_forward, doubled, *big_affine(rng))
+    assert {a.name: a.hint for a in report.arguments}["x"] == "analytic = 2 x numeric"
+
+
+@pytest.mark.parametrize("bug, expected", [
+    (lambda dx, dw, db: (dx, -dw, db), "wrong sign: analytic = -1 x numeric"),
+    (lambda dx, dw, db: (dx, dw.T, db), "transposed: analytic.T matches numeric"),
+    (lambda dx, dw, db: (dx, dw, 0 * db), "the analytic gradient is all zero"),
+])
+def test_elementwise_hints(rng, bug, expected):
+    x, w, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 3)), rng.standard_normal(3)
+    report = check_layer(affine_forward, lambda d, c: bug(*affine_backward(d, c)), x, w, b)
+    assert expected in [a.hint for a in report.arguments]
+
+
+def test_hint_for_a_dropped_batch_term(rng):
+    def center_forward(x):
+        return x - x.mean(axis=0), x.shape[0]
+
+    report = check_layer(center_forward, lambda dout, n: dout, rng.standard_normal((5, 3)))
+    assert "same for every example along axis 0" in report.arguments[0].hint
+
+
+def test_hint_for_a_mask_not_applied():
+    x = np.array([[-1.0, 2.0], [0.5, -0.3]])
+    report = check_layer(lambda x: (np.maximum(x, 0), x), lambda dout, x: dout, x)
+    assert "mask or a routing" in report.arguments[0].hint
+
+
+def test_nudge_kinks_moves_inputs_off_the_kink():
+    x = np.array([-1.0, 0.0, 2.0, 0.0])
+    relu = (lambda x: (np.maximum(x, 0), x), lambda dout, x: dout * (x > 0))
+    assert check_layer(*relu, x).arguments[0].kinks == 2
+    report = check_layer(*relu, x, nudge_kinks=True)
+    assert report.ok and report.arguments[0].kinks == 0
+    assert "2 elements at kinks were moved" in report.notes[0]
+    np.testing.assert_array_equal(x, [-1.0, 0.0, 2.0, 0.0])
+
+
+def test_float32_precision_problem_is_caught_but_float64_passes(rng):
+    def log1p_forward(x):
+        return np.log1p(x), x
+
+    def sloppy_backward(dout, x):
+        big = x.dtype.type(1e5)
+        return dout / ((1 + x + big) - big)   # loses float32 digits, not float64's
+
+    x = rng.uniform(0.1, 1.0, size=(3, 4))
+    assert check_layer(log1p_forward, sloppy_backward, x).ok
+    report = check_layer(log1p_forward, sloppy_backward, x.astype(np.float32))
+    assert not report.ok and "precision problem" in report.arguments[0].hint
+    assert report.arguments[0].max_rel_error < 1e-6   # the float64 run of it is right
+
+
+def test_plot_draws_one_heatmap_per_argument(rng):
+    report = check_layer(affine_forward, affine_backward, *affine_inputs(rng))
+    figure = report.plot()
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    assert titles == [t for t in titles if t.split(":")[0] in "xwb"] and len(titles) == 3
+
+
+def test_strategy_is_validated(rng):
+    with pytest.raises(ValueError, match="check_layer: strategy must be"):
+        check_layer(affine_forward, affine_backward, *affine_inputs(rng), strategy="fast")
+
+
+def test_numeric_and_analytic_jacobians_agree_and_have_jacobian_form(rng):
+    from checks import analytic_jacobian, jacobian
+
+    x, w, b = affine_inputs(rng)
+    numeric = jacobian(lambda v: affine_forward(v, w, b)[0], x[:1])
+    assert numeric.shape == (5, 3)
+    np.testing.assert_allclose(numeric, w.T, rtol=1e-8)   # d(xW + b)/dx = W^T per row
+    full = analytic_jacobian(affine_forward, affine_backward, x, w, b, wrt=2)
+    np.testing.assert_allclose(full, np.tile(np.eye(5), (4, 1)), atol=0)
+
+
+def test_analytic_jacobian_rejects_a_non_float_argument(rng):
+    from checks import analytic_jacobian
+
+    with pytest.raises(ValueError, match="wrt=3 is not a floating-point array argument"):
+        analytic_jacobian(affine_forward, affine_backward, *affine_inputs(rng), wrt=3)
