@@ -4,6 +4,7 @@
     python -m checks my_layers.py         # the pairs registered in a file of yours
     python -m checks my_package.layers    # ... or in a module, by import name
     python -m checks --only affine,relu --dtype both --seeds 3
+    python -m checks --plot errors.png    # and a bar chart of every layer's max error
 
 Prints one row per layer and argument, a summary line, and exits 1 when any check fails
 or when a target defines a ``*_forward`` that is not registered (it could not be checked).
@@ -20,8 +21,8 @@ import time
 import numpy as np
 
 from layers.registry import REGISTRY
-from .checker import check_layer
-from .report import NO_GRADIENT
+from .checker import TOLERANCES, check_layer
+from .report import NO_GRADIENT, plot_max_errors
 
 
 def parse_args(argv):
@@ -36,6 +37,8 @@ def parse_args(argv):
     parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="float64")
     parser.add_argument("--seeds", type=int, default=1, metavar="N",
                         help="example inputs drawn from seeds 0..N-1 (default 1)")
+    parser.add_argument("--plot", metavar="FILE.png",
+                        help="also save a bar chart of every layer's max error (log scale)")
     return parser.parse_args(argv)
 
 
@@ -105,6 +108,7 @@ def main(argv=None):
             for seed in range(args.seeds)]
     start = time.perf_counter()
     failed = compared = 0
+    labels, errors = [], []
     print_row(*(name for name, _ in COLUMNS))
     for count, (spec, dtype, seed) in enumerate(runs, 1):
         run = f"{count}/{len(runs)}"
@@ -123,10 +127,16 @@ def main(argv=None):
         for problem in report.problems:
             print_row(run, spec.name, dtype, seed, "-", "-", "-", f"FAIL: {problem}")
         failed += not report.ok
+        labels.append(f"{spec.name} ({dtype}, seed {seed})")
+        errors.append(report.max_rel_error if not report.problems else float("nan"))
     for name in missing:
         print(f"NOT CHECKED: {name} has no registration; register example inputs with "
               f"@checks.register({name.rsplit('.', 1)[1]}, ...) (see README)")
     seconds = time.perf_counter() - start
+    if args.plot:
+        plot_max_errors(labels, errors, TOLERANCES[np.dtype(np.float64)]).savefig(args.plot,
+                                                                             dpi=120)
+        print(f"bar chart of max errors saved to {args.plot}")
     print(f"\nchecked {len(specs)} layers ({len(runs)} runs, {compared} gradients compared) "
           f"in {seconds:.1f} s: {len(runs) - failed} passed, {failed} failed"
           + (f", {len(missing)} not registered" if missing else ""))

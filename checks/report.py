@@ -187,3 +187,32 @@ def format_table(header, rows):
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     return ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
             for row in [header, *rows]]
+
+
+def plot_max_errors(labels, errors, tolerance):
+    """A matplotlib Figure: one bar per checked layer, its max relative error, log scale.
+
+    Parameters
+    ----------
+    labels : list of str
+        One per bar (layer, dtype).
+    errors : list of float
+        Max relative error of each; nan for a layer whose check stopped on a problem.
+    tolerance : float
+        The pass threshold, drawn as a line.
+    """
+    from matplotlib.figure import Figure
+
+    values = np.array(errors, dtype=np.float64)
+    shown = np.where(np.isnan(values), 1.0, np.maximum(values, 1e-17))
+    colors = ["tab:red" if np.isnan(v) or v > tolerance else "tab:green" for v in values]
+    fig = Figure(figsize=(8, max(3, 0.22 * len(labels) + 1)), layout="constrained")
+    ax = fig.subplots()
+    ax.barh(np.arange(len(labels)), shown, color=colors)
+    ax.set_yticks(np.arange(len(labels)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.axvline(tolerance, color="black", linestyle="--", label=f"pass threshold {tolerance:.0e}")
+    ax.set_xlabel("max relative error (red: failed or not comparable)")
+    ax.legend(loc="lower right")
+    return fig
