@@ -1,0 +1,227 @@
+"""Batch normalization over the batch axis (Ioffe & Szegedy 2015), in CS231n's form.
+
+Forward, per feature over the batch: xhat = (x - mean) / sqrt(var + eps) with the biased
+variance, out = gamma * xhat + beta. Backward with dxhat = dout * gamma, in train mode
+where mean and var depend on x:
+
+    dx = (inv_std / N) * (N * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)),
+
+sums over the batch and inv_std = 1 / sqrt(var + eps). `batchnorm_backward` derives it
+step by step through the computational graph; `batchnorm_backward_alt` uses this closed
+form. In test mode mean and var are the running statistics, constants, so the layer is
+affine: dx = dout * gamma * inv_std.
+
+Running statistics, CS231n's convention:
+running = momentum * running + (1 - momentum) * batch statistic, with the biased batch
+variance. PyTorch differs in both: its ``momentum`` is the weight of the NEW statistic
+(PyTorch's 0.1 is our 0.9), and its running_var is updated with the unbiased variance
+(divided by N - 1).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._examples import dims, normal
+from ._validate import Args, describe, is_float_array, upstream
+from .registry import Example, register
+
+__all__ = ["batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt"]
+
+
+class BatchnormCache(NamedTuple):
+    """What both batch-norm backwards need from the forward pass."""
+
+    mode: str
+    xmu: np.ndarray       # x - mean, (N, D)
+    std: np.ndarray       # sqrt(var + eps), (D,)
+    inv_std: np.ndarray   # 1 / std, (D,)
+    xhat: np.ndarray      # xmu * inv_std, (N, D)
+    gamma: np.ndarray     # (D,)
+
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    """Batch normalization of each feature over the batch, then a scale and a shift.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, D), float32 or float64
+        In train mode N >= 2: the statistics of one example are meaningless (its variance
+        is 0), so N = 1 raises ValueError, as PyTorch does.
+    gamma : ndarray of shape (D,), scale
+    beta : ndarray of shape (D,), shift
+    bn_param : dict
+        - ``'mode'``: ``'train'`` (normalize with the batch statistics and update the
+          running ones) or ``'test'`` (normalize with the running statistics). Required.
+        - ``'eps'``: added to the variance, default 1e-5.
+        - ``'momentum'``: in [0, 1], default 0.9; the weight of the OLD running value
+          (see the module docstring for PyTorch's convention).
+        - ``'running_mean'``, ``'running_var'``: float arrays of shape (D,); zeros and ones
+          in x's dtype when absent.
+
+        The one exception to purity in the library: in train mode the entries
+        ``bn_param['running_mean']`` and ``bn_param['running_var']`` are REBOUND to new
+        arrays (in their own dtype) with the updated statistics, as CS231n code expects.
+        The arrays the caller passed in are never written into.
+
+    Returns
+    -------
+    out : ndarray of shape (N, D), x's dtype
+    cache : for `batchnorm_backward` or `batchnorm_backward_alt`
+
+    Notes
+    -----
+    A constant feature (zero batch variance) is normalized to xhat = 0, so its output is
+    beta, with finite gradients: eps keeps 1 / sqrt(var + eps) finite.
+
+    Examples
+    --------
+    >>> x = np.array([[1.0], [3.0]]); bn_param = {"mode": "train"}
+    >>> out, _ = batchnorm_forward(x, np.ones(1), np.zeros(1), bn_param)
+    >>> out.round(4), bn_param["running_mean"], bn_param["running_var"]
+    (array([[-1.],
+           [ 1.]]), array([0.2]), array([1.]))
+    """
+    check = Args("batchnorm_forward")
+    x = check.floats("x", x, "N D")
+    gamma = check.floats("gamma", gamma, "D")
+    beta = check.floats("beta", beta, "D")
+    bn_param = check.mapping("bn_param", bn_param)
+    mode = check.choice("bn_param['mode']", bn_param.get("mode"), ("train", "test"))
+    eps = check.number("bn_param['eps']", bn_param.get("eps", 1e-5), low=0, low_open=True)
+    momentum = check.number("bn_param['momentum']", bn_param.get("momentum", 0.9),
+                            low=0, high=1)
+    running_mean = _running_statistic(check, bn_param, "running_mean", 0.0, x.dtype)
+    running_var = _running_statistic(check, bn_param, "running_var", 1.0, x.dtype)
+
+    if mode == "train":
+        if x.shape[0] < 2:
+            raise check.error(f"x must hold N >= 2 examples in train mode: the variance of "
+                              f"a batch of one is 0 and every output would be beta; got "
+                              f"x.shape = {x.shape}")
+        mean = x.mean(axis=0)
+        xmu = x - mean
+        var = np.mean(xmu * xmu, axis=0)
+        bn_param["running_mean"] = _moving_average(running_mean, mean, momentum)
+        bn_param["running_var"] = _moving_average(running_var, var, momentum)
+    else:
+        xmu = x - running_mean.astype(x.dtype)
+        var = running_var.astype(x.dtype)
+    std = np.sqrt(var + eps)
+    inv_std = 1 / std
+    xhat = xmu * inv_std
+    out = gamma * xhat + beta
+    return out, BatchnormCache(mode, xmu, std, inv_std, xhat, gamma)
+
+
+def batchnorm_backward(dout, cache):
+    """Backward pass of `batchnorm_forward`, step by step through its computational graph.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, D), upstream gradient
+    cache : from `batchnorm_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, D)
+    dgamma : ndarray of shape (D,)
+    dbeta : ndarray of shape (D,)
+    """
+    return _backward("batchnorm_backward", dout, cache, _dx_through_graph)
+
+
+def batchnorm_backward_alt(dout, cache):
+    """Backward pass of `batchnorm_forward` with the simplified closed form of dx.
+
+    dx = (gamma * inv_std / N) * (N * dout - sum(dout) - xhat * sum(dout * xhat)), sums
+    over the batch. Same arguments and returns as `batchnorm_backward`.
+    """
+    return _backward("batchnorm_backward_alt", dout, cache, _dx_closed_form)
+
+
+def standardize_backward(dxhat, xhat, inv_std, axis):
+    """Gradient through xhat = (x - mean) / sqrt(var + eps), statistics taken along `axis`.
+
+    dx = (inv_std / M) * (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)), with M the
+    length of `axis` and the sums along it. Shared by batch and layer normalization.
+    """
+    count = xhat.shape[axis]
+    sum_dxhat = dxhat.sum(axis=axis, keepdims=True)
+    sum_dxhat_xhat = (dxhat * xhat).sum(axis=axis, keepdims=True)
+    return (inv_std / count) * (count * dxhat - sum_dxhat - xhat * sum_dxhat_xhat)
+
+
+def _backward(func, dout, cache, train_dx):
+    """dgamma and dbeta, and dx from `train_dx` in train mode or the affine map in test mode."""
+    dout = upstream(func, dout, cache.xhat.shape, cache.xhat.dtype)
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * cache.xhat).sum(axis=0)
+    if cache.mode == "test":
+        dx = dout * (cache.gamma * cache.inv_std)
+    else:
+        dx = train_dx(dout * cache.gamma, cache)
+    return dx, dgamma, dbeta
+
+
+def _dx_through_graph(dxhat, cache):
+    """dx by walking back through xmu = x - mean, var = mean(xmu^2), std, inv_std, xhat."""
+    n = dxhat.shape[0]
+    # xhat = xmu * inv_std: xmu reaches xhat directly and through inv_std.
+    dinv_std = (dxhat * cache.xmu).sum(axis=0)
+    dxmu = dxhat * cache.inv_std
+    # inv_std = 1 / std, std = sqrt(var + eps), var = mean(xmu^2).
+    dstd = -dinv_std / (cache.std * cache.std)
+    dvar = dstd / (2 * cache.std)
+    dxmu = dxmu + (2 / n) * cache.xmu * dvar
+    # xmu = x - mean(x): x reaches xmu directly and through the mean.
+    dmean = -dxmu.sum(axis=0)
+    return dxmu + dmean / n
+
+
+def _dx_closed_form(dxhat, cache):
+    return standardize_backward(dxhat, cache.xhat, cache.inv_std, axis=0)
+
+
+def _running_statistic(check, bn_param, key, fill, dtype):
+    """bn_param[key] validated as a float array of shape (D,), or `fill` when absent."""
+    label = f"bn_param[{key!r}]"
+    if key not in bn_param:
+        return np.full(check.dim("D"), fill, dtype=dtype)
+    value = bn_param[key]
+    if not is_float_array(value):
+        raise check.error(f"{label} must be a floating-point array (float32 or float64) of "
+                          f"shape (D,); got {describe(value)}", TypeError)
+    value = np.asarray(value)
+    check.shape(label, value, "D")
+    if key == "running_var" and np.any(value < 0):
+        raise check.error(f"{label} must be non-negative; got a minimum of {value.min()}")
+    return value
+
+
+def _moving_average(running, batch, momentum):
+    """CS231n's update, in the running statistic's own dtype: a new array, never in place."""
+    return (momentum * running + (1 - momentum) * batch).astype(running.dtype, copy=False)
+
+
+def scale_shift_example(rng, d, dtype):
+    """gamma and beta of shape (d,) for the normalization layers' example inputs.
+
+    gamma stays away from 0: a feature with gamma ~ 0 has dx ~ 0, and the check would
+    judge the rounding noise of a vanishing gradient.
+    """
+    return rng.uniform(0.5, 1.5, d).astype(dtype), normal(rng, (d,), dtype)
+
+
+@register(batchnorm_forward, batchnorm_backward)
+def batchnorm_example(rng, dtype):
+    # N >= 3: with N = 2 every xhat is +-1 whatever x, dx is of order eps and the check
+    # would compare rounding noise.
+    n, d = dims(rng, (3, 6), (1, 4))
+    gamma, beta = scale_shift_example(rng, d, dtype)
+    bn_param = {"mode": "train", "running_mean": normal(rng, (d,), dtype),
+                "running_var": rng.uniform(0.5, 2.0, d).astype(dtype)}
+    # x is drawn last: were its normals the generator's first draws, an upstream gradient
+    # drawn from a generator with the same seed would be affine in x, and dx would vanish.
+    x = normal(rng, (n, d), dtype, scale=2.0, loc=0.5)
+    return Example((x, gamma, beta, bn_param))

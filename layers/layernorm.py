@@ -1,0 +1,91 @@
+"""Layer normalization over the last axis (Ba, Kiros & Hinton 2016), in CS231n's form.
+
+Forward, per example over its D features: xhat = (x - mean) / sqrt(var + eps) with the
+biased variance, out = gamma * xhat + beta. There are no running statistics: train and
+test are the same computation. Backward with dxhat = dout * gamma:
+
+    dx = (inv_std / D) * (D * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)),
+
+sums over the last axis; dgamma and dbeta sum dout * xhat and dout over all other axes.
+"""
+
+import numpy as np
+
+from ._examples import dims, normal
+from ._validate import Args, upstream
+from .batchnorm import scale_shift_example, standardize_backward
+from .registry import Example, register
+
+__all__ = ["layernorm_forward", "layernorm_backward"]
+
+
+def layernorm_forward(x, gamma, beta, ln_param):
+    """Layer normalization of each example over its last axis, then a scale and a shift.
+
+    Parameters
+    ----------
+    x : ndarray of shape (..., D), float32 or float64
+        (N, D) as in CS231n, or (N, T, D) for a sequence of T vectors (transformers).
+    gamma : ndarray of shape (D,), scale
+    beta : ndarray of shape (D,), shift
+    ln_param : dict
+        ``'eps'``: added to the variance, default 1e-5. Other keys (CS231n's networks
+        set a ``'mode'`` there) are ignored: layer normalization has no train/test
+        difference.
+
+    Returns
+    -------
+    out : ndarray of x's shape and dtype
+    cache : for `layernorm_backward`
+
+    Examples
+    --------
+    >>> out, _ = layernorm_forward(np.array([[1.0, 3.0]]), np.ones(2), np.zeros(2), {})
+    >>> out.round(4)
+    array([[-1.,  1.]])
+    """
+    check = Args("layernorm_forward")
+    x = check.floats("x", x, "... D")
+    gamma = check.floats("gamma", gamma, "D")
+    beta = check.floats("beta", beta, "D")
+    ln_param = check.mapping("ln_param", ln_param)
+    eps = check.number("ln_param['eps']", ln_param.get("eps", 1e-5), low=0, low_open=True)
+    xmu = x - x.mean(axis=-1, keepdims=True)
+    var = np.mean(xmu * xmu, axis=-1, keepdims=True)
+    inv_std = 1 / np.sqrt(var + eps)
+    xhat = xmu * inv_std
+    out = gamma * xhat + beta
+    return out, (xhat, inv_std, gamma)
+
+
+def layernorm_backward(dout, cache):
+    """Backward pass of `layernorm_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray of x's shape (..., D), upstream gradient
+    cache : from `layernorm_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (..., D)
+    dgamma : ndarray of shape (D,)
+    dbeta : ndarray of shape (D,)
+    """
+    xhat, inv_std, gamma = cache
+    dout = upstream("layernorm_backward", dout, xhat.shape, xhat.dtype)
+    leading = tuple(range(xhat.ndim - 1))
+    dbeta = dout.sum(axis=leading)
+    dgamma = (dout * xhat).sum(axis=leading)
+    dx = standardize_backward(dout * gamma, xhat, inv_std, axis=-1)
+    return dx, dgamma, dbeta
+
+
+@register(layernorm_forward, layernorm_backward)
+def layernorm_example(rng, dtype):
+    # D >= 3 for the reason batch norm needs N >= 3: two features always give xhat = +-1.
+    n, t, d = dims(rng, (1, 3), (1, 3), (3, 6))
+    shape = (n, d) if rng.random() < 0.5 else (n, t, d)
+    gamma, beta = scale_shift_example(rng, d, dtype)
+    x = normal(rng, shape, dtype, scale=2.0, loc=0.5)
+    return Example((x, gamma, beta, {"eps": 1e-5}))

@@ -1,0 +1,338 @@
+"""Losses as layer pairs, plus CS231n's fused forms ``name(x, y) -> (loss, dx)``.
+
+Every loss returns a NumPy scalar of x's dtype; its backward takes the upstream gradient
+``dloss`` (a scalar, 1.0 at the end of a network) and scales every gradient by it.
+
+- softmax cross-entropy on logits, mean over the N examples:
+  L = -(1/N) sum_n log softmax(x_n)[y_n], computed with log-sum-exp;
+  dx = (softmax(x) - onehot(y)) / N.
+- multiclass SVM hinge (CS231n, margin 1), mean over the N examples:
+  L = (1/N) sum_n sum_{c != y_n} max(0, x_nc - x_n,y_n + 1); dx_nc = 1/N for every
+  positive margin, and x_n,y_n gets -1/N per positive margin of its row.
+- sigmoid binary cross-entropy on logits, mean over ALL elements of x:
+  l = -(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))) = max(x, 0) - x y + log1p(exp(-|x|));
+  dl/dx = sigmoid(x) - y, dl/dy = -x.
+- mean squared error, mean over ALL elements: l = (x - y)^2, dl/dx = 2 (x - y) = -dl/dy.
+"""
+
+import numpy as np
+
+from ._examples import away_from, dims, normal
+from ._numerics import log_softmax, sigmoid, softmax, softplus
+from ._validate import Args, describe, is_float_array, upstream
+from .registry import register
+
+__all__ = [
+    "softmax_loss_forward", "softmax_loss_backward", "softmax_loss",
+    "svm_loss_forward", "svm_loss_backward", "svm_loss",
+    "sigmoid_cross_entropy_loss_forward", "sigmoid_cross_entropy_loss_backward",
+    "sigmoid_cross_entropy_loss",
+    "mse_loss_forward", "mse_loss_backward", "mse_loss",
+]
+
+
+# -- softmax cross-entropy ----------------------------------------------------------------
+
+def softmax_loss_forward(x, y):
+    """Softmax cross-entropy on logits, averaged over the batch.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C), float32 or float64
+        Scores (logits): x[n, c] for example n and class c.
+    y : integer ndarray of shape (N,)
+        The correct class of each example, 0 <= y[n] < C.
+
+    Returns
+    -------
+    loss : NumPy scalar of x's dtype
+        -(1/N) sum_n log softmax(x[n])[y[n]], computed as log-softmax (log-sum-exp), so it
+        stays finite for logits of any size.
+    cache : for `softmax_loss_backward`
+
+    Examples
+    --------
+    >>> softmax_loss_forward(np.zeros((2, 4)), np.array([0, 3]))[0]  # log 4
+    np.float64(1.3862943611198906)
+    """
+    x, y = _scores_and_labels("softmax_loss_forward", x, y)
+    log_probs = log_softmax(x, axis=1)
+    loss = -np.mean(log_probs[np.arange(x.shape[0]), y])
+    return x.dtype.type(loss), (x, y)
+
+
+def softmax_loss_backward(dloss, cache):
+    """Backward pass of `softmax_loss_forward`.
+
+    Parameters
+    ----------
+    dloss : float or 0-d array, upstream gradient of the loss
+    cache : from `softmax_loss_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C), dloss * (softmax(x) - onehot(y)) / N
+    """
+    x, y = cache
+    dloss = upstream("softmax_loss_backward", dloss, (), x.dtype, name="dloss")
+    dx = softmax(x, axis=1)
+    dx[np.arange(x.shape[0]), y] -= 1
+    return dx * (dloss / x.shape[0])
+
+
+def softmax_loss(x, y):
+    """CS231n's fused softmax loss: ``(loss, dx)`` from `softmax_loss_forward`/`_backward`."""
+    return _fused(softmax_loss_forward, softmax_loss_backward, x, y)
+
+
+# -- multiclass SVM -----------------------------------------------------------------------
+
+def svm_loss_forward(x, y):
+    """Multiclass SVM (hinge) loss with margin 1, averaged over the batch, as in CS231n.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C), float32 or float64
+        Scores: x[n, c] for example n and class c.
+    y : integer ndarray of shape (N,)
+        The correct class of each example, 0 <= y[n] < C.
+
+    Returns
+    -------
+    loss : NumPy scalar of x's dtype
+        (1/N) sum_n sum_{c != y[n]} max(0, x[n, c] - x[n, y[n]] + 1): summed over the
+        wrong classes, averaged over the examples. (PyTorch's ``multi_margin_loss`` also
+        divides by C.) At a margin of exactly 0 the gradient taken is 0.
+    cache : for `svm_loss_backward`
+
+    Examples
+    --------
+    >>> svm_loss_forward(np.array([[3.0, 1.0, 2.5]]), np.array([0]))[0]  # 0 + 0.5
+    np.float64(0.5)
+    """
+    x, y = _scores_and_labels("svm_loss_forward", x, y)
+    rows = np.arange(x.shape[0])
+    margins = np.maximum(0, x - x[rows, y][:, None] + 1)
+    margins[rows, y] = 0
+    loss = margins.sum() / x.shape[0]
+    return x.dtype.type(loss), (margins > 0, y, x.dtype)
+
+
+def svm_loss_backward(dloss, cache):
+    """Backward pass of `svm_loss_forward`.
+
+    Parameters
+    ----------
+    dloss : float or 0-d array, upstream gradient of the loss
+    cache : from `svm_loss_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C); dloss / N at each positive margin, and minus dloss / N
+        times the number of positive margins of the row at the correct class.
+    """
+    positive, y, dtype = cache
+    dloss = upstream("svm_loss_backward", dloss, (), dtype, name="dloss")
+    dx = positive.astype(dtype)
+    dx[np.arange(dx.shape[0]), y] -= dx.sum(axis=1)
+    return dx * (dloss / dx.shape[0])
+
+
+def svm_loss(x, y):
+    """CS231n's fused SVM loss: ``(loss, dx)`` from `svm_loss_forward`/`_backward`."""
+    return _fused(svm_loss_forward, svm_loss_backward, x, y)
+
+
+# -- sigmoid binary cross-entropy ---------------------------------------------------------
+
+def sigmoid_cross_entropy_loss_forward(x, y):
+    """Binary cross-entropy of sigmoid(x) against y, on logits, averaged over all elements.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, ...), float32 or float64
+        Logits: (N,) for one binary output per example, (N, K) for K independent ones.
+    y : ndarray of x's shape
+        Either labels, an integer or boolean array of 0s and 1s (no gradient), or soft
+        targets, a floating array of x's dtype with values in [0, 1] (which gets a
+        gradient, so the backward then returns ``(dx, dy)``).
+
+    Returns
+    -------
+    loss : NumPy scalar of x's dtype
+        mean over all elements of max(x, 0) - x * y + log1p(exp(-|x|)), which equals
+        -(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))) without ever overflowing.
+        For x of shape (N,) that is the mean over the batch; PyTorch's
+        ``binary_cross_entropy_with_logits`` averages the same way.
+    cache : for `sigmoid_cross_entropy_loss_backward`
+
+    Examples
+    --------
+    >>> sigmoid_cross_entropy_loss_forward(np.zeros(3), np.array([0, 1, 1]))[0]  # log 2
+    np.float64(0.6931471805599453)
+    """
+    check = Args("sigmoid_cross_entropy_loss_forward")
+    x, y, soft = _predictions_and_targets(check, x, y, labels_ok=True)
+    if soft and np.any((y < 0) | (y > 1)):
+        raise check.error(f"y, as floating targets, must hold values in [0, 1]; got values "
+                          f"from {y.min()} to {y.max()}")
+    loss = np.mean(softplus(x) - x * y)
+    return x.dtype.type(loss), (x, y, soft)
+
+
+def sigmoid_cross_entropy_loss_backward(dloss, cache):
+    """Backward pass of `sigmoid_cross_entropy_loss_forward`.
+
+    Parameters
+    ----------
+    dloss : float or 0-d array, upstream gradient of the loss
+    cache : from `sigmoid_cross_entropy_loss_forward`
+
+    Returns
+    -------
+    dx : ndarray of x's shape, dloss * (sigmoid(x) - y) / x.size
+    dy : ndarray of x's shape, dloss * -x / x.size; only for floating targets y, as
+        ``(dx, dy)``
+    """
+    x, y, soft = cache
+    dloss = upstream("sigmoid_cross_entropy_loss_backward", dloss, (), x.dtype,
+                     name="dloss")
+    scale = dloss / x.size
+    dx = (sigmoid(x) - y) * scale
+    return (dx, -x * scale) if soft else dx
+
+
+def sigmoid_cross_entropy_loss(x, y):
+    """Fused sigmoid cross-entropy: ``(loss, dx)`` from the pair (dy, if any, is dropped)."""
+    return _fused(sigmoid_cross_entropy_loss_forward, sigmoid_cross_entropy_loss_backward,
+                  x, y)
+
+
+# -- mean squared error -------------------------------------------------------------------
+
+def mse_loss_forward(x, y):
+    """Mean squared error, averaged over all elements (PyTorch's default ``mse_loss``).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, ...), float32 or float64, predictions
+    y : ndarray of x's shape and dtype, targets (they get a gradient too)
+
+    Returns
+    -------
+    loss : NumPy scalar of x's dtype, mean over all elements of (x - y)^2 (no factor 1/2)
+    cache : for `mse_loss_backward`
+
+    Examples
+    --------
+    >>> mse_loss_forward(np.array([1.0, 2.0]), np.array([0.0, 4.0]))[0]  # (1 + 4) / 2
+    np.float64(2.5)
+    """
+    check = Args("mse_loss_forward")
+    x, y, _ = _predictions_and_targets(check, x, y, labels_ok=False)
+    diff = x - y
+    return x.dtype.type(np.mean(diff * diff)), diff
+
+
+def mse_loss_backward(dloss, cache):
+    """Backward pass of `mse_loss_forward`.
+
+    Parameters
+    ----------
+    dloss : float or 0-d array, upstream gradient of the loss
+    cache : from `mse_loss_forward`
+
+    Returns
+    -------
+    dx : ndarray of x's shape, dloss * 2 (x - y) / x.size
+    dy : ndarray of x's shape, -dx
+    """
+    diff = cache
+    dloss = upstream("mse_loss_backward", dloss, (), diff.dtype, name="dloss")
+    dx = diff * (2 * dloss / diff.size)
+    return dx, -dx
+
+
+def mse_loss(x, y):
+    """Fused mean squared error: ``(loss, dx)`` from the pair (dy is dropped)."""
+    return _fused(mse_loss_forward, mse_loss_backward, x, y)
+
+
+# -- shared -------------------------------------------------------------------------------
+
+def _fused(forward, backward, x, y):
+    """CS231n's ``(loss, dx)``: the pair run with dloss = 1; only x's gradient is kept."""
+    loss, cache = forward(x, y)
+    grads = backward(1.0, cache)
+    return loss, grads[0] if isinstance(grads, tuple) else grads
+
+
+def _scores_and_labels(func, x, y):
+    """x of shape (N, C) with N, C >= 1, and integer labels y of shape (N,) in [0, C)."""
+    check = Args(func)
+    x = check.floats("x", x, "N C")
+    if x.size == 0:
+        raise check.error(f"x must hold at least one example and one class; got "
+                          f"x.shape = {x.shape}")
+    y = check.ints("y", y, "N", high=check.dim("C"), high_name="C")
+    return x, y
+
+
+def _predictions_and_targets(check, x, y, labels_ok):
+    """x (N, ...) and y of x's shape: floats of x's dtype, or 0/1 labels if `labels_ok`.
+
+    Returns (x, y, soft) with soft True when y is floating (and so gets a gradient).
+    """
+    x = check.floats("x", x, "N ...")
+    if x.size == 0:
+        raise check.error(f"x must hold at least one element; got x.shape = {x.shape}")
+    soft = is_float_array(y) or not labels_ok
+    if soft:
+        y = check.floats("y", y)
+    elif isinstance(y, np.ndarray) and y.dtype == bool:
+        y = y.astype(x.dtype)
+    elif isinstance(y, (np.ndarray, np.generic)) and np.issubdtype(y.dtype, np.integer):
+        # As x's dtype, so that x * y keeps it (float32 * int64 would give float64).
+        y = check.ints("y", y, high=2).astype(x.dtype)
+    else:
+        raise check.error(f"y must be an array of 0/1 labels (integer or bool) or of "
+                          f"floating targets in [0, 1]; got {describe(y)}", TypeError)
+    if y.shape != x.shape:
+        raise check.error(f"y must have x's shape {x.shape}; got y.shape = {y.shape}")
+    return x, y, soft
+
+
+# -- registration -------------------------------------------------------------------------
+
+def _class_dims(rng):
+    return dims(rng, (1, 4), (2, 5))
+
+
+@register(softmax_loss_forward, softmax_loss_backward)
+def softmax_loss_example(rng, dtype):
+    n, c = _class_dims(rng)
+    return normal(rng, (n, c), dtype, scale=2.0), rng.integers(c, size=n)
+
+
+@register(svm_loss_forward, svm_loss_backward)
+def svm_loss_example(rng, dtype):
+    # Scores built from margins drawn away from 0, the hinge's kink:
+    # x[n, c] = x[n, y[n]] - 1 + margin[n, c].
+    n, c = _class_dims(rng)
+    y = rng.integers(c, size=n)
+    correct = rng.standard_normal((n, 1))
+    x = correct - 1 + away_from(rng, (n, c), np.float64, margin=0.1)
+    x[np.arange(n), y] = correct[:, 0]
+    return x.astype(dtype), y
+
+
+@register(sigmoid_cross_entropy_loss_forward, sigmoid_cross_entropy_loss_backward)
+def sigmoid_cross_entropy_loss_example(rng, dtype):
+    shape = dims(rng, (1, 4), (1, 3))
+    return normal(rng, shape, dtype, scale=2.0), rng.uniform(0, 1, shape).astype(dtype)
+
+
+@register(mse_loss_forward, mse_loss_backward)
+def mse_loss_example(rng, dtype):
+    shape = dims(rng, (1, 4), (1, 3))
+    return normal(rng, shape, dtype), normal(rng, shape, dtype)

@@ -1,0 +1,247 @@
+"""Losses: values by hand, the pair and the fused form, extreme logits, and bad input."""
+
+import re
+
+import numpy as np
+import pytest
+
+from checks import assert_gradients
+from layers import (mse_loss, mse_loss_backward, mse_loss_forward, sigmoid_cross_entropy_loss,
+                    sigmoid_cross_entropy_loss_backward, sigmoid_cross_entropy_loss_forward,
+                    softmax_loss, softmax_loss_backward, softmax_loss_forward, svm_loss,
+                    svm_loss_backward, svm_loss_forward)
+
+FUSED = [
+    (softmax_loss, softmax_loss_forward, softmax_loss_backward),
+    (svm_loss, svm_loss_forward, svm_loss_backward),
+    (sigmoid_cross_entropy_loss, sigmoid_cross_entropy_loss_forward,
+     sigmoid_cross_entropy_loss_backward),
+    (mse_loss, mse_loss_forward, mse_loss_backward),
+]
+
+
+def example_for(forward, dtype=np.float64):
+    """Inputs of every loss from one generator: (N, C) scores and labels, or targets."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3)).astype(dtype)
+    if forward in (softmax_loss_forward, svm_loss_forward):
+        return x, rng.integers(3, size=4)
+    if forward is sigmoid_cross_entropy_loss_forward:
+        return x, rng.uniform(0, 1, x.shape).astype(dtype)
+    return x, rng.standard_normal(x.shape).astype(dtype)
+
+
+def as_tuple(grads):
+    """The contract's gradients as a tuple: a bare array when there is one."""
+    return grads if isinstance(grads, tuple) else (grads,)
+
+
+# -- softmax cross-entropy ----------------------------------------------------------------
+
+@pytest.mark.parametrize("classes", [1, 2, 10])
+def test_softmax_loss_of_zero_logits_is_log_c(classes):
+    x = np.zeros((3, classes))
+    loss, dx = softmax_loss(x, np.zeros(3, dtype=int))
+    assert loss == pytest.approx(np.log(classes), rel=1e-15, abs=1e-15)
+    expected = np.full((3, classes), 1 / classes)
+    expected[:, 0] -= 1
+    np.testing.assert_allclose(dx, expected / 3, rtol=1e-15, atol=1e-17)
+
+
+def test_softmax_loss_by_hand():
+    x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, np.log(2.0)]])
+    y = np.array([2, 0])
+    # Row 0: log(e + e^2 + e^3) - 3. Row 1: probabilities [1/4, 1/4, 1/2], correct 1/4.
+    row0 = np.log(np.e + np.e ** 2 + np.e ** 3) - 3
+    loss, dx = softmax_loss(x, y)
+    assert loss == pytest.approx((row0 + np.log(4)) / 2, rel=1e-15)
+    p0 = np.exp([1.0, 2.0, 3.0]) / np.exp([1.0, 2.0, 3.0]).sum()
+    expected = np.array([p0 - [0, 0, 1], [0.25 - 1, 0.25, 0.5]]) / 2
+    np.testing.assert_allclose(dx, expected, rtol=1e-14)
+
+
+def test_softmax_loss_at_logits_of_1e4_is_finite():
+    x = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0]])
+    y = np.array([1, 1])
+    with np.errstate(all="raise"):
+        loss, dx = softmax_loss(x, y)
+    # Row 0 puts all its mass on class 0: -log softmax = 2e4; row 1 is right: 0.
+    assert loss == 1e4
+    np.testing.assert_allclose(dx, [[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]], atol=1e-300)
+
+
+# -- multiclass SVM -----------------------------------------------------------------------
+
+def test_svm_loss_by_hand():
+    x = np.array([[3.0, 1.0, 2.5], [0.0, 2.0, 1.5]])
+    y = np.array([0, 1])
+    # Row 0: margins max(0, 1 - 3 + 1) = 0 and 2.5 - 3 + 1 = 0.5.
+    # Row 1: margins max(0, 0 - 2 + 1) = 0 and 1.5 - 2 + 1 = 0.5. Mean over N = 2.
+    loss, dx = svm_loss(x, y)
+    assert loss == 0.5
+    np.testing.assert_array_equal(dx, [[-0.5, 0.0, 0.5], [0.0, -0.5, 0.5]])
+
+
+def test_svm_loss_at_the_kink_takes_gradient_zero():
+    loss, dx = svm_loss(np.array([[1.0, 0.0]]), np.array([0]))
+    assert loss == 0.0
+    np.testing.assert_array_equal(dx, [[0.0, 0.0]])
+
+
+# -- sigmoid binary cross-entropy ---------------------------------------------------------
+
+def test_sigmoid_cross_entropy_by_hand():
+    x = np.array([2.0, -1.0, 0.0])
+    y = np.array([1, 1, 0])
+    # log(1 + e^-2), log(1 + e^1), log 2; averaged over the 3 elements.
+    expected = (np.log1p(np.exp(-2.0)) + np.log1p(np.e) + np.log(2)) / 3
+    loss, dx = sigmoid_cross_entropy_loss(x, y)
+    assert loss == pytest.approx(expected, rel=1e-15)
+    sigmoid = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(dx, (sigmoid - y) / 3, rtol=1e-15)
+
+
+def test_sigmoid_cross_entropy_labels_bool_and_float_agree():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 2))
+    labels = np.array([[1, 0], [0, 0], [1, 1]])
+    by_int, by_bool = (sigmoid_cross_entropy_loss_forward(x, y) for y in
+                       (labels, labels.astype(bool)))
+    by_float = sigmoid_cross_entropy_loss_forward(x, labels.astype(float))
+    assert by_int[0] == by_bool[0] == by_float[0]
+    dx = sigmoid_cross_entropy_loss_backward(1.0, by_int[1])
+    assert isinstance(dx, np.ndarray)
+    dx_float, dy = sigmoid_cross_entropy_loss_backward(1.0, by_float[1])
+    np.testing.assert_array_equal(dx, dx_float)
+    np.testing.assert_allclose(dy, -x / 6, rtol=1e-15)
+
+
+def test_sigmoid_cross_entropy_at_logits_of_1e4_is_finite():
+    x = np.array([1e4, -1e4, 1e4, -1e4])
+    y = np.array([1, 0, 0, 1])
+    with np.errstate(all="raise"):
+        loss, dx = sigmoid_cross_entropy_loss(x, y)
+        _, cache = sigmoid_cross_entropy_loss_forward(x, y.astype(float))
+        _, dy = sigmoid_cross_entropy_loss_backward(1.0, cache)
+    # Two confident right answers cost 0, two confident wrong ones 1e4 each.
+    assert loss == 5e3
+    np.testing.assert_array_equal(dx, [0.0, 0.0, 0.25, -0.25])
+    np.testing.assert_array_equal(dy, -x / 4)
+
+
+@pytest.mark.parametrize("labels", [np.array([[1, 0, 1], [0, 0, 1]]),
+                                    np.array([[True, False], [False, True]])])
+def test_sigmoid_cross_entropy_gradient_with_labels(labels):
+    x = np.random.default_rng(2).standard_normal(labels.shape)
+    assert_gradients(sigmoid_cross_entropy_loss_forward, sigmoid_cross_entropy_loss_backward,
+                     x, labels)
+
+
+# -- mean squared error -------------------------------------------------------------------
+
+def test_mse_by_hand():
+    x, y = np.array([[1.0, 2.0]]), np.array([[0.0, 4.0]])
+    loss, cache = mse_loss_forward(x, y)
+    assert loss == 2.5  # (1 + 4) / 2 elements
+    dx, dy = mse_loss_backward(1.0, cache)
+    np.testing.assert_array_equal(dx, [[1.0, -2.0]])
+    np.testing.assert_array_equal(dy, [[-1.0, 2.0]])
+    np.testing.assert_array_equal(mse_loss(x, y)[1], dx)
+
+
+# -- every loss ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fused, forward, backward", FUSED, ids=lambda f: f.__name__)
+def test_fused_form_is_the_pair_with_dloss_one(fused, forward, backward):
+    x, y = example_for(forward)
+    loss, dx = fused(x, y)
+    pair_loss, cache = forward(x, y)
+    assert loss == pair_loss
+    np.testing.assert_array_equal(dx, as_tuple(backward(1.0, cache))[0])
+
+
+@pytest.mark.parametrize("fused, forward, backward", FUSED, ids=lambda f: f.__name__)
+def test_backward_scales_by_dloss(fused, forward, backward):
+    x, y = example_for(forward)
+    _, cache = forward(x, y)
+    once, scaled = as_tuple(backward(1.0, cache)), as_tuple(backward(np.array(-2.5), cache))
+    for grad, scaled_grad in zip(once, scaled, strict=True):
+        np.testing.assert_allclose(scaled_grad, -2.5 * grad, rtol=1e-15)
+
+
+@pytest.mark.parametrize("fused, forward, backward", FUSED, ids=lambda f: f.__name__)
+def test_loss_is_a_numpy_scalar_of_the_dtype_of_x(fused, forward, backward):
+    x, y = example_for(forward, np.float32)
+    loss, dx = fused(x, y)
+    assert isinstance(loss, np.float32) and dx.dtype == np.float32
+    loss64, _ = fused(*example_for(forward))
+    assert isinstance(loss64, np.float64)
+    assert loss == pytest.approx(loss64, rel=1e-6)
+
+
+@pytest.mark.parametrize("fused, forward, backward", FUSED, ids=lambda f: f.__name__)
+def test_backward_refuses_a_non_scalar_dloss(fused, forward, backward):
+    _, cache = forward(*example_for(forward))
+    with pytest.raises(ValueError, match=re.escape(
+            f"{backward.__name__}: dloss must have the shape of the forward output (); "
+            "got dloss.shape = (1,)")):
+        backward(np.ones(1), cache)
+
+
+# -- bad input ----------------------------------------------------------------------------
+
+X = np.zeros((3, 4))
+
+
+@pytest.mark.parametrize("forward", [softmax_loss_forward, svm_loss_forward],
+                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize("x, y, error, message", [
+    (np.zeros(4), np.array([0]), ValueError,
+     "x must be a 2-d array of shape (N, C); got x.shape = (4,)"),
+    (X, np.array([0, 1]), ValueError,
+     "y must have shape (N,) with N=3 from x; got y.shape = (2,)"),
+    (X, np.array([[0], [1], [2]]), ValueError,
+     "y must be a 1-d array of shape (N,); got y.shape = (3, 1)"),
+    (X, np.array([0, 1, 4]), ValueError,
+     "y must hold values in [0, C=4); got values from 0 to 4"),
+    (X, np.array([0, -1, 2]), ValueError,
+     "y must hold values in [0, C=4); got values from -1 to 2"),
+    (X, np.array([0.0, 1.0, 2.0]), TypeError,
+     "y must be an integer array; got float64 array of shape (3,)"),
+    (X.astype(int), np.array([0, 1, 2]), TypeError,
+     "x must be a floating-point array (float32 or float64); got int64"),
+    (np.zeros((0, 4)), np.array([], dtype=int), ValueError,
+     "x must hold at least one example and one class; got x.shape = (0, 4)"),
+])
+def test_class_losses_bad_input(forward, x, y, error, message):
+    with pytest.raises(error, match=re.escape(f"{forward.__name__}: {message}")):
+        forward(x, y)
+
+
+@pytest.mark.parametrize("forward, y, error, message", [
+    (sigmoid_cross_entropy_loss_forward, np.ones((3, 3), dtype=int), ValueError,
+     "y must have x's shape (3, 4); got y.shape = (3, 3)"),
+    (sigmoid_cross_entropy_loss_forward, np.full((3, 4), 2), ValueError,
+     "y must hold values in [0, 2); got values from 2 to 2"),
+    (sigmoid_cross_entropy_loss_forward, np.full((3, 4), 1.5), ValueError,
+     "y, as floating targets, must hold values in [0, 1]; got values from 1.5 to 1.5"),
+    (sigmoid_cross_entropy_loss_forward, np.ones((3, 4), np.float32), TypeError,
+     "y is float32 but x is float64"),
+    (sigmoid_cross_entropy_loss_forward, [[1, 0, 1, 0]] * 3, TypeError,
+     "y must be an array of 0/1 labels (integer or bool) or of floating targets in [0, 1]"),
+    (mse_loss_forward, np.ones((4, 3)), ValueError,
+     "y must have x's shape (3, 4); got y.shape = (4, 3)"),
+    (mse_loss_forward, np.ones((3, 4), dtype=int), TypeError,
+     "y must be a floating-point array (float32 or float64); got int64"),
+])
+def test_elementwise_losses_bad_input(forward, y, error, message):
+    with pytest.raises(error, match=re.escape(f"{forward.__name__}: {message}")):
+        forward(X, y)
+
+
+@pytest.mark.parametrize("forward", [sigmoid_cross_entropy_loss_forward, mse_loss_forward],
+                         ids=lambda f: f.__name__)
+def test_elementwise_losses_refuse_integer_x(forward):
+    with pytest.raises(TypeError, match=re.escape(
+            f"{forward.__name__}: x must be a floating-point array (float32 or float64)")):
+        forward(np.ones((2, 2), dtype=int), np.ones((2, 2)))
