@@ -80,7 +80,8 @@ class Args:
             head, tail = tokens[:cut], tokens[cut + 1:]
             fixed = len(head) + len(tail)
             if len(shape) < fixed:
-                raise self.error(f"{name} must have at least {fixed} dimensions, shape "
+                raise self.error(f"{name} must have at least {fixed} dimension"
+                                 f"{'s' * (fixed != 1)}, shape "
                                  f"{format_shape(tokens)}; got {name}.shape = {shape}")
             pairs = list(zip(head, shape)) + list(zip(tail, shape[len(shape) - len(tail):]))
         else:
@@ -151,6 +152,16 @@ class Args:
                     if high is not None else f">= {low}"
                 raise self.error(f"{name} must hold values in {bound}; got values from "
                                  f"{smallest} to {largest}")
+        return array
+
+    def bools(self, name, value, spec=None):
+        """A boolean array argument (a mask); it gets no gradient."""
+        if not isinstance(value, (np.ndarray, np.generic)) or np.asarray(value).dtype != bool:
+            raise self.error(f"{name} must be a boolean array; got {describe(value)}",
+                             TypeError)
+        array = np.asarray(value)
+        if spec is not None:
+            self.shape(name, array, spec)
         return array
 
     # -- options --------------------------------------------------------------------------
