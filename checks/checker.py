@@ -48,6 +48,7 @@ TOLERANCES = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-3}
 FLOOR_FRACTION = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
 FLOAT64 = np.dtype(np.float64)
 UPSTREAM_SALT = 0x6A7E
+PRECISION_ULPS = 8
 
 
 def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
@@ -185,7 +186,7 @@ def _check(report, forward, backward, args, kwargs, names, seed, strategy, direc
         result.name = names[position]
         result.detail = describe(args[position])
         if low_precision:
-            _judge_precision(result, grad, grad64)
+            _judge_precision(result, grad, grad64, objective, position)
         report.arguments.append(result)
     report.arguments.sort(key=lambda a: names.index(a.name))
     report.evaluations = objective.evaluations
@@ -409,11 +410,21 @@ def _locate(objective, position, analytic, tolerance, floor_fraction, rng, resul
     result.hint = hint(picked, numeric, errors > tolerance)
 
 
-def _judge_precision(result, grad, grad64):
-    """Compare the float32 gradient with the float64 run of the same backward."""
+def _judge_precision(result, grad, grad64, objective, position):
+    """Compare the float32 gradient with the float64 run of the same backward.
+
+    Rounding in a float32 backward is about eps32 times the size of the terms it adds
+    up. Perturbing an element by its own scale moves L by at most about M (the size of
+    L's terms), so an element's rounding is taken as PRECISION_ULPS * eps32 * M / scale.
+    Without that floor, an argument whose exact gradient is 0 (a key bias under softmax)
+    would compare rounding noise with rounding noise.
+    """
     low = np.asarray(grad, dtype=np.float64)
     dtype = np.asarray(grad).dtype
-    errors = _relative_errors(low, np.asarray(grad64, dtype=np.float64), 0.0,
+    x = objective.args[position]
+    scale = float(np.sqrt(np.mean(x * x))) if x.size else 0.0
+    noise = PRECISION_ULPS * float(np.finfo(dtype).eps) * objective.magnitude / (scale or 1.0)
+    errors = _relative_errors(low, np.asarray(grad64, dtype=np.float64), noise,
                               FLOOR_FRACTION[dtype], TOLERANCES[dtype])
     result.precision_error = float(errors.max()) if errors.size else 0.0
     if result.precision_error > TOLERANCES[dtype] and result.status == PASS:

@@ -1,0 +1,132 @@
+"""Vanilla (Elman) recurrent network with tanh, one step and a whole sequence.
+
+Step: a = x @ Wx + prev_h @ Wh + b, next_h = tanh(a). Backward, with
+da = dnext_h * (1 - next_h^2): dx = da @ Wx.T, dprev_h = da @ Wh.T, dWx = x.T @ da,
+dWh = prev_h.T @ da, db = sum of da over the batch.
+
+Sequence: the step applied for t = 0, ..., T-1 from h0. Backpropagation through time
+runs the steps in reverse, adding the gradient that flows back from step t+1 to the
+upstream gradient of h[:, t]; the weight gradients are then one matmul over all steps.
+"""
+
+import numpy as np
+
+from ._recurrent import hidden_weight_grad, recurrent_args, recurrent_example
+from ._validate import upstream
+from .registry import register
+from .temporal import affine_grads, affine_map
+
+__all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward"]
+
+
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    """One step of a tanh RNN.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, D), float32 or float64
+        Input at this step.
+    prev_h : ndarray of shape (N, H)
+        Hidden state from the previous step.
+    Wx : ndarray of shape (D, H), input-to-hidden weights
+    Wh : ndarray of shape (H, H), hidden-to-hidden weights
+    b : ndarray of shape (H,)
+
+    Returns
+    -------
+    next_h : ndarray of shape (N, H), tanh(x @ Wx + prev_h @ Wh + b)
+    cache : for `rnn_step_backward`
+    """
+    x, prev_h, Wx, Wh, b = recurrent_args("rnn_step_forward", 1, x, "N D",
+                                          {"prev_h": prev_h}, Wx, Wh, {"b": b})
+    next_h = np.tanh(x @ Wx + prev_h @ Wh + b)
+    return next_h, (x, prev_h, Wx, Wh, next_h)
+
+
+def rnn_step_backward(dnext_h, cache):
+    """Backward pass of `rnn_step_forward`.
+
+    Parameters
+    ----------
+    dnext_h : ndarray of shape (N, H), upstream gradient
+    cache : from `rnn_step_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, D)
+    dprev_h : ndarray of shape (N, H)
+    dWx : ndarray of shape (D, H)
+    dWh : ndarray of shape (H, H)
+    db : ndarray of shape (H,)
+    """
+    x, prev_h, Wx, Wh, next_h = cache
+    dnext_h = upstream("rnn_step_backward", dnext_h, next_h.shape, next_h.dtype, "dnext_h")
+    da = dnext_h * (1 - next_h * next_h)
+    dx, dWx, db = affine_grads(da, x, Wx)
+    return dx, da @ Wh.T, dWx, prev_h.T @ da, db
+
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    """A tanh RNN over whole sequences.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, T, D), float32 or float64
+        N sequences of T input vectors.
+    h0 : ndarray of shape (N, H), initial hidden state
+    Wx : ndarray of shape (D, H)
+    Wh : ndarray of shape (H, H)
+    b : ndarray of shape (H,)
+
+    Returns
+    -------
+    h : ndarray of shape (N, T, H), the hidden state after every step
+    cache : for `rnn_backward`
+    """
+    x, h0, Wx, Wh, b = recurrent_args("rnn_forward", 1, x, "N T D", {"h0": h0}, Wx, Wh,
+                                      {"b": b})
+    # The input part of every step at once: one large matmul instead of T small ones.
+    xa = affine_map(x, Wx, b)
+    h = np.empty(xa.shape, dtype=x.dtype)
+    prev_h = h0
+    for t in range(x.shape[1]):
+        prev_h = h[:, t] = np.tanh(xa[:, t] + prev_h @ Wh)
+    return h, (x, h0, Wx, Wh, h)
+
+
+def rnn_backward(dh, cache):
+    """Backpropagation through time for `rnn_forward`.
+
+    Parameters
+    ----------
+    dh : ndarray of shape (N, T, H)
+        Upstream gradient of every hidden state (from a loss at each step).
+    cache : from `rnn_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, T, D)
+    dh0 : ndarray of shape (N, H)
+    dWx : ndarray of shape (D, H)
+    dWh : ndarray of shape (H, H)
+    db : ndarray of shape (H,)
+    """
+    x, h0, Wx, Wh, h = cache
+    dh = upstream("rnn_backward", dh, h.shape, h.dtype, "dh")
+    da = np.empty_like(h)
+    dnext = np.zeros_like(h0)  # gradient reaching h[:, t] from step t + 1
+    for t in reversed(range(h.shape[1])):
+        da[:, t] = (dh[:, t] + dnext) * (1 - h[:, t] * h[:, t])
+        dnext = da[:, t] @ Wh.T
+    dx, dWx, db = affine_grads(da, x, Wx)
+    return dx, dnext, dWx, hidden_weight_grad(da, h0, h), db
+
+
+@register(rnn_step_forward, rnn_step_backward)
+def rnn_step_example(rng, dtype):
+    return recurrent_example(rng, dtype, gates=1, sequence=False)
+
+
+@register(rnn_forward, rnn_backward)
+def rnn_example(rng, dtype):
+    return recurrent_example(rng, dtype, gates=1, sequence=True)

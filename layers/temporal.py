@@ -1,0 +1,178 @@
+"""Layers applied at every step of a sequence: an affine map and a masked softmax loss.
+
+- temporal affine, out[n, t] = x[n, t] @ w + b: the affine layer's backward with the N
+  and T axes flattened together, dx = dout @ w.T, dw = sum_{n,t} x[n, t]^T dout[n, t],
+  db = sum_{n,t} dout[n, t].
+- temporal softmax loss (CS231n's captioning loss): cross-entropy of the scores at every
+  step against the label there, counted only where ``mask`` is True, summed over the
+  steps and averaged over the N sequences (not over the counted steps):
+  L = -(1/N) sum_{n,t} mask[n, t] log softmax(x[n, t])[y[n, t]];
+  dx[n, t] = mask[n, t] (softmax(x[n, t]) - onehot(y[n, t])) / N.
+"""
+
+import numpy as np
+
+from ._examples import dims, normal
+from ._numerics import log_softmax, softmax
+from ._validate import Args, upstream
+from .registry import register
+
+__all__ = [
+    "temporal_affine_forward", "temporal_affine_backward",
+    "temporal_softmax_loss_forward", "temporal_softmax_loss_backward",
+    "temporal_softmax_loss",
+]
+
+
+def affine_map(x, w, b):
+    """x @ w + b over any leading axes of x (..., D), as one 2-d matmul.
+
+    NumPy's matmul treats a 3-d x as a stack of separate small products, which is many
+    times slower than one (N * T, D) @ (D, M) product.
+    """
+    out = x.reshape(-1, w.shape[0]) @ w + b
+    return out.reshape(x.shape[:-1] + w.shape[1:])
+
+
+def affine_grads(dout, x, w):
+    """Gradients of out = x @ w + b over any leading axes of x: (dx, dw, db).
+
+    Parameters
+    ----------
+    dout : ndarray of shape (..., M)
+    x : ndarray of shape (..., D), the leading axes of dout
+    w : ndarray of shape (D, M)
+
+    The recurrent and attention layers use it once after their loops, so that their
+    weight gradients are one matmul over all steps rather than a sum of per-step products.
+    """
+    flat_dout = dout.reshape(-1, w.shape[1])
+    dx = (flat_dout @ w.T).reshape(x.shape)
+    dw = x.reshape(-1, w.shape[0]).T @ flat_dout
+    db = flat_dout.sum(axis=0)
+    return dx, dw, db
+
+
+# -- temporal affine ----------------------------------------------------------------------
+
+def temporal_affine_forward(x, w, b):
+    """The same affine map applied to the vector at every step of every sequence.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, T, D), float32 or float64
+    w : ndarray of shape (D, M)
+    b : ndarray of shape (M,)
+
+    Returns
+    -------
+    out : ndarray of shape (N, T, M), x[n, t] @ w + b
+    cache : (x, w) for `temporal_affine_backward`
+    """
+    check = Args("temporal_affine_forward")
+    x = check.floats("x", x, "N T D")
+    w = check.floats("w", w, "D M")
+    b = check.floats("b", b, "M")
+    return affine_map(x, w, b), (x, w)
+
+
+def temporal_affine_backward(dout, cache):
+    """Backward pass of `temporal_affine_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, T, M), upstream gradient
+    cache : from `temporal_affine_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, T, D)
+    dw : ndarray of shape (D, M)
+    db : ndarray of shape (M,)
+    """
+    x, w = cache
+    dout = upstream("temporal_affine_backward", dout, x.shape[:2] + w.shape[1:], x.dtype)
+    return affine_grads(dout, x, w)
+
+
+# -- temporal softmax loss ----------------------------------------------------------------
+
+def temporal_softmax_loss_forward(x, y, mask):
+    """Softmax cross-entropy at every step, over the steps where ``mask`` is True.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, T, V), float32 or float64
+        Scores (logits) over a vocabulary of V words at each of T steps.
+    y : integer ndarray of shape (N, T)
+        The correct word at each step, 0 <= y[n, t] < V.
+    mask : boolean ndarray of shape (N, T)
+        True where the step counts toward the loss (False at padding, e.g. after <END>).
+
+    Returns
+    -------
+    loss : NumPy scalar of x's dtype
+        -(1/N) sum over the True steps of log softmax(x[n, t])[y[n, t]]: summed over steps,
+        averaged over the N sequences, as in CS231n.
+    cache : for `temporal_softmax_loss_backward`
+
+    Examples
+    --------
+    >>> x = np.zeros((1, 2, 4)); mask = np.array([[True, False]])
+    >>> temporal_softmax_loss_forward(x, np.array([[0, 3]]), mask)[0]  # log 4, once
+    np.float64(1.3862943611198906)
+    """
+    check = Args("temporal_softmax_loss_forward")
+    x = check.floats("x", x, "N T V")
+    if x.shape[2] == 0:
+        raise check.error(f"x must score at least one word (V >= 1); got x.shape = {x.shape}")
+    y = check.ints("y", y, "N T", high=check.dim("V"), high_name="V")
+    mask = check.bools("mask", mask, "N T")
+    log_probs = np.take_along_axis(log_softmax(x, axis=2), y[..., None], axis=2)[..., 0]
+    loss = -np.sum(log_probs[mask]) / x.shape[0]
+    return x.dtype.type(loss), (x, y, mask)
+
+
+def temporal_softmax_loss_backward(dloss, cache):
+    """Backward pass of `temporal_softmax_loss_forward`.
+
+    Parameters
+    ----------
+    dloss : float or 0-d array, upstream gradient of the loss
+    cache : from `temporal_softmax_loss_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, T, V), dloss * mask * (softmax(x) - onehot(y)) / N
+    """
+    x, y, mask = cache
+    dloss = upstream("temporal_softmax_loss_backward", dloss, (), x.dtype, name="dloss")
+    dx = softmax(x, axis=2)
+    np.put_along_axis(dx, y[..., None], np.take_along_axis(dx, y[..., None], axis=2) - 1,
+                      axis=2)
+    return dx * (mask[..., None] * (dloss / x.shape[0]))
+
+
+def temporal_softmax_loss(x, y, mask):
+    """CS231n's fused form: ``(loss, dx)`` from the pair, with dloss = 1.
+
+    Parameters and the loss are those of `temporal_softmax_loss_forward`; dx has x's shape.
+    """
+    loss, cache = temporal_softmax_loss_forward(x, y, mask)
+    return loss, temporal_softmax_loss_backward(1.0, cache)
+
+
+# -- registration -------------------------------------------------------------------------
+
+@register(temporal_affine_forward, temporal_affine_backward)
+def temporal_affine_example(rng, dtype):
+    n, t, d, m = dims(rng, (1, 3), (1, 4), (1, 3), (1, 3))
+    return normal(rng, (n, t, d), dtype), normal(rng, (d, m), dtype), normal(rng, (m,), dtype)
+
+
+@register(temporal_softmax_loss_forward, temporal_softmax_loss_backward)
+def temporal_softmax_loss_example(rng, dtype):
+    n, t, v = dims(rng, (1, 3), (1, 4), (2, 5))
+    x = normal(rng, (n, t, v), dtype, scale=2.0)
+    mask = rng.random((n, t)) < 0.7
+    return x, rng.integers(v, size=(n, t)), mask
