@@ -3,6 +3,8 @@
 - `check_layer(forward, backward, *args, **kwargs) -> GradReport`: compare a layer pair's
   backward with central differences of its forward; ``print(report)`` shows a row per
   argument; `assert_gradients` raises `GradientCheckError` with that table (for pytest).
+- `check_graph(g, **feeds)`: the same check for a whole `graph.ComputationalGraph`,
+  with a row per input and param.
 - `register`: register a pair with a builder of example inputs, so that
   ``python -m checks my_layers.py`` checks it.
 - `jacobian(fn, x)` and `analytic_jacobian(forward, backward, *args)`: full Jacobians of
@@ -15,6 +17,7 @@ Run ``python -m checks`` to check every layer of the library.
 
 from layers.registry import Example, register
 from .checker import TOLERANCES, assert_gradients, check_layer
+from .graph_check import check_graph
 from .jacobian import analytic_jacobian, jacobian
 from .gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
                              grad_check_sparse, rel_error)
@@ -22,6 +25,7 @@ from .report import GradientCheckError, GradReport
 
 __all__ = [
     "Example", "GradReport", "GradientCheckError", "TOLERANCES", "analytic_jacobian",
-    "assert_gradients", "check_layer", "jacobian", "eval_numerical_gradient", "eval_numerical_gradient_array",
-    "grad_check_sparse", "register", "rel_error",
+    "assert_gradients", "check_graph", "check_layer", "eval_numerical_gradient",
+    "eval_numerical_gradient_array", "grad_check_sparse", "jacobian", "register",
+    "rel_error",
 ]

@@ -1,0 +1,753 @@
+"""ComputationalGraph: layer pairs wired into a circuit, run forward and backward.
+
+The lecture notes' picture (SOURCE_MATERIAL section 4): source nodes are inputs, inner
+nodes are gates, edges carry values. Forward visits the gates in topological order; each
+keeps what backward needs (here: the `cache` its forward returns, which the graph holds).
+Backward visits them in reverse: each gate turns the upstream gradient of its output into
+a gradient for each of its inputs (downstream = upstream x local gradient), and where a
+value feeds several gates, the gradients from all of them SUM (`_accumulate`, the one
+place that does it).
+
+Example (worked example 1 of the notes)::
+
+    >>> g = ComputationalGraph()
+    >>> x, y, z = g.input("x"), g.input("y"), g.input("z")
+    >>> q = g.gate("add", x, y)
+    >>> f = g.gate("multiply", q, z)
+    >>> g.forward(x=-2.0, y=5.0, z=-4.0)
+    array(-12.)
+    >>> {name: float(grad) for name, grad in g.backward().items()}
+    {'x': -4.0, 'y': -4.0, 'z': 3.0}
+
+The topological order is computed once per structure, without recursion (Kahn's
+algorithm on input counts), so a chain of 100,000 gates runs like any other graph.
+"""
+
+import difflib
+import functools
+import heapq
+import inspect
+import numbers
+
+import numpy as np
+
+import layers  # noqa: F401 - importing registers every layer in REGISTRY
+from layers._validate import Args, describe, is_float_array
+from layers.registry import REGISTRY, LayerSpec
+
+from .node import GATE, INPUT, PARAM, Gate, Node
+
+__all__ = ["ComputationalGraph"]
+
+
+class _Run:
+    """One forward pass (and, after backward, its gradients): everything the graph computed.
+
+    ``values[i]`` is the value of node i, ``args[j]`` and ``caches[j]`` what gate j was
+    called with and returned. Backward fills ``grads`` (per node, None where no gradient
+    arrived) and ``edge_grads`` (per gate: position -> the gradient that gate sent to its
+    argument there; drawings show them on the edges).
+    """
+
+    __slots__ = ("version", "values", "args", "caches", "grads", "edge_grads", "dout",
+                 "output")
+
+    def __init__(self, version, node_count, gate_count):
+        self.version = version
+        self.values = [None] * node_count
+        self.args = [None] * gate_count
+        self.caches = [None] * gate_count
+        self.grads = None
+        self.edge_grads = None
+        self.dout = None
+        self.output = None
+
+
+class ComputationalGraph:
+    """A circuit of layer pairs: inputs and params feed gates, gates feed gates.
+
+    Build it with `input`, `param`, `gate` (or operators on nodes), run it with
+    ``forward(**feeds)`` and ``backward(dout=1.0)``.
+
+    Parameters
+    ----------
+    name : str, optional
+        Shown in reports (`checks.check_graph`) and in the layer pair of `as_layer`.
+
+    Attributes
+    ----------
+    params : dict of str -> ndarray
+        The value of every param, by name. Forward reads it at every call, so an update
+        rule changes the weights with ``g.params[name] = next_w`` (the shape must stay).
+    inputs : list of str
+        The names of the inputs, in order of creation.
+
+    Notes
+    -----
+    - Python numbers fed to inputs (and given to `param`) become float64 0-d arrays, so
+      ``g.forward(x=1, y=2)`` gets gradients for x and y. NumPy arrays are used as they
+      are: an integer array (labels) gets no gradient.
+    - Gradients follow the layer contract: a gate's backward returns one gradient per
+      floating-point array it was called with. Constants (Python numbers, dicts, integer
+      arrays) get none; a gradient for a floating-point constant array is dropped.
+    """
+
+    def __init__(self, name=None):
+        self.name = name or "graph"
+        self.params = {}
+        self.inputs = []
+        self._nodes = []
+        self._gates = []
+        self._by_name = {}
+        self._input_specs = {}
+        self._param_shapes = {}
+        self._counts = {}
+        self._output = None
+        self._version = 0
+        self._plan = None
+        self._run = None
+
+    def __repr__(self):
+        return (f"<ComputationalGraph {self.name!r}: {len(self.inputs)} inputs, "
+                f"{len(self.params)} params, {len(self._gates)} gates>")
+
+    # -- building ---------------------------------------------------------------------------
+
+    def input(self, name, shape=None):
+        """A leaf fed at every `forward` as the keyword argument `name`.
+
+        Parameters
+        ----------
+        name : str
+            A Python identifier, unique in the graph.
+        shape : str, optional
+            A shape spec checked at every forward, one token per axis as in
+            `layers._validate` (``"N D"``, ``"N 3"``, ``"N ..."``): a name binds a size
+            across all inputs of one forward, so ``x: "N D"`` and ``y: "N"`` must agree on N.
+
+        Returns
+        -------
+        Node
+        """
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"input: name must be a Python identifier (it is a keyword of "
+                             f"forward); got {name!r}")
+        if shape is not None and not isinstance(shape, str):
+            raise TypeError(f"input {name!r}: shape must be a spec string such as 'N D'; "
+                            f"got {describe(shape)}")
+        node = self._add_node(name, INPUT)
+        self.inputs.append(name)
+        if shape is not None:
+            self._input_specs[name] = shape
+        return node
+
+    def param(self, name, value):
+        """A leaf that holds its value (a weight); backward returns its gradient too.
+
+        Parameters
+        ----------
+        name : str
+            Unique in the graph; the key in `params` and in backward's dict.
+        value : ndarray (float32 or float64) or Python number
+            The initial value, stored in ``g.params[name]`` (not copied).
+
+        Returns
+        -------
+        Node
+        """
+        value = _leaf_value(f"param {name!r}", value)
+        if not is_float_array(value):
+            raise TypeError(f"param {name!r}: value must be a floating-point array (float32 "
+                            f"or float64); got {describe(value)}")
+        node = self._add_node(name, PARAM)
+        self.params[name] = value
+        self._param_shapes[name] = np.shape(value)
+        return node
+
+    def gate(self, layer, *args, name=None, **options):
+        """A call of a layer pair, fed nodes and constants.
+
+        Parameters
+        ----------
+        layer : str, LayerSpec or (forward, backward)
+            A registered layer name (``"add"``, ``"affine"``, ``"softmax_loss"``: the keys
+            of `layers.registry.REGISTRY`) or a pair of the user's own under the layer
+            contract.
+        *args : Node, str or constant
+            The forward's positional arguments, in order. A node (or the name of one: it
+            is looked up when the graph first runs, so gates may be declared in any
+            order) passes its value; anything else (a Python number, a parameter dict such
+            as ``bn_param``, integer labels) is passed as it is.
+        name : str, optional
+            Unique in the graph; by default the layer name and a count (``add1``).
+        **options
+            Keyword options passed through to forward (``axis=1``, ``alpha=0.1``).
+
+        Returns
+        -------
+        Node, or a tuple of K nodes for a layer with K outputs
+            The number of outputs is read off the backward's signature: one upstream
+            gradient per output, then the cache (``lstm_step_backward(dnext_h, dnext_c,
+            cache)`` has 2). Output k of a gate ``s`` is named ``"s:k"``::
+
+                h, c = g.gate("lstm_step", x, prev_h, prev_c, Wx, Wh, b, name="s")
+        """
+        forward, backward, label = _resolve_layer(layer)
+        named = name is not None
+        if not named:
+            name = self._default_name(label)
+        elif not isinstance(name, str) or not name:
+            raise TypeError(f"gate ({label}): name must be a non-empty string; got "
+                            f"{describe(name)}")
+        gate = Gate(len(self._gates), name, label, forward, backward, args, options, named)
+        for position, arg in enumerate(args):
+            if isinstance(arg, Node) and arg.graph is not self:
+                raise ValueError(f"{gate.where}: argument {position} is node {arg.name!r} "
+                                 f"of another ComputationalGraph ({arg.graph.name!r}); a "
+                                 "gate is fed nodes of its own graph")
+        count = _output_count(backward)
+        names = [name] if count == 1 else [f"{name}:{k}" for k in range(count)]
+        for taken in {name, *names}:
+            self._check_free(taken, gate)
+        self._gates.append(gate)
+        if count > 1:
+            self._by_name[name] = gate
+        gate.outputs = tuple(self._add_node(node_name, GATE, gate, k)
+                             for k, node_name in enumerate(names))
+        return gate.outputs[0] if count == 1 else gate.outputs
+
+    def maximum(self, x, y, name=None):
+        """``gate("maximum", x, y)``: the router of the notes."""
+        return self.gate("maximum", x, y, name=name)
+
+    def output(self, node):
+        """Make `node` (or the node named so) the output: forward returns its value and
+        backward starts from it. By default the output is the last gate's."""
+        self._output = self._node(node, "output")
+        return self._output
+
+    def node(self, name):
+        """The node called `name`."""
+        return self._node(name, "node")
+
+    # -- running ----------------------------------------------------------------------------
+
+    def forward(self, **feeds):
+        """Run every gate in topological order.
+
+        Parameters
+        ----------
+        **feeds : ndarray or Python number
+            One value per input, by name.
+
+        Returns
+        -------
+        The output node's value (an ndarray, or the NumPy scalar a loss returns). Every
+        node's value stays readable: ``g.value(node)``, ``node.value``.
+        """
+        values = self._feed_values(feeds)
+        run = self._run_forward(values, self.params)
+        self._run = run
+        return run.values[self._output_node().id]
+
+    def backward(self, dout=1.0):
+        """Run every gate's backward in reverse topological order, from the output.
+
+        Parameters
+        ----------
+        dout : float or ndarray of the output's shape
+            The upstream gradient of the output; a number fills the output's shape (for
+            a scalar loss, 1.0 gives the gradient of the loss).
+
+        Returns
+        -------
+        dict of str -> ndarray
+            The gradient of every input and param that holds floating-point values, in
+            its shape and dtype; zeros where the output does not depend on it. Computed
+            afresh at every call: nothing accumulates across calls. Every node's gradient
+            stays readable: ``g.grad(node)``.
+        """
+        run = self._current_run("backward")
+        self._run_backward(run, self._output_node(), dout)
+        grads, seen = {}, set()
+        for name in [*self.inputs, *self.params]:
+            grad = _grad_of(run, self._by_name[name])
+            if grad is None:
+                continue
+            # A gate may hand the same array to two arguments (add's dx and dy are both
+            # dout); each entry of the result is an array of its own.
+            if id(grad) in seen or grad is dout:
+                grad = grad.copy()
+            seen.add(id(grad))
+            grads[name] = grad
+        return grads
+
+    def value(self, node):
+        """The value of `node` (a Node or its name) in the last forward pass."""
+        node = self._node(node, "value")
+        return self._current_run("value").values[node.id]
+
+    def grad(self, node):
+        """The gradient of the output with respect to `node` (a Node or its name), from the
+        last backward pass: an array of the node's shape and dtype (zeros where the output
+        does not depend on it), or None for a node holding integers (labels)."""
+        node = self._node(node, "grad")
+        run = self._current_run("grad")
+        if run.grads is None:
+            raise RuntimeError(f"grad: no backward pass since the last forward; call "
+                               f"backward() before reading the gradient of {node.name!r}")
+        return _grad_of(run, node)
+
+    def as_layer(self):
+        """The graph as a layer pair, so that anything that takes a pair takes the graph.
+
+        Returns
+        -------
+        forward : callable
+            ``forward(*values) -> (out, cache)`` with one positional argument per input
+            and then per param, in order of creation (its signature names them). It
+            does not change the graph's params or its last forward pass.
+        backward : callable
+            ``backward(dout, cache)`` returning the gradient of every floating-point
+            argument, in order (a bare array when there is one), as the contract says.
+
+        ``checks.check_layer(*g.as_layer(), *values)`` checks the whole graph
+        (`checks.check_graph` does that), and ``outer.gate(g.as_layer(), ...)`` makes the
+        graph one gate of another graph.
+        """
+        names = [*self.inputs, *self.params]
+
+        def forward(*values):
+            if len(values) != len(names):
+                raise TypeError(f"{self.name}_forward: takes {len(names)} arguments "
+                                f"({', '.join(names)}); got {len(values)}")
+            feeds = dict(zip(self.inputs, values))
+            params = {name: _leaf_value(f"param {name!r}", value)
+                      for name, value in zip(self.params, values[len(self.inputs):])}
+            run = self._run_forward(self._feed_values(feeds), params)
+            # The contract gives gradients to the floating-point arrays passed, not to the
+            # Python numbers that the graph turns into arrays.
+            differentiable = [is_float_array(value) for value in values]
+            return run.values[self._output_node().id], (run, differentiable)
+
+        def backward(dout, cache):
+            run, differentiable = cache
+            self._run_backward(run, self._output_node(), dout)
+            grads = [_grad_of(run, self._by_name[name])
+                     for name, wanted in zip(names, differentiable) if wanted]
+            return grads[0] if len(grads) == 1 else tuple(grads)
+
+        forward.__name__ = f"{self.name}_forward"
+        backward.__name__ = f"{self.name}_backward"
+        if all(name.isidentifier() for name in names):
+            forward.__signature__ = inspect.Signature(
+                [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                 for name in names])
+        return forward, backward
+
+    def layer_args(self, **feeds):
+        """The arguments of `as_layer`'s forward for `feeds`: each input's feed (Python
+        numbers as float64 0-d arrays), then each param's current value.
+
+        Returns
+        -------
+        tuple
+        """
+        return (*self._feed_values(feeds).values(), *self.params.values())
+
+    def draw(self, **options):
+        """A matplotlib Figure of the circuit; see `graph.draw.draw`."""
+        from .draw import draw
+
+        return draw(self, **options)
+
+    def to_dot(self):
+        """Graphviz DOT text of the circuit; see `graph.draw.to_dot`."""
+        from .draw import to_dot
+
+        return to_dot(self)
+
+    # -- the two passes -----------------------------------------------------------------------
+
+    def _run_forward(self, leaf_values, params):
+        """A new `_Run`: every gate's forward on `leaf_values` (inputs) and `params`."""
+        order = self._structure()
+        run = _Run(self._version, len(self._nodes), len(self._gates))
+        values = run.values
+        for name, value in leaf_values.items():
+            values[self._by_name[name].id] = value
+        for name in self.params:
+            values[self._by_name[name].id] = self._param_value(name, params)
+        for gate in order:
+            args = gate.template.copy()
+            for position, node_id in gate.slots:
+                args[position] = values[node_id]
+            try:
+                result = gate.forward(*args, **gate.options)
+            except Exception as exc:  # noqa: BLE001 - re-raised with the gate's name
+                raise _gate_failure(gate, "forward", exc, args) from exc
+            outputs = gate.outputs
+            if not isinstance(result, tuple) or len(result) != len(outputs) + 1:
+                wanted = "(out, cache)" if len(outputs) == 1 else \
+                    f"{len(outputs)} outputs and a cache"
+                got = f"a tuple of {len(result)}" if isinstance(result, tuple) else \
+                    describe(result)
+                raise ValueError(f"{gate.where}: forward must return {wanted} (its backward "
+                                 f"takes {len(outputs)} upstream gradient"
+                                 f"{'s' * (len(outputs) > 1)}); got {got}")
+            for node, out in zip(outputs, result):
+                values[node.id] = out if isinstance(out, (np.ndarray, np.generic)) else \
+                    np.asarray(out)
+            run.args[gate.id] = args
+            run.caches[gate.id] = result[-1]
+        return run
+
+    def _run_backward(self, run, output, dout):
+        """Fill ``run.grads`` and ``run.edge_grads`` from `dout` at `output`."""
+        values = run.values
+        grads = [None] * len(values)
+        edge_grads = [None] * len(run.args)
+        start = _start_gradient(output, values[output.id], dout)
+        grads[output.id] = start
+        for gate in reversed(self._structure()):
+            upstream = [grads[node.id] for node in gate.outputs]
+            if all(up is None for up in upstream):
+                continue  # nothing flows back through a gate the output does not use
+            args = run.args[gate.id]
+            positions = [p for p, arg in enumerate(args) if is_float_array(arg)]
+            if not positions:
+                continue
+            upstream = [np.zeros(np.shape(values[node.id]), values[node.id].dtype)
+                        if up is None else up for up, node in zip(upstream, gate.outputs)]
+            try:
+                result = gate.backward(*upstream, run.caches[gate.id])
+            except Exception as exc:  # noqa: BLE001 - re-raised with the gate's name
+                raise _gate_failure(gate, "backward", exc, args) from exc
+            sent = dict(zip(positions, _gradients(gate, result, positions, args)))
+            edge_grads[gate.id] = sent
+            for position, node_id in gate.slots:
+                if position in sent:
+                    _accumulate(grads, node_id, sent[position])
+        run.grads, run.edge_grads, run.dout, run.output = grads, edge_grads, start, output
+
+    # -- structure ----------------------------------------------------------------------------
+
+    def _structure(self):
+        """The gates in topological order; built once per structure, then reused."""
+        if self._plan is None:
+            self._resolve_arguments()
+            self._plan = self._topological_order()
+        return self._plan
+
+    def _resolve_arguments(self):
+        """Fill each gate's `slots` and `template`, looking up nodes given by name."""
+        for gate in self._gates:
+            slots = []
+            template = list(gate.args)
+            for position, arg in enumerate(gate.args):
+                if isinstance(arg, str):
+                    arg = self._node(arg, f"{gate.where}: argument {position}")
+                if isinstance(arg, Node):
+                    slots.append((position, arg.id))
+                    template[position] = None
+            gate.slots = tuple(slots)
+            gate.template = template
+
+    def _topological_order(self):
+        """Kahn's algorithm: a gate is ready when every gate feeding it has run.
+
+        Iterative (no recursion limit); among ready gates the earliest created goes first,
+        so a graph built in order runs in the order it was built.
+        """
+        gates, nodes = self._gates, self._nodes
+        waiting = [0] * len(gates)
+        feeds = [[] for _ in gates]
+        for gate in gates:
+            for _, node_id in gate.slots:
+                producer = nodes[node_id].gate
+                if producer is not None:
+                    waiting[gate.id] += 1
+                    feeds[producer.id].append(gate.id)
+        ready = [gate.id for gate in gates if waiting[gate.id] == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            gate_id = heapq.heappop(ready)
+            order.append(gates[gate_id])
+            for consumer in feeds[gate_id]:
+                waiting[consumer] -= 1
+                if waiting[consumer] == 0:
+                    heapq.heappush(ready, consumer)
+        if len(order) < len(gates):
+            raise ValueError(f"ComputationalGraph: the gates form a cycle: "
+                             f"{self._cycle(waiting)}; a gate's inputs must not depend on "
+                             "its own output")
+        return order
+
+    def _cycle(self, waiting):
+        """One cycle among the gates Kahn's algorithm could not order, as text."""
+        stuck = {gate_id for gate_id, count in enumerate(waiting) if count}
+
+        def stuck_producer(gate_id):
+            # A stuck gate waits for at least one producer that is stuck too.
+            for _, node_id in self._gates[gate_id].slots:
+                producer = self._nodes[node_id].gate
+                if producer is not None and producer.id in stuck:
+                    return producer.id
+
+        path, seen = [], {}
+        gate_id = min(stuck)
+        while gate_id not in seen:
+            seen[gate_id] = len(path)
+            path.append(gate_id)
+            gate_id = stuck_producer(gate_id)
+        loop = path[seen[gate_id]:][::-1]          # producers first: the data's direction
+        return " -> ".join(f"{self._gates[i].name!r} ({self._gates[i].layer})"
+                           for i in [*loop, loop[0]])
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _add_node(self, name, kind, gate=None, index=0):
+        if kind != GATE:
+            self._check_free(name, f"{kind} {name!r}")
+        node = Node(self, name, kind, len(self._nodes), gate, index)
+        self._nodes.append(node)
+        self._by_name[name] = node
+        self._version += 1
+        self._plan = None
+        return node
+
+    def _check_free(self, name, owner):
+        """Refuse a name in use; `owner` (a Gate or a description) names who asked."""
+        taken = self._by_name.get(name)
+        if taken is not None:
+            where = owner.where if isinstance(owner, Gate) else owner
+            what = f"gate {taken.name!r}" if isinstance(taken, Gate) else \
+                f"{taken.kind} {taken.name!r}"
+            raise ValueError(f"{where}: the name {name!r} is already used by {what}")
+
+    def _default_name(self, label):
+        count = self._counts.get(label, 0)
+        while True:
+            count += 1
+            name = f"{label}{count}"
+            if name not in self._by_name:
+                self._counts[label] = count
+                return name
+
+    def _node(self, node, where):
+        if isinstance(node, Node):
+            if node.graph is not self:
+                raise ValueError(f"{where}: node {node.name!r} belongs to another "
+                                 f"ComputationalGraph ({node.graph.name!r})")
+            return node
+        found = self._by_name.get(node) if isinstance(node, str) else None
+        if isinstance(found, Gate):
+            raise ValueError(f"{where}: {node!r} is a gate with {len(found.outputs)} outputs; "
+                             f"name one of them: {_listing([n.name for n in found.outputs])}")
+        if not isinstance(found, Node):
+            raise ValueError(f"{where}: {node!r} is not a node of this graph (nodes: "
+                             f"{_listing(self._node_names())})")
+        return found
+
+    def _node_names(self):
+        return [node.name for node in self._nodes]
+
+    def _output_node(self):
+        if self._output is not None:
+            return self._output
+        if not self._gates:
+            raise ValueError("ComputationalGraph: no gates yet; add one with g.gate(...) "
+                             "or choose an output with g.output(node)")
+        last = self._gates[-1]
+        if len(last.outputs) > 1:
+            raise ValueError(f"ComputationalGraph: the last {last.where} has "
+                             f"{len(last.outputs)} outputs; say which one is the output "
+                             "with g.output(node)")
+        return last.outputs[0]
+
+    def _current_run(self, where):
+        if self._run is None:
+            raise RuntimeError(f"{where}: no forward pass yet; call forward(**feeds) first")
+        if self._run.version != self._version:
+            raise RuntimeError(f"{where}: the graph changed since the last forward pass; "
+                               "call forward(**feeds) again")
+        return self._run
+
+    def _feed_values(self, feeds):
+        """The feeds as arrays, after checking names, types and declared shapes."""
+        missing = [name for name in self.inputs if name not in feeds]
+        extra = [name for name in feeds if name not in self.inputs]
+        if extra:
+            kinds = [f"{name!r} (a param: set g.params[{name!r}])" if name in self.params
+                     else repr(name) for name in extra]
+            raise ValueError(f"forward: no input named {', '.join(kinds)}; the inputs are "
+                             f"{_listing(self.inputs)}")
+        if missing:
+            raise ValueError(f"forward: missing feed for input{'s' * (len(missing) > 1)} "
+                             f"{', '.join(map(repr, missing))}; the inputs are "
+                             f"{_listing(self.inputs)}")
+        check = Args("forward")
+        values = {}
+        for name in self.inputs:
+            value = _leaf_value(f"forward: input {name!r}", feeds[name])
+            spec = self._input_specs.get(name)
+            if spec is not None:
+                check.shape(name, np.asarray(value), spec)
+            values[name] = value
+        return values
+
+    def _param_value(self, name, params):
+        if name not in params:
+            raise ValueError(f"forward: param {name!r} is missing from g.params")
+        value = params[name]
+        if not is_float_array(value):
+            raise TypeError(f"forward: param {name!r} must be a floating-point array; got "
+                            f"{describe(value)}")
+        if np.shape(value) != self._param_shapes[name]:
+            raise ValueError(f"forward: param {name!r} has shape {np.shape(value)}, but it "
+                             f"was created with shape {self._param_shapes[name]}")
+        return value
+
+
+# -- the one place where gradients sum -----------------------------------------------------
+
+def _accumulate(grads, node_id, grad):
+    """Add `grad` to the gradient of node `node_id`: a value that fans out to several
+    gates receives the SUM of their gradients (dz/dx = sum_i dz/dy_i dy_i/dx).
+
+    A new array every time: a gate's gradient may be an array it also returned for another
+    argument, or the upstream gradient itself (add's backward), so none is added into.
+    """
+    known = grads[node_id]
+    # np.asarray: NumPy turns the sum of two 0-d arrays into a scalar.
+    grads[node_id] = grad if known is None else np.asarray(known + grad)
+
+
+# -- module helpers ---------------------------------------------------------------------------
+
+def _resolve_layer(layer):
+    """(forward, backward, label) for a registered name, a LayerSpec, or a pair."""
+    if isinstance(layer, str):
+        spec = REGISTRY.get(layer)
+        if spec is None:
+            close = difflib.get_close_matches(layer, list(REGISTRY), n=3)
+            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+            raise ValueError(f"gate: unknown layer {layer!r}{hint} A layer is a name in "
+                             "layers.registry.REGISTRY or a (forward, backward) pair")
+        return spec.forward, spec.backward, spec.name
+    if isinstance(layer, LayerSpec):
+        return layer.forward, layer.backward, layer.name
+    if isinstance(layer, (tuple, list)) and len(layer) == 2 and all(map(callable, layer)):
+        forward, backward = layer
+        label = getattr(forward, "__name__", "layer")
+        return forward, backward, label[: -len("_forward")] if label.endswith(
+            "_forward") else label
+    raise TypeError(f"gate: layer must be a registered layer name or a (forward, backward) "
+                    f"pair of callables; got {describe(layer)}")
+
+
+@functools.lru_cache(maxsize=512)
+def _output_count(backward):
+    """How many outputs a layer has: its backward takes one upstream gradient per output,
+    then the cache. A backward taking ``*args`` is taken to have one."""
+    try:
+        parameters = inspect.signature(backward).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    if any(p.kind == p.VAR_POSITIONAL for p in parameters):
+        return 1
+    required = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                and p.default is p.empty]
+    return max(1, len(required) - 1)
+
+
+def _leaf_value(where, value):
+    """A feed or param value as an array: Python numbers become float64 0-d arrays."""
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.generic)):
+        return np.array(float(value))
+    if isinstance(value, np.generic):
+        return np.asarray(value)
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{where} must be a NumPy array or a Python number; got "
+                        f"{describe(value)}")
+    return value
+
+
+def _grad_of(run, node):
+    """The gradient of `node` in `run`: zeros where no gradient arrived, None for a node
+    that holds integers (labels)."""
+    grad = run.grads[node.id]
+    if grad is not None:
+        return grad
+    value = run.values[node.id]
+    if not is_float_array(value):
+        return None
+    return np.zeros(np.shape(value), np.asarray(value).dtype)
+
+
+def _start_gradient(output, value, dout):
+    """The upstream gradient at the output: `dout` filled or checked to its shape."""
+    if not is_float_array(value):
+        raise ValueError(f"backward: the output {output.name!r} is not floating-point "
+                         f"({describe(value)}); nothing to differentiate")
+    dtype, shape = np.asarray(value).dtype, np.shape(value)
+    if isinstance(dout, numbers.Real) and not isinstance(dout, bool):
+        return np.full(shape, dout, dtype=dtype)
+    if not isinstance(dout, (np.ndarray, np.generic)):
+        raise TypeError(f"backward: dout must be a number or an array; got {describe(dout)}")
+    if np.shape(dout) != shape:
+        raise ValueError(f"backward: dout must have the shape of the output "
+                         f"{output.name!r}, {shape}; got dout.shape = {np.shape(dout)}")
+    return np.asarray(dout, dtype=dtype)
+
+
+def _gradients(gate, result, positions, args):
+    """The gradients a gate's backward returned, as a list matching `positions`, after
+    checking their number and shapes."""
+    count = len(positions)
+    plural = "s" * (count > 1)
+    if count == 1 and isinstance(result, (tuple, list)):
+        raise ValueError(f"{gate.where}: backward returned {len(result)} gradient"
+                         f"{'s' * (len(result) != 1)} for 1 input (a {type(result).__name__}"
+                         "; the layer contract returns a bare array for one input)")
+    received = [result] if count == 1 else result
+    if not isinstance(received, (tuple, list)) or len(received) != count:
+        got = len(received) if isinstance(received, (tuple, list)) else 1
+        raise ValueError(f"{gate.where}: backward returned {got} gradient{'s' * (got != 1)} "
+                         f"for {count} input{plural}")
+    for position, grad in zip(positions, received):
+        shape = grad.shape if isinstance(grad, (np.ndarray, np.generic)) else np.shape(grad)
+        if shape != args[position].shape:
+            raise ValueError(f"{gate.where}: backward returned a gradient of shape "
+                             f"{shape} for argument {position} "
+                             f"({_argument(gate, position, args[position])})")
+    return [np.asarray(grad) for grad in received]
+
+
+def _gate_failure(gate, phase, exc, args):
+    """`exc` re-raised with the gate's name and what it was fed."""
+    fed = "; ".join(f"{position}: {_argument(gate, position, arg)}"
+                    for position, arg in enumerate(args))
+    message = f"{gate.where}: {phase} raised {type(exc).__name__}: {exc}\n  arguments: {fed}"
+    try:
+        return type(exc)(message)
+    except Exception:  # noqa: BLE001 - an exception type that takes other arguments
+        return RuntimeError(message)
+
+
+def _argument(gate, position, value):
+    """How a message describes argument `position` of a gate: its node and its value."""
+    arg = gate.args[position]
+    if isinstance(arg, Node):
+        source = f"node {arg.name!r}"
+    elif isinstance(arg, str):
+        source = f"node {arg!r}"
+    else:
+        source = "constant"
+    return f"{source}, {describe(value)}"
+
+
+def _listing(names):
+    shown = ", ".join(map(repr, names[:12]))
+    return shown + (f", ... ({len(names)} in all)" if len(names) > 12 else "")

@@ -1,0 +1,298 @@
+"""CS231n's classifier models, each a `Sequential` graph of layer pairs plus a softmax loss.
+
+Every model has CS231n's interface, so CS231n's `Solver` code (and `graph.solver.Solver`)
+trains it unchanged:
+
+- ``model.params``: a dict of name -> ndarray with CS231n's names: ``W1, b1, W2, ...``
+  for affine and conv layers, ``gamma1, beta1, ...`` for the normalization after the
+  i-th affine layer. It IS the graph's params dict: assigning ``model.params[name]`` (as
+  an update rule does) changes the weights the next forward pass uses.
+- ``model.loss(X)`` returns the class scores, shape (N, C), in test mode (batch norm uses
+  its running statistics, dropout is off). ``model.loss(X, y)`` runs in train mode and
+  returns ``(loss, grads)`` with a gradient per parameter.
+
+How the graph is used: ``model.net`` is the network up to the scores, and the loss is
+applied to its output (``softmax_loss``), so that scoring needs no labels feed and
+training and testing run one graph::
+
+    scores = net.forward(x=X)                      # every gate in topological order
+    data_loss, dscores = softmax_loss(scores, y)
+    grads = net.backward(dscores)                  # every gate in reverse
+
+L2 regularization covers the weights only (not biases, not gamma/beta), as in CS231n:
+loss += 0.5 * reg * sum_W sum(W**2), so dW += reg * W.
+``model.net.draw()`` draws the circuit; ``checks.check_graph(model.net, x=X)`` checks it.
+"""
+
+import numpy as np
+
+from layers import softmax_loss
+from layers._validate import Args
+
+from . import init
+from .init import float_dtype
+from .sequential import Sequential
+
+__all__ = ["TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet"]
+
+
+class _Classifier:
+    """What every model shares: `loss` on the graph `self.net`, L2 on the weights.
+
+    Subclasses set ``self.net`` (a `Sequential` with input ``x``), ``self.reg``,
+    ``self.dtype``, ``self.weights`` (names of the regularized params) and
+    ``self.mode_params`` (the dicts whose ``'mode'`` follows train/test).
+    """
+
+    net: Sequential
+
+    @property
+    def params(self):
+        return self.net.params
+
+    @params.setter
+    def params(self, new):
+        # CS231n code sometimes rebinds model.params (its Solver does, after training):
+        # copy the values into the graph's dict so that the graph sees them.
+        if set(new) != set(self.net.params):
+            raise ValueError(f"{type(self).__name__}.params: expected the names "
+                             f"{sorted(self.net.params)}; got {sorted(new)}")
+        self.net.params.update(new)
+
+    def loss(self, X, y=None):
+        """Class scores (without y), or the loss and the gradient of every parameter (with y).
+
+        Parameters
+        ----------
+        X : ndarray of shape (N, ...), the model's input shape per example
+            Cast to the model's dtype.
+        y : integer ndarray of shape (N,), optional
+            Labels in [0, C).
+
+        Returns
+        -------
+        scores : ndarray of shape (N, C), when y is None
+        (loss, grads) : (float, dict of name -> ndarray of the parameter's shape), else
+        """
+        X = np.asarray(X, dtype=self.dtype)
+        mode = "test" if y is None else "train"
+        for param in self.mode_params:
+            param["mode"] = mode
+        scores = self.net.forward(x=X)
+        if y is None:
+            return scores
+        data_loss, dscores = softmax_loss(scores, y)
+        grads = self.net.backward(dscores)
+        del grads["x"]
+        params = self.params
+        reg_loss = 0.5 * self.reg * sum(np.sum(params[name] ** 2) for name in self.weights)
+        for name in self.weights:
+            grads[name] = grads[name] + self.reg * params[name]
+        return data_loss + reg_loss, grads
+
+
+class TwoLayerNet(_Classifier):
+    """affine - relu - affine - softmax, CS231n's two-layer net.
+
+    Parameters
+    ----------
+    input_dim : int
+        D, the size of an input example (flattened).
+    hidden_dim : int
+        H, the hidden units.
+    num_classes : int
+        C.
+    weight_scale : float or "he"
+        Standard deviation of the normal initial weights (CS231n: 1e-3), or ``"he"`` for
+        He initialization of W1 (ReLU follows it) and Xavier for W2.
+    reg : float
+        L2 strength (module docstring).
+    seed : int or np.random.Generator, optional
+        For the initial weights; None draws fresh entropy (never the global RNG).
+    dtype : float32 or float64
+
+    Attributes
+    ----------
+    params : W1 (D, H), b1 (H,), W2 (H, C), b2 (C,)
+    net : Sequential
+        The graph from ``x`` to the scores.
+    """
+
+    def __init__(self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10,
+                 weight_scale=1e-3, reg=0.0, seed=None, dtype=np.float64):
+        check = Args("TwoLayerNet")
+        self.reg = check.number("reg", reg, low=0)
+        self.dtype = float_dtype(check, dtype)
+        rng = np.random.default_rng(seed)
+        dims = [check.integer(name, value, low=1) for name, value in
+                (("input_dim", input_dim), ("hidden_dim", hidden_dim),
+                 ("num_classes", num_classes))]
+        W1, W2 = _affine_weights(check, rng, dims, weight_scale, self.dtype)
+        self.net = Sequential(("affine", {"W1": W1, "b1": np.zeros(dims[1], self.dtype)}),
+                              "relu",
+                              ("affine", {"W2": W2, "b2": np.zeros(dims[2], self.dtype)}),
+                              name="two_layer_net")
+        self.weights = ["W1", "W2"]
+        self.mode_params = []
+
+
+class FullyConnectedNet(_Classifier):
+    """{affine - [batch/layer norm] - relu - [dropout]} x (L - 1) - affine - softmax.
+
+    Parameters
+    ----------
+    hidden_dims : list of int
+        The sizes of the L - 1 hidden layers.
+    input_dim : int
+    num_classes : int
+    dropout_keep_ratio : float in (0, 1]
+        Probability of KEEPING a unit (CS231n's ``dropout_keep_ratio``, the ``p`` of
+        `layers.dropout_forward`); 1 means no dropout layers.
+    normalization : {None, "batchnorm", "layernorm"}
+        After each hidden affine layer; its ``gamma{i}`` start at 1 and ``beta{i}`` at 0.
+    reg : float
+        L2 strength on the W's (module docstring).
+    weight_scale : float or "he"
+        Standard deviation of the normal initial weights (CS231n: 1e-2), or ``"he"``
+        (He initialization for the layers followed by ReLU, Xavier for the last).
+    dtype : float32 or float64
+    seed : int, optional
+        Seeds the initial weights AND, as in CS231n, fixes the dropout mask: every call
+        then drops the same units, so that gradients can be checked. `graph.solver.Solver`
+        draws a fresh mask per iteration during training (from its own seed). None draws
+        fresh entropy (never the global RNG).
+
+    Attributes
+    ----------
+    params : W1..WL, b1..bL, and gamma1..gamma(L-1), beta1..beta(L-1) with normalization
+    bn_params : list of dict
+        The state of each normalization layer (batch norm's running mean and variance).
+    dropout_param : dict
+        ``{"mode", "p", ["seed"]}``, present when dropout is used.
+    net : Sequential
+    """
+
+    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10,
+                 dropout_keep_ratio=1.0, normalization=None, reg=0.0, weight_scale=1e-2,
+                 dtype=np.float64, seed=None):
+        check = Args("FullyConnectedNet")
+        self.reg = check.number("reg", reg, low=0)
+        self.dtype = float_dtype(check, dtype)
+        self.normalization = check.choice("normalization", normalization,
+                                          (None, "batchnorm", "layernorm"))
+        keep = check.number("dropout_keep_ratio", dropout_keep_ratio, low=0, high=1,
+                            low_open=True)
+        if isinstance(hidden_dims, int) or not all(isinstance(h, int) for h in hidden_dims):
+            raise check.error(f"hidden_dims must be a list of ints; got {hidden_dims!r}",
+                              TypeError)
+        dims = [check.integer("input_dim", input_dim, low=1)] + \
+            [check.integer(f"hidden_dims[{k}]", h, low=1) for k, h in enumerate(hidden_dims)] + \
+            [check.integer("num_classes", num_classes, low=1)]
+        self.num_layers = len(dims) - 1
+        rng = np.random.default_rng(seed)
+        weights = _affine_weights(check, rng, dims, weight_scale, self.dtype)
+        self.use_dropout = keep < 1
+        self.dropout_param = {"mode": "train", "p": keep} if self.use_dropout else {}
+        if self.use_dropout and seed is not None:
+            self.dropout_param["seed"] = seed
+        self.bn_params = [{"mode": "train"} for _ in range(self.num_layers - 1)] \
+            if normalization else []
+
+        entries = []
+        for i, W in enumerate(weights, start=1):
+            entries.append(("affine", {f"W{i}": W, f"b{i}": np.zeros(dims[i], self.dtype)}))
+            if i == self.num_layers:
+                break
+            if normalization:
+                entries.append((normalization,
+                                {f"gamma{i}": np.ones(dims[i], self.dtype),
+                                 f"beta{i}": np.zeros(dims[i], self.dtype)},
+                                {"bn_param" if normalization == "batchnorm" else "ln_param":
+                                 self.bn_params[i - 1]}))
+            entries.append("relu")
+            if self.use_dropout:
+                entries.append(("dropout", {}, {"dropout_param": self.dropout_param}))
+        self.net = Sequential(*entries, name="fully_connected_net")
+        self.weights = [f"W{i}" for i in range(1, self.num_layers + 1)]
+        self.mode_params = [*self.bn_params, *([self.dropout_param] if self.use_dropout
+                                               else [])]
+
+
+class ThreeLayerConvNet(_Classifier):
+    """conv - relu - 2x2 max pool - affine - relu - affine - softmax, CS231n's convnet.
+
+    The convolution keeps the spatial size (stride 1, zero padding (filter_size - 1) / 2);
+    the pool halves it.
+
+    Parameters
+    ----------
+    input_dim : (C, H, W)
+        One example's shape; H and W must be even.
+    num_filters : int
+    filter_size : int, odd
+    hidden_dim : int
+    num_classes : int
+    weight_scale : float or "he"
+        Standard deviation of the normal initial weights (CS231n: 1e-3), or ``"he"``
+        (He for the conv and hidden affine layers, Xavier for the last).
+    reg : float
+    seed : int or np.random.Generator, optional
+    dtype : float32 or float64
+
+    Attributes
+    ----------
+    params : W1 (F, C, HH, WW), b1 (F,), W2 (F * H/2 * W/2, hidden), b2, W3 (hidden, C), b3
+    net : Sequential
+    """
+
+    def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100,
+                 num_classes=10, weight_scale=1e-3, reg=0.0, seed=None, dtype=np.float64):
+        check = Args("ThreeLayerConvNet")
+        self.reg = check.number("reg", reg, low=0)
+        self.dtype = float_dtype(check, dtype)
+        if len(input_dim) != 3:
+            raise check.error(f"input_dim must be (C, H, W); got {input_dim!r}")
+        C, H, W = (check.integer("input_dim", d, low=1) for d in input_dim)
+        if H % 2 or W % 2:
+            raise check.error(f"input_dim must have even H and W for the 2x2 pool; got "
+                              f"{input_dim!r}")
+        F = check.integer("num_filters", num_filters, low=1)
+        size = check.integer("filter_size", filter_size, low=1)
+        if size % 2 == 0:
+            raise check.error(f"filter_size must be odd to keep the spatial size; got {size}")
+        hidden = check.integer("hidden_dim", hidden_dim, low=1)
+        classes = check.integer("num_classes", num_classes, low=1)
+        rng = np.random.default_rng(seed)
+        shapes = [(F, C, size, size), (F * (H // 2) * (W // 2), hidden), (hidden, classes)]
+        W1, W2, W3 = _initial_weights(check, rng, shapes, weight_scale, self.dtype)
+        self.conv_param = {"stride": 1, "pad": (size - 1) // 2}
+        self.pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+        self.net = Sequential(
+            ("conv", {"W1": W1, "b1": np.zeros(F, self.dtype)},
+             {"conv_param": self.conv_param}),
+            "relu",
+            ("max_pool", {}, {"pool_param": self.pool_param}),
+            ("affine", {"W2": W2, "b2": np.zeros(hidden, self.dtype)}),
+            "relu",
+            ("affine", {"W3": W3, "b3": np.zeros(classes, self.dtype)}),
+            name="three_layer_convnet")
+        self.weights = ["W1", "W2", "W3"]
+        self.mode_params = []
+
+
+def _affine_weights(check, rng, dims, weight_scale, dtype):
+    """The weights of affine layers dims[0] -> dims[1] -> ... -> dims[-1]."""
+    return _initial_weights(check, rng, list(zip(dims[:-1], dims[1:])), weight_scale, dtype)
+
+
+def _initial_weights(check, rng, shapes, weight_scale, dtype):
+    """One weight per shape: normal with std `weight_scale` (CS231n), or "he" for every
+    layer followed by ReLU and Xavier for the last (followed by the softmax)."""
+    if weight_scale == "he":
+        return [init.he_normal(rng, shape, dtype=dtype) for shape in shapes[:-1]] + \
+            [init.xavier_normal(rng, shapes[-1], dtype=dtype)]
+    if isinstance(weight_scale, str):
+        raise check.error(f"weight_scale must be a number or 'he'; got {weight_scale!r}")
+    scale = check.number("weight_scale", weight_scale, low=0)
+    return [init.normal(rng, shape, std=scale, dtype=dtype) for shape in shapes]
+
