@@ -66,8 +66,10 @@ def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
         one. Keyword arguments, Python numbers, integer and boolean arrays get none.
     *args, **kwargs
         The forward's arguments. They are never modified, even when forward or backward
-        raises; parameter dicts are copied before every call, so checking never updates
-        running statistics. The keyword names below are the checker's own.
+        raises. An exception from the pair is reported as a problem of the check, except
+        NotImplementedError (an unfinished exercise), which propagates. Parameter dicts
+        are copied before every call, so checking never updates running statistics. The
+        keyword names below are the checker's own.
     tol : float, optional
         Pass threshold on the relative error of the float64 gradient: 1e-6 by default.
     seed : int
@@ -158,6 +160,8 @@ def _check(report, forward, backward, args, kwargs, names, seed, strategy, direc
     low_precision = any(np.asarray(args[i]).dtype != FLOAT64 for i in differentiable)
     try:
         objective = Objective(forward, args, kwargs, upstream, _fresh)
+    except NotImplementedError:
+        raise  # an unfinished exercise, not a wrong gradient: let the student see it
     except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
         report.problems.append(f"forward on float64 copies raised {type(exc).__name__}: "
                                f"{exc}")
@@ -197,6 +201,8 @@ def _run_forward(report, forward, args, kwargs):
     """Call forward with fresh copies of parameter dicts; return (outputs, cache)."""
     try:
         result = forward(*[_fresh(a) for a in args], **_fresh(kwargs))
+    except NotImplementedError:
+        raise  # an unfinished exercise, not a wrong gradient: let the student see it
     except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
         report.problems.append(f"forward raised {type(exc).__name__}: {exc}")
         return None, None
@@ -220,6 +226,8 @@ def _run_forward(report, forward, args, kwargs):
 def _run_backward(report, backward, upstream, cache, args, differentiable, names):
     try:
         grads = backward(*upstream, cache)
+    except NotImplementedError:
+        raise  # an unfinished exercise, not a wrong gradient: let the student see it
     except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
         report.problems.append(f"backward raised {type(exc).__name__}: {exc}")
         return None
@@ -232,6 +240,8 @@ def _backward64(report, forward, backward, objective, differentiable, names):
     try:
         result = forward(*[_fresh(a) for a in objective.args], **_fresh(objective.kwargs))
         grads = backward(*upstream64, result[-1])
+    except NotImplementedError:
+        raise  # an unfinished exercise, not a wrong gradient: let the student see it
     except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
         report.problems.append(f"forward/backward on float64 copies raised "
                                f"{type(exc).__name__}: {exc}")

@@ -397,3 +397,12 @@ def test_analytic_jacobian_rejects_a_non_float_argument(rng):
 
     with pytest.raises(ValueError, match="wrt=3 is not a floating-point array argument"):
         analytic_jacobian(affine_forward, affine_backward, *affine_inputs(rng), wrt=3)
+
+
+def test_not_implemented_propagates_for_unfinished_exercises(rng):
+    def todo_backward(dout, cache):
+        raise NotImplementedError("compute dx")
+
+    with pytest.raises(NotImplementedError, match="compute dx"):
+        check_layer(scale_forward, todo_backward, rng.standard_normal((2, 3)),
+                    rng.standard_normal(3))
