@@ -173,3 +173,15 @@ def test_backward_refuses_an_integer_upstream_gradient(name):
     _, cache = forward(np.ones((2, 3)))
     with pytest.raises(TypeError, match=rf"{name}_backward: dout must be a floating-point"):
         backward(np.ones((2, 3), dtype=np.int64), cache)
+
+
+def test_gelu_tanh_keeps_float32_precision_for_negative_inputs():
+    gelu_tanh_backward = activations.gelu_tanh_backward
+    # Regression: 0.5 * x * (1 + tanh(u)) cancelled and lost 1% at x = -4.49 in float32.
+    x = np.array([-4.49, -6.0, -3.0], dtype=np.float32)
+    out32, cache32 = gelu_tanh_forward(x)
+    out64, cache64 = gelu_tanh_forward(x.astype(np.float64))
+    dout = np.ones_like(x)
+    np.testing.assert_allclose(out32, out64, rtol=1e-5)
+    np.testing.assert_allclose(gelu_tanh_backward(dout, cache32),
+                               gelu_tanh_backward(dout.astype(np.float64), cache64), rtol=1e-5)
