@@ -106,13 +106,17 @@ class GradReport:
                              f"{NO_GRADIENT} ({arg.detail})"))
                 continue
             status = arg.status
+            if arg.strategy != "elementwise":
+                status += f" ({arg.strategy})"
             if arg.kinks:
                 status += f" ({arg.kinks} at kinks)"
             if arg.hint:
                 status += f": {arg.hint}"
-            worst = str(arg.worst_index) if arg.worst else "-"
-            rows.append((self.layer, arg.name, f"{arg.max_rel_error:.2e}", worst,
-                         f"{arg.analytic:+.6e}", f"{arg.numeric:+.6e}", status))
+            if arg.worst:
+                worst = (str(arg.worst_index), f"{arg.analytic:+.6e}", f"{arg.numeric:+.6e}")
+            else:  # a directional check that passed compares directions, not elements
+                worst = ("-", "-", "-")
+            rows.append((self.layer, arg.name, f"{arg.max_rel_error:.2e}", *worst, status))
         return rows
 
     def __str__(self):
@@ -165,6 +169,8 @@ class GradReport:
             image = ax.imshow(np.maximum(grid, floor), norm=LogNorm(vmin=floor, vmax=1),
                               cmap="magma", aspect="auto", interpolation="nearest")
             fig.colorbar(image, ax=ax, label="relative error")
+            ax.yaxis.get_major_locator().set_params(integer=True)
+            ax.xaxis.get_major_locator().set_params(integer=True)
             ax.set_xlabel("flattened trailing axes")
             ax.set_ylabel("axis 0")
         fig.suptitle(f"gradient check of {self.layer} ({self.dtype}), tolerance "
