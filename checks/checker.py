@@ -158,13 +158,9 @@ def _check(report, forward, backward, args, kwargs, names, seed, strategy, direc
         return None
 
     low_precision = any(np.asarray(args[i]).dtype != FLOAT64 for i in differentiable)
-    try:
-        objective = Objective(forward, args, kwargs, upstream, _fresh)
-    except NotImplementedError:
-        raise  # an unfinished exercise, not a wrong gradient: let the student see it
-    except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
-        report.problems.append(f"forward on float64 copies raised {type(exc).__name__}: "
-                               f"{exc}")
+    objective = _reported(report, "forward on float64 copies",
+                          lambda: Objective(forward, args, kwargs, upstream, _fresh))
+    if objective is FAILED:
         return None
     grads64 = grads
     if low_precision:
@@ -197,14 +193,29 @@ def _check(report, forward, backward, args, kwargs, names, seed, strategy, direc
     return objective
 
 
+FAILED = object()
+
+
+def _reported(report, what, call):
+    """``call()``, or FAILED after recording in `report` an exception raised by user code.
+
+    NotImplementedError propagates: an unfinished exercise is not a wrong gradient, and
+    the student should see it as it is.
+    """
+    try:
+        return call()
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
+        report.problems.append(f"{what} raised {type(exc).__name__}: {exc}")
+        return FAILED
+
+
 def _run_forward(report, forward, args, kwargs):
     """Call forward with fresh copies of parameter dicts; return (outputs, cache)."""
-    try:
-        result = forward(*[_fresh(a) for a in args], **_fresh(kwargs))
-    except NotImplementedError:
-        raise  # an unfinished exercise, not a wrong gradient: let the student see it
-    except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
-        report.problems.append(f"forward raised {type(exc).__name__}: {exc}")
+    result = _reported(report, "forward",
+                       lambda: forward(*[_fresh(a) for a in args], **_fresh(kwargs)))
+    if result is FAILED:
         return None, None
     if not isinstance(result, tuple) or len(result) < 2:
         report.problems.append(f"forward must return (out, cache) or (out_1, ..., out_K, "
@@ -224,27 +235,20 @@ def _run_forward(report, forward, args, kwargs):
 
 
 def _run_backward(report, backward, upstream, cache, args, differentiable, names):
-    try:
-        grads = backward(*upstream, cache)
-    except NotImplementedError:
-        raise  # an unfinished exercise, not a wrong gradient: let the student see it
-    except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
-        report.problems.append(f"backward raised {type(exc).__name__}: {exc}")
+    grads = _reported(report, "backward", lambda: backward(*upstream, cache))
+    if grads is FAILED:
         return None
     return _match_gradients(report, grads, args, differentiable, names)
 
 
 def _backward64(report, forward, backward, objective, differentiable, names):
     """The same backward run on float64 copies of the arguments (for float32 checks)."""
-    upstream64 = objective.upstream
-    try:
+    def run():
         result = forward(*[_fresh(a) for a in objective.args], **_fresh(objective.kwargs))
-        grads = backward(*upstream64, result[-1])
-    except NotImplementedError:
-        raise  # an unfinished exercise, not a wrong gradient: let the student see it
-    except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
-        report.problems.append(f"forward/backward on float64 copies raised "
-                               f"{type(exc).__name__}: {exc}")
+        return backward(*objective.upstream, result[-1])
+
+    grads = _reported(report, "forward/backward on float64 copies", run)
+    if grads is FAILED:
         return None
     count = len(report.problems)
     grads = _match_gradients(report, grads, objective.args, differentiable, names,
