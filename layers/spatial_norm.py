@@ -1,0 +1,180 @@
+"""Normalization of convolutional feature maps (N, C, H, W): spatial batch and group norm.
+
+Spatial batch normalization (Ioffe & Szegedy 2015, section 3.2) normalizes each channel
+over the batch AND the spatial positions: it is `batchnorm_forward` applied to the
+(N*H*W, C) matrix whose rows are the C-vectors at every (n, h, w). Forward and backward
+reshape to that matrix and back; the math, the running statistics and bn_param's
+conventions are batch norm's (see `layers.batchnorm`).
+
+Spatial group normalization (Wu & He 2018) normalizes each example over each group of
+C/G consecutive channels and all their positions, then scales and shifts per channel:
+with the group view xg = x.reshape(N, G, D), D = (C/G)*H*W,
+
+    xhat = (xg - mean) / sqrt(var + eps)   (mean, biased var over D), out = gamma*xhat + beta
+
+Backward: dbeta and dgamma sum dout and dout * xhat over (N, H, W); dx is the
+standardization's backward over each group (`layers.batchnorm.standardize_backward`)
+applied to dxhat = dout * gamma. No batch statistics: train and test are the same.
+"""
+
+import numpy as np
+
+from ._examples import dims, normal
+from ._validate import Args, describe, upstream
+from .batchnorm import (batchnorm_backward_alt, batchnorm_forward, scale_shift_example,
+                        standardize_backward)
+from .registry import Example, register
+
+__all__ = ["spatial_batchnorm_forward", "spatial_batchnorm_backward",
+           "spatial_groupnorm_forward", "spatial_groupnorm_backward"]
+
+
+def channels_last(x):
+    """(N, C, H, W) -> the (N*H*W, C) matrix of per-position channel vectors (a copy)."""
+    return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
+
+
+def channels_first(matrix, shape):
+    """The inverse of `channels_last`: (N*H*W, C) -> a contiguous (N, C, H, W) array."""
+    n, c, h, w = shape
+    return np.ascontiguousarray(matrix.reshape(n, h, w, c).transpose(0, 3, 1, 2))
+
+
+def spatial_batchnorm_forward(x, gamma, beta, bn_param):
+    """Batch normalization of each channel over the batch and all spatial positions.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W), float32 or float64
+    gamma : ndarray of shape (C,), scale
+    beta : ndarray of shape (C,), shift
+    bn_param : dict
+        As for `batchnorm_forward`: ``'mode'`` ('train' or 'test', required), ``'eps'``,
+        ``'momentum'``, and running statistics ``'running_mean'``, ``'running_var'`` of
+        shape (C,), rebound (never written into) in train mode.
+
+    Returns
+    -------
+    out : ndarray of shape (N, C, H, W), x's dtype
+    cache : for `spatial_batchnorm_backward`
+    """
+    check = Args("spatial_batchnorm_forward")
+    x = check.floats("x", x, "N C H W")
+    check.floats("gamma", gamma, "C")
+    check.floats("beta", beta, "C")
+    out, cache = batchnorm_forward(channels_last(x), gamma, beta, bn_param)
+    return channels_first(out, x.shape), (cache, x.shape)
+
+
+def spatial_batchnorm_backward(dout, cache):
+    """Backward pass of `spatial_batchnorm_forward` (batch norm's closed-form backward).
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, C, H, W), upstream gradient
+    cache : from `spatial_batchnorm_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, H, W)
+    dgamma : ndarray of shape (C,)
+    dbeta : ndarray of shape (C,)
+    """
+    bn_cache, shape = cache
+    dout = upstream("spatial_batchnorm_backward", dout, shape, bn_cache.xhat.dtype)
+    dx, dgamma, dbeta = batchnorm_backward_alt(channels_last(dout), bn_cache)
+    return channels_first(dx, shape), dgamma, dbeta
+
+
+def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
+    """Group normalization: each example over groups of C/G channels, then per-channel affine.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W), float32 or float64
+    gamma : ndarray of shape (1, C, 1, 1) (CS231n's) or (C,) (PyTorch's), scale
+    beta : ndarray of shape (1, C, 1, 1) or (C,), shift
+    G : int >= 1, the number of groups; it must divide C. G = 1 is layer norm over
+        (C, H, W), G = C is instance norm.
+    gn_param : dict
+        ``'eps'``: added to the variance, default 1e-5.
+
+    Returns
+    -------
+    out : ndarray of shape (N, C, H, W), x's dtype
+    cache : for `spatial_groupnorm_backward`; the gradients of gamma and beta come back
+        in the shapes they were given in.
+    """
+    check = Args("spatial_groupnorm_forward")
+    x = check.floats("x", x, "N C H W")
+    n, c = x.shape[:2]
+    gamma4 = channel_parameter(check, "gamma", gamma, c)
+    beta4 = channel_parameter(check, "beta", beta, c)
+    groups = check.integer("G", G, low=1)
+    if c % groups:
+        raise check.error(f"G must divide the number of channels C = {c} (from x); got "
+                          f"G = {groups}")
+    gn_param = check.mapping("gn_param", gn_param)
+    eps = check.number("gn_param['eps']", gn_param.get("eps", 1e-5), low=0, low_open=True)
+    xg = x.reshape(n, groups, -1)
+    xmu = xg - xg.mean(axis=-1, keepdims=True)
+    var = np.mean(xmu * xmu, axis=-1, keepdims=True)
+    inv_std = 1 / np.sqrt(var + eps)
+    xhat = (xmu * inv_std).reshape(x.shape)
+    out = gamma4 * xhat + beta4
+    return out, (xhat, inv_std, gamma4, np.shape(gamma), np.shape(beta))
+
+
+def spatial_groupnorm_backward(dout, cache):
+    """Backward pass of `spatial_groupnorm_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, C, H, W), upstream gradient
+    cache : from `spatial_groupnorm_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, H, W)
+    dgamma : ndarray of gamma's shape, (1, C, 1, 1) or (C,)
+    dbeta : ndarray of beta's shape
+    """
+    xhat, inv_std, gamma4, gamma_shape, beta_shape = cache
+    dout = upstream("spatial_groupnorm_backward", dout, xhat.shape, xhat.dtype)
+    n, groups = inv_std.shape[:2]
+    dbeta = dout.sum(axis=(0, 2, 3)).reshape(beta_shape)
+    dgamma = (dout * xhat).sum(axis=(0, 2, 3)).reshape(gamma_shape)
+    dxhat = (dout * gamma4).reshape(n, groups, -1)
+    dx = standardize_backward(dxhat, xhat.reshape(n, groups, -1), inv_std, axis=-1)
+    return dx.reshape(xhat.shape), dgamma, dbeta
+
+
+def channel_parameter(check, name, value, channels):
+    """A per-channel parameter of shape (1, C, 1, 1) or (C,), as a (1, C, 1, 1) view."""
+    value = check.floats(name, value)
+    if value.shape not in ((1, channels, 1, 1), (channels,)):
+        raise check.error(f"{name} must have shape (1, C, 1, 1) or (C,) with C = {channels} "
+                          f"from x; got {describe(value)}")
+    return value.reshape(1, channels, 1, 1)
+
+
+@register(spatial_batchnorm_forward, spatial_batchnorm_backward)
+def spatial_batchnorm_example(rng, dtype):
+    # N*H*W >= 3, for the reason batch norm needs N >= 3 (see batchnorm_example).
+    n, c, h, w = dims(rng, (1, 3), (1, 3), (2, 3), (2, 3))
+    gamma, beta = scale_shift_example(rng, c, dtype)
+    bn_param = {"mode": "train", "momentum": 0.8}
+    x = normal(rng, (n, c, h, w), dtype, scale=2.0, loc=0.5)
+    return Example((x, gamma, beta, bn_param))
+
+
+@register(spatial_groupnorm_forward, spatial_groupnorm_backward)
+def spatial_groupnorm_example(rng, dtype):
+    # D = (C/G)*H*W >= 4: two values per group would always normalize to +-1.
+    n, groups, per_group, h, w = dims(rng, (1, 2), (1, 3), (1, 2), (2, 3), (2, 3))
+    c = groups * per_group
+    gamma, beta = scale_shift_example(rng, c, dtype)
+    if rng.random() < 0.5:
+        gamma, beta = gamma.reshape(1, c, 1, 1), beta.reshape(1, c, 1, 1)
+    x = normal(rng, (n, c, h, w), dtype, scale=2.0, loc=0.5)
+    return Example((x, gamma, beta, groups, {"eps": 1e-5}))
