@@ -27,8 +27,8 @@ KINK_RATIO = 0.1
 # at a kink crossed at both steps (ratio 1); below SMOOTH_BELOW only the larger step
 # crossed a kink, and D(h/2) is clean.
 KINK_ABOVE, SMOOTH_BELOW = 0.7, 0.35
-# Rounding noise of L is taken as this many ulps of M: the outputs themselves carry
-# rounding from the layer's arithmetic, which M does not see.
+# Rounding noise of L is at least this many ulps of M (the outputs carry rounding from
+# the layer's arithmetic), or what `Objective._spread` measures if that is larger.
 ROUNDING_ULPS = 8
 
 
@@ -68,6 +68,8 @@ class Objective:
         self.dtype = np.result_type(*outputs) if outputs else np.dtype(np.float64)
         self.eps = float(np.finfo(self.dtype if self.dtype.kind == "f" else np.float64).eps)
         self.base, self.magnitude = self._reduce(outputs)
+        self.rounding = max(ROUNDING_ULPS * self.eps * max(self.magnitude, abs(self.base)),
+                            self._spread())
 
     def outputs(self, args):
         result = self.forward(*[self.fresh(a) for a in args], **self.fresh(self.kwargs))
@@ -78,6 +80,21 @@ class Objective:
         terms = [u * np.asarray(out, dtype=np.float64) for u, out in zip(self.upstream, outputs)]
         return (float(sum(np.sum(t) for t in terms)),
                 float(sum(np.sum(np.abs(t)) for t in terms)))
+
+    def _spread(self):
+        """How much L moves when every input moves by a few ulps: its rounding noise.
+
+        The estimate from M alone misses amplification inside the layer (a batch norm
+        divides by a small standard deviation); this measures it. The inputs' own change
+        moves L by about as much, which only makes the estimate safer.
+        """
+        rng = np.random.default_rng(0)
+        spread = 0.0
+        for _ in range(2):
+            moved = [a * (1 + rng.choice([-4.0, 4.0], size=np.shape(a)) * self.eps)
+                     if is_float_array(a) else a for a in self.args]
+            spread = max(spread, abs(self._reduce(self.outputs(moved))[0] - self.base))
+        return spread
 
     def at(self, position, value):
         """L with argument `position` replaced by `value`."""
@@ -116,7 +133,7 @@ class Objective:
                 return self.at(position, x + t * direction)
 
         plus, minus = shifted(h), shifted(-h)
-        rounding = ROUNDING_ULPS * self.eps * max(self.magnitude, abs(self.base)) / h
+        rounding = self.rounding / h
         coarse = (plus - minus) / (2 * h)
         gap = abs((plus - self.base) - (self.base - minus)) / h
         size = (abs(plus - self.base) + abs(self.base - minus)) / h
