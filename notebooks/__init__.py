@@ -1,0 +1,1 @@
+"""gatelab's assignment notebooks: sources in src/, the builder, the student versions."""

@@ -1,0 +1,125 @@
+"""Make the student versions of solution notebooks: every solution replaced by a stub.
+
+A solution sits between two marker lines, nbgrader's convention::
+
+    def softplus_forward(x):
+        ### BEGIN SOLUTION: out = log(1 + exp(x)); np.logaddexp avoids the overflow
+        out = np.logaddexp(0, x)
+        ### END SOLUTION
+        return out, x
+
+Text after ``BEGIN SOLUTION:`` is the hint. In a code cell the block becomes, at the
+marker's indentation::
+
+        # YOUR CODE HERE
+        raise NotImplementedError("out = log(1 + exp(x)); np.logaddexp avoids the overflow")
+
+so a student notebook runs until the first exercise and stops there with the hint. In a
+markdown cell (an answer to a question) the block becomes "*Your answer here.*". Outputs
+are cleared. The stubbing is an nbconvert `Preprocessor`, usable in an nbconvert pipeline.
+
+Usage, from the repository root::
+
+    python -m notebooks.make_student            # notebooks/*.ipynb -> notebooks/student/
+    python -m notebooks.make_student --out DIR a.ipynb b.ipynb
+"""
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+from nbconvert.preprocessors import ClearOutputPreprocessor, Preprocessor
+
+HERE = Path(__file__).resolve().parent
+STUDENT = HERE / "student"
+
+BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION(?::\s*(?P<hint>.*?))?\s*$")
+END = re.compile(r"^\s*### END SOLUTION\s*$")
+DEFAULT_HINT = "replace this line with your solution"
+ANSWER_STUB = "*Your answer here.*"
+
+
+def solution_blocks(source, where="<cell>"):
+    """The solution blocks of a cell's source, as (begin line, end line, indent, hint).
+
+    Line numbers count from 0 and point at the marker lines.
+
+    Raises
+    ------
+    ValueError
+        A marker without its partner, or a block inside a block, naming `where`.
+    """
+    blocks, start = [], None
+    for number, line in enumerate(source.splitlines()):
+        begin, end = BEGIN.match(line), END.match(line)
+        if begin:
+            if start is not None:
+                raise ValueError(f"{where}, line {number + 1}: BEGIN SOLUTION inside the "
+                                 f"block opened at line {start[0] + 1}")
+            start = (number, begin["indent"], begin["hint"] or DEFAULT_HINT)
+        elif end:
+            if start is None:
+                raise ValueError(f"{where}, line {number + 1}: END SOLUTION without a "
+                                 "BEGIN SOLUTION")
+            blocks.append((start[0], number, start[1], start[2]))
+            start = None
+    if start is not None:
+        raise ValueError(f"{where}, line {start[0] + 1}: BEGIN SOLUTION is never closed")
+    return blocks
+
+
+def stub(source, cell_type, where="<cell>"):
+    """`source` with every solution block replaced by its stub (module docstring)."""
+    lines = source.splitlines()
+    for begin, end, indent, hint in reversed(solution_blocks(source, where)):
+        if cell_type == "code":
+            replacement = [f"{indent}# YOUR CODE HERE",
+                           f"{indent}raise NotImplementedError({hint!r})"]
+        else:
+            replacement = [ANSWER_STUB]
+        lines[begin:end + 1] = replacement
+    return "\n".join(lines)
+
+
+class ClearSolutions(Preprocessor):
+    """nbconvert preprocessor: replace the solution blocks of every cell by stubs."""
+
+    def preprocess_cell(self, cell, resources, index):
+        where = f"{resources.get('notebook', 'notebook')}, cell {index}"
+        cell.source = stub(cell.source, cell.cell_type, where)
+        return cell, resources
+
+
+def student_version(nb, name="notebook"):
+    """A copy of the solution notebook `nb` with stubs for solutions and no outputs."""
+    nb = nbformat.from_dict(nb)          # a deep copy: the solution notebook is kept
+    resources = {"notebook": name}
+    nb, resources = ClearOutputPreprocessor().preprocess(nb, resources)
+    nb, _ = ClearSolutions().preprocess(nb, resources)
+    return nb
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m notebooks.make_student",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path,
+                        help="solution notebooks (default: notebooks/[0-9]*.ipynb)")
+    parser.add_argument("--out", type=Path, default=STUDENT,
+                        help="folder for the student versions (default: notebooks/student)")
+    options = parser.parse_args(argv)
+    paths = options.notebooks or sorted(HERE.glob("[0-9][0-9]_*.ipynb"))
+    options.out.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        nb = student_version(nbformat.read(path, as_version=4), name=path.name)
+        destination = options.out / path.name
+        if destination.resolve() == path.resolve():
+            raise SystemExit(f"make_student: {path} would overwrite its own solution")
+        nbformat.write(nb, destination)
+        print(f"wrote {destination}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
