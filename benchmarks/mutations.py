@@ -71,7 +71,6 @@ import numpy as np
 from checks import check_layer
 from layers._validate import is_float_array
 from layers.registry import REGISTRY
-from layers.spatial_norm import channels_first, channels_last
 
 SEQUENCE_LAYERS = ("rnn", "lstm", "gru", "temporal")
 SPATIAL_LAYERS = ("conv", "pool")
@@ -465,7 +464,7 @@ def _normalization_term_dropped(site):
 def _standardized_without(term, read, grads, call):
     """dx = (inv_std / M) (M dxhat - sum(dxhat) - xhat sum(dxhat xhat)), a term dropped."""
     dxhat, xhat, inv_std, axis, finish = read(call.douts[0], call.cache)
-    count = xhat.shape[axis]
+    count = xhat.size // inv_std.size
     dx = count * dxhat
     if term != "mean":
         dx = dx - dxhat.sum(axis=axis, keepdims=True)
@@ -490,9 +489,7 @@ def _layernorm_parts(dout, cache):
 
 
 def _spatial_batchnorm_parts(dout, cache):
-    bn_cache, shape = cache
-    dxhat, xhat, inv_std, axis, _ = _batchnorm_parts(channels_last(dout), bn_cache)
-    return dxhat, xhat, inv_std, axis, partial(channels_first, shape=shape)
+    return dout * cache.gamma, cache.xhat, cache.inv_std, cache.axes, _same
 
 
 def _spatial_groupnorm_parts(dout, cache):

@@ -18,6 +18,7 @@ variance. PyTorch differs in both: its ``momentum`` is the weight of the NEW sta
 (divided by N - 1).
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -30,12 +31,17 @@ __all__ = ["batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt"]
 
 
 class BatchnormCache(NamedTuple):
-    """What both batch-norm backwards need from the forward pass."""
+    """What both batch-norm backwards need from the forward pass.
+
+    Shapes for x of shape (N, D); for feature maps (N, C, H, W) (spatial batch norm) the
+    statistics are (1, C, 1, 1) and gamma (C, 1, 1), so that they broadcast against x.
+    """
 
     mode: str
+    axes: tuple           # the axes the statistics run over: (0,), or (0, 2, 3)
     xmu: np.ndarray       # x - mean, (N, D)
-    std: np.ndarray       # sqrt(var + eps), (D,)
-    inv_std: np.ndarray   # 1 / std, (D,)
+    std: np.ndarray       # sqrt(var + eps), (1, D)
+    inv_std: np.ndarray   # 1 / std, (1, D)
     xhat: np.ndarray      # xmu * inv_std, (N, D)
     gamma: np.ndarray     # (D,)
 
@@ -82,36 +88,55 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     (array([[-1.],
            [ 1.]]), array([0.2]), array([1.]))
     """
-    check = Args("batchnorm_forward")
-    x = check.floats("x", x, "N D")
-    gamma = check.floats("gamma", gamma, "D")
-    beta = check.floats("beta", beta, "D")
+    return normalize_features("batchnorm_forward", x, "N D", gamma, beta, bn_param)
+
+
+def normalize_features(func, x, x_spec, gamma, beta, bn_param):
+    """`batchnorm_forward` for x of shape `x_spec`, "N D" or "N C H W" (feature maps).
+
+    Each feature (axis 1) is normalized over all the other axes; gamma, beta and the
+    running statistics have shape (D,) or (C,). Errors name `func`.
+    """
+    feature = x_spec.split()[1]
+    check = Args(func)
+    x = check.floats("x", x, x_spec)
+    gamma = check.floats("gamma", gamma, feature)
+    beta = check.floats("beta", beta, feature)
     bn_param = check.mapping("bn_param", bn_param)
     mode = check.choice("bn_param['mode']", bn_param.get("mode"), ("train", "test"))
     eps = check.number("bn_param['eps']", bn_param.get("eps", 1e-5), low=0, low_open=True)
     momentum = check.number("bn_param['momentum']", bn_param.get("momentum", 0.9),
                             low=0, high=1)
-    running_mean = _running_statistic(check, bn_param, "running_mean", 0.0, x.dtype)
-    running_var = _running_statistic(check, bn_param, "running_var", 1.0, x.dtype)
+    running_mean = _running_statistic(check, bn_param, "running_mean", 0.0, x.dtype,
+                                      feature)
+    running_var = _running_statistic(check, bn_param, "running_var", 1.0, x.dtype,
+                                     feature)
 
+    axes = (0, *range(2, x.ndim))
+    # Per-feature values as (D,), or as (C, 1, 1) to broadcast against (N, C, H, W).
+    per_feature = (-1,) + (1,) * (x.ndim - 2)
+    count = x.size // x.shape[1]
     if mode == "train":
-        if x.shape[0] < 2:
-            raise check.error(f"x must hold N >= 2 examples in train mode: the variance of "
-                              f"a batch of one is 0 and every output would be beta; got "
-                              f"x.shape = {x.shape}")
-        mean = x.mean(axis=0)
+        if count < 2:
+            counted = "*".join(x_spec.replace(feature, "").split())
+            raise check.error(f"x must hold {counted} >= 2 examples in train mode: the "
+                              f"variance of a batch of one is 0 and every output would be "
+                              f"beta; got x.shape = {x.shape}")
+        mean = sum_over(axes, x) / count
         xmu = x - mean
-        var = np.mean(xmu * xmu, axis=0)
-        bn_param["running_mean"] = _moving_average(running_mean, mean, momentum)
-        bn_param["running_var"] = _moving_average(running_var, var, momentum)
+        var = sum_over(axes, xmu, xmu) / count
+        bn_param["running_mean"] = _moving_average(running_mean, mean.ravel(), momentum)
+        bn_param["running_var"] = _moving_average(running_var, var.ravel(), momentum)
     else:
-        xmu = x - running_mean.astype(x.dtype)
-        var = running_var.astype(x.dtype)
+        xmu = x - running_mean.astype(x.dtype).reshape(per_feature)
+        var = running_var.astype(x.dtype).reshape(per_feature)
     std = np.sqrt(var + eps)
     inv_std = 1 / std
     xhat = xmu * inv_std
-    out = gamma * xhat + beta
-    return out, BatchnormCache(mode, xmu, std, inv_std, xhat, gamma)
+    gamma = gamma.reshape(per_feature)
+    out = xhat * gamma
+    out += beta.reshape(per_feature)
+    return out, BatchnormCache(mode, axes, xmu, std, inv_std, xhat, gamma)
 
 
 def batchnorm_backward(dout, cache):
@@ -140,60 +165,96 @@ def batchnorm_backward_alt(dout, cache):
     return _backward("batchnorm_backward_alt", dout, cache, _dx_closed_form)
 
 
-def standardize_backward(dxhat, xhat, inv_std, axis):
+def standardize_backward(dxhat, xhat, inv_std, axis, sums=None):
     """Gradient through xhat = (x - mean) / sqrt(var + eps), statistics taken along `axis`.
 
     dx = (inv_std / M) * (M * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)), with M the
-    length of `axis` and the sums along it. Shared by batch and layer normalization.
+    number of elements along `axis` (an int or a tuple of ints) and the sums along it.
+    Shared by batch, layer and group normalization. `inv_std` and `sums`, when given as
+    ``(sum(dxhat), sum(dxhat * xhat))`` by a caller that already has them, must
+    broadcast against xhat (the summed axes kept with length 1).
     """
-    count = xhat.shape[axis]
-    sum_dxhat = dxhat.sum(axis=axis, keepdims=True)
-    sum_dxhat_xhat = (dxhat * xhat).sum(axis=axis, keepdims=True)
-    return (inv_std / count) * (count * dxhat - sum_dxhat - xhat * sum_dxhat_xhat)
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    count = math.prod(xhat.shape[a] for a in axes)
+    if sums is None:
+        sums = sum_over(axes, dxhat), sum_over(axes, dxhat, xhat)
+    sum_dxhat, sum_dxhat_xhat = sums
+    # dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), built in place
+    # in the one new array.
+    dx = xhat * (sum_dxhat_xhat / -count)
+    dx += dxhat
+    dx -= sum_dxhat / count
+    dx *= inv_std
+    return dx
+
+
+def sum_over(axes, *factors):
+    """The sum over `axes` (a tuple) of the product of `factors`, arrays of one shape.
+
+    The summed axes are kept with length 1, so the result broadcasts against the factors.
+    np.einsum multiplies while it sums: one pass over memory and no temporary product,
+    and it also beats ndarray.sum over leading axes such as (0, 2, 3) of (N, C, H, W).
+    """
+    ndim = factors[0].ndim
+    axes = {a % ndim for a in axes}
+    letters = "abcdefghijklmnopqrstuvwxyz"[:ndim]
+    kept = "".join(letter for i, letter in enumerate(letters) if i not in axes)
+    total = np.einsum(",".join([letters] * len(factors)) + "->" + kept, *factors)
+    return total.reshape([1 if i in axes else n for i, n in enumerate(factors[0].shape)])
 
 
 def _backward(func, dout, cache, train_dx):
     """dgamma and dbeta, and dx from `train_dx` in train mode or the affine map in test mode."""
     dout = upstream(func, dout, cache.xhat.shape, cache.xhat.dtype)
-    dbeta = dout.sum(axis=0)
-    dgamma = (dout * cache.xhat).sum(axis=0)
+    dbeta = sum_over(cache.axes, dout)
+    dgamma = sum_over(cache.axes, dout, cache.xhat)
     if cache.mode == "test":
         dx = dout * (cache.gamma * cache.inv_std)
     else:
-        dx = train_dx(dout * cache.gamma, cache)
-    return dx, dgamma, dbeta
+        dx = train_dx(dout, dgamma, dbeta, cache)
+    return dx, dgamma.ravel(), dbeta.ravel()
 
 
-def _dx_through_graph(dxhat, cache):
+def _dx_through_graph(dout, dgamma, dbeta, cache):
     """dx by walking back through xmu = x - mean, var = mean(xmu^2), std, inv_std, xhat."""
-    n = dxhat.shape[0]
+    count = dout.size // cache.std.size
+    dxhat = dout * cache.gamma
     # xhat = xmu * inv_std: xmu reaches xhat directly and through inv_std.
-    dinv_std = (dxhat * cache.xmu).sum(axis=0)
-    dxmu = dxhat * cache.inv_std
+    dinv_std = sum_over(cache.axes, dxhat, cache.xmu)
+    # dxhat is not needed past this point: dxmu takes over its memory.
+    dxmu = dxhat
+    dxmu *= cache.inv_std
     # inv_std = 1 / std, std = sqrt(var + eps), var = mean(xmu^2).
     dstd = -dinv_std / (cache.std * cache.std)
     dvar = dstd / (2 * cache.std)
-    dxmu = dxmu + (2 / n) * cache.xmu * dvar
+    dxmu += cache.xmu * ((2 / count) * dvar)
     # xmu = x - mean(x): x reaches xmu directly and through the mean.
-    dmean = -dxmu.sum(axis=0)
-    return dxmu + dmean / n
+    dmean = -sum_over(cache.axes, dxmu)
+    dxmu += dmean / count
+    return dxmu
 
 
-def _dx_closed_form(dxhat, cache):
-    return standardize_backward(dxhat, cache.xhat, cache.inv_std, axis=0)
+def _dx_closed_form(dout, dgamma, dbeta, cache):
+    """gamma is constant along the batch, so dx is the standardization's backward of dout
+    scaled by gamma, and the sums it needs are dbeta and dgamma."""
+    return standardize_backward(dout, cache.xhat, cache.gamma * cache.inv_std, cache.axes,
+                                sums=(dbeta, dgamma))
 
 
-def _running_statistic(check, bn_param, key, fill, dtype):
-    """bn_param[key] validated as a float array of shape (D,), or `fill` when absent."""
+def _running_statistic(check, bn_param, key, fill, dtype, feature):
+    """bn_param[key] validated as a float array of shape (D,), or `fill` when absent.
+
+    `feature` names the feature dimension in messages: "D", or "C" for feature maps.
+    """
     label = f"bn_param[{key!r}]"
     if key not in bn_param:
-        return np.full(check.dim("D"), fill, dtype=dtype)
+        return np.full(check.dim(feature), fill, dtype=dtype)
     value = bn_param[key]
     if not is_float_array(value):
         raise check.error(f"{label} must be a floating-point array (float32 or float64) of "
                           f"shape (D,); got {describe(value)}", TypeError)
     value = np.asarray(value)
-    check.shape(label, value, "D")
+    check.shape(label, value, feature)
     if key == "running_var" and np.any(value < 0):
         raise check.error(f"{label} must be non-negative; got a minimum of {value.min()}")
     return value

@@ -13,7 +13,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._validate import Args, upstream
-from .batchnorm import scale_shift_example, standardize_backward
+from .batchnorm import scale_shift_example, standardize_backward, sum_over
 from .registry import Example, register
 
 __all__ = ["layernorm_forward", "layernorm_backward"]
@@ -50,11 +50,14 @@ def layernorm_forward(x, gamma, beta, ln_param):
     beta = check.floats("beta", beta, "D")
     ln_param = check.mapping("ln_param", ln_param)
     eps = check.number("ln_param['eps']", ln_param.get("eps", 1e-5), low=0, low_open=True)
-    xmu = x - x.mean(axis=-1, keepdims=True)
-    var = np.mean(xmu * xmu, axis=-1, keepdims=True)
+    d = x.shape[-1]
+    xmu = x - sum_over((-1,), x) / d
+    var = sum_over((-1,), xmu, xmu) / d
     inv_std = 1 / np.sqrt(var + eps)
-    xhat = xmu * inv_std
-    out = gamma * xhat + beta
+    xhat = xmu
+    xhat *= inv_std
+    out = xhat * gamma
+    out += beta
     return out, (xhat, inv_std, gamma)
 
 
@@ -75,8 +78,8 @@ def layernorm_backward(dout, cache):
     xhat, inv_std, gamma = cache
     dout = upstream("layernorm_backward", dout, xhat.shape, xhat.dtype)
     leading = tuple(range(xhat.ndim - 1))
-    dbeta = dout.sum(axis=leading)
-    dgamma = (dout * xhat).sum(axis=leading)
+    dbeta = sum_over(leading, dout).ravel()
+    dgamma = sum_over(leading, dout, xhat).ravel()
     dx = standardize_backward(dout * gamma, xhat, inv_std, axis=-1)
     return dx, dgamma, dbeta
 

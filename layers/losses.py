@@ -18,7 +18,7 @@ Every loss returns a NumPy scalar of x's dtype; its backward takes the upstream 
 import numpy as np
 
 from ._examples import away_from, dims, normal
-from ._numerics import log_softmax, sigmoid, softmax, softplus
+from ._numerics import sigmoid, softplus
 from ._validate import Args, describe, is_float_array, upstream
 from .registry import register
 
@@ -56,9 +56,17 @@ def softmax_loss_forward(x, y):
     np.float64(1.3862943611198906)
     """
     x, y = _scores_and_labels("softmax_loss_forward", x, y)
-    log_probs = log_softmax(x, axis=1)
-    loss = -np.mean(log_probs[np.arange(x.shape[0]), y])
-    return x.dtype.type(loss), (x, y)
+    # log softmax(x)[y] = shifted[y] - log(sum(exp(shifted))), shifted = x - max(x): exp
+    # is only ever taken of numbers <= 0, and one of them is 0, so the sum is >= 1.
+    shifted = x - x.max(axis=1, keepdims=True)
+    correct = shifted[np.arange(x.shape[0]), y]
+    # exp is taken once, here, and the backward's softmax reuses it. In place: shifted is
+    # this function's own array, and only its entries at y are needed past this point.
+    with np.errstate(under="ignore"):
+        exps = np.exp(shifted, out=shifted)
+    sums = np.einsum("nc->n", exps)
+    loss = np.mean(np.log(sums) - correct)
+    return x.dtype.type(loss), (exps, sums, y)
 
 
 def softmax_loss_backward(dloss, cache):
@@ -73,11 +81,13 @@ def softmax_loss_backward(dloss, cache):
     -------
     dx : ndarray of shape (N, C), dloss * (softmax(x) - onehot(y)) / N
     """
-    x, y = cache
-    dloss = upstream("softmax_loss_backward", dloss, (), x.dtype, name="dloss")
-    dx = softmax(x, axis=1)
-    dx[np.arange(x.shape[0]), y] -= 1
-    return dx * (dloss / x.shape[0])
+    exps, sums, y = cache
+    dloss = upstream("softmax_loss_backward", dloss, (), exps.dtype, name="dloss")
+    scale = dloss / exps.shape[0]
+    # softmax(x) = exps / sums, scaled in the same pass.
+    dx = exps * (scale / sums)[:, None]
+    dx[np.arange(exps.shape[0]), y] -= scale
+    return dx
 
 
 def softmax_loss(x, y):

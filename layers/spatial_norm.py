@@ -2,9 +2,10 @@
 
 Spatial batch normalization (Ioffe & Szegedy 2015, section 3.2) normalizes each channel
 over the batch AND the spatial positions: it is `batchnorm_forward` applied to the
-(N*H*W, C) matrix whose rows are the C-vectors at every (n, h, w). Forward and backward
-reshape to that matrix and back; the math, the running statistics and bn_param's
-conventions are batch norm's (see `layers.batchnorm`).
+(N*H*W, C) matrix whose rows are the C-vectors at every (n, h, w). Rather than transpose
+to that matrix and back, forward and backward take the statistics over the axes
+(0, 2, 3) of x directly; the math, the running statistics and bn_param's conventions
+are batch norm's (see `layers.batchnorm`).
 
 Spatial group normalization (Wu & He 2018) normalizes each example over each group of
 C/G consecutive channels and all their positions, then scales and shifts per channel:
@@ -21,23 +22,12 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._validate import Args, describe, upstream
-from .batchnorm import (batchnorm_backward_alt, batchnorm_forward, scale_shift_example,
-                        standardize_backward)
+from .batchnorm import (batchnorm_backward_alt, normalize_features, scale_shift_example,
+                        standardize_backward, sum_over)
 from .registry import Example, register
 
 __all__ = ["spatial_batchnorm_forward", "spatial_batchnorm_backward",
            "spatial_groupnorm_forward", "spatial_groupnorm_backward"]
-
-
-def channels_last(x):
-    """(N, C, H, W) -> the (N*H*W, C) matrix of per-position channel vectors (a copy)."""
-    return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
-
-
-def channels_first(matrix, shape):
-    """The inverse of `channels_last`: (N*H*W, C) -> a contiguous (N, C, H, W) array."""
-    n, c, h, w = shape
-    return np.ascontiguousarray(matrix.reshape(n, h, w, c).transpose(0, 3, 1, 2))
 
 
 def spatial_batchnorm_forward(x, gamma, beta, bn_param):
@@ -58,12 +48,8 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     out : ndarray of shape (N, C, H, W), x's dtype
     cache : for `spatial_batchnorm_backward`
     """
-    check = Args("spatial_batchnorm_forward")
-    x = check.floats("x", x, "N C H W")
-    check.floats("gamma", gamma, "C")
-    check.floats("beta", beta, "C")
-    out, cache = batchnorm_forward(channels_last(x), gamma, beta, bn_param)
-    return channels_first(out, x.shape), (cache, x.shape)
+    return normalize_features("spatial_batchnorm_forward", x, "N C H W", gamma, beta,
+                              bn_param)
 
 
 def spatial_batchnorm_backward(dout, cache):
@@ -80,10 +66,9 @@ def spatial_batchnorm_backward(dout, cache):
     dgamma : ndarray of shape (C,)
     dbeta : ndarray of shape (C,)
     """
-    bn_cache, shape = cache
-    dout = upstream("spatial_batchnorm_backward", dout, shape, bn_cache.xhat.dtype)
-    dx, dgamma, dbeta = batchnorm_backward_alt(channels_last(dout), bn_cache)
-    return channels_first(dx, shape), dgamma, dbeta
+    xhat = cache.xhat
+    dout = upstream("spatial_batchnorm_backward", dout, xhat.shape, xhat.dtype)
+    return batchnorm_backward_alt(dout, cache)
 
 
 def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
@@ -142,8 +127,8 @@ def spatial_groupnorm_backward(dout, cache):
     xhat, inv_std, gamma4, gamma_shape, beta_shape = cache
     dout = upstream("spatial_groupnorm_backward", dout, xhat.shape, xhat.dtype)
     n, groups = inv_std.shape[:2]
-    dbeta = dout.sum(axis=(0, 2, 3)).reshape(beta_shape)
-    dgamma = (dout * xhat).sum(axis=(0, 2, 3)).reshape(gamma_shape)
+    dbeta = sum_over((0, 2, 3), dout).reshape(beta_shape)
+    dgamma = sum_over((0, 2, 3), dout, xhat).reshape(gamma_shape)
     dxhat = (dout * gamma4).reshape(n, groups, -1)
     dx = standardize_backward(dxhat, xhat.reshape(n, groups, -1), inv_std, axis=-1)
     return dx.reshape(xhat.shape), dgamma, dbeta
