@@ -80,8 +80,8 @@ def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
     directions : int
         Random directions per argument for the directional strategy.
     nudge_kinks : bool
-        When elements sit at kinks, move them 20 steps up and check again (the report
-        says how many were moved).
+        When elements sit at kinks, move them up by 20 or more steps (different amounts,
+        so that ties break) and check again; the report says how many were moved.
     raise_on_fail : bool
         Raise `GradientCheckError` (an AssertionError whose message is the report).
     name : str, optional
@@ -110,8 +110,8 @@ def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
         nudged, moved = _nudged(args, report, objective, names)
         report = check_layer(forward, backward, *nudged, tol=tol, name=layer, **options,
                              **kwargs)
-        report.notes.append(f"{moved} elements at kinks were moved 20 steps up and the "
-                            "check was run again at the moved inputs")
+        report.notes.append(f"{moved} elements at kinks were moved 20 or more steps up and "
+                            "the check was run again at the moved inputs")
     if raise_on_fail:
         report.raise_if_failed()
     return report
@@ -481,15 +481,19 @@ def _judge_precision(result, grad, grad64, objective, position, spread):
 
 
 def _nudged(args, report, objective, names):
-    """Copies of `args` with every element at a kink moved 20 steps up; and the count."""
+    """Copies of `args` with the elements at kinks moved up; and how many were moved.
+
+    The k-th such element of an argument moves 20 + 10 k steps: tied elements (a max
+    pool window of equal values) move by different amounts, so the tie is broken too.
+    """
     nudged, moved = list(args), 0
     for result in report.arguments:
         if not result.kinks or result.at_kinks is None:
             continue
         position = names.index(result.name)
         x = np.array(args[position])
-        for index in zip(*np.nonzero(result.at_kinks)):
-            x[index] += 20 * objective.step(objective.args[position], index)
+        for k, index in enumerate(zip(*np.nonzero(result.at_kinks))):
+            x[index] += (20 + 10 * k) * objective.step(objective.args[position], index)
             moved += 1
         nudged[position] = x
     return nudged, moved

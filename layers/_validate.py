@@ -89,21 +89,18 @@ class Args:
                 raise self.error(f"{name} must be a {len(tokens)}-d array of shape "
                                  f"{format_shape(tokens)}; got {name}.shape = {shape}")
             pairs = list(zip(tokens, shape))
-        expected = []
+        bound = {}  # the named dimensions already known, each listed once
         mismatch = False
         for token, size in pairs:
             if token.isdigit():
-                expected.append(token)
                 mismatch |= int(token) != size
             elif token in self.dims:
                 known, source = self.dims[token]
-                expected.append(f"{token}={known} from {source}")
+                bound[token] = f"{token}={known} from {source}"
                 mismatch |= known != size
-            else:
-                expected.append(token)
         if mismatch:
-            raise self.error(f"{name} must have shape {format_shape(tokens)} with "
-                             f"{', '.join(e for e in expected if '=' in e or e.isdigit())}; "
+            with_known = f" with {', '.join(bound.values())}" if bound else ""
+            raise self.error(f"{name} must have shape {format_shape(tokens)}{with_known}; "
                              f"got {name}.shape = {shape}")
         for token, size in pairs:
             if not token.isdigit():

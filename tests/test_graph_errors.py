@@ -123,7 +123,7 @@ def test_feeds_of_the_wrong_shape():
     x, t = g.input("x", shape="N 3"), g.input("t", shape="N")
     g.gate("mse_loss", g.gate("sum", x, axis=1), t)
     with pytest.raises(ValueError, match=re.escape(
-            "forward: x must have shape (N, 3) with 3; got x.shape = (2, 4)")):
+            "forward: x must have shape (N, 3); got x.shape = (2, 4)")):
         g.forward(x=np.ones((2, 4)), t=np.ones(2))
     with pytest.raises(ValueError, match=re.escape(
             "forward: t must have shape (N,) with N=2 from x; got t.shape = (5,)")):
