@@ -14,6 +14,7 @@ time it is seen and must agree afterwards (across arguments), an integer fixes a
     gamma = check.floats("gamma", gamma, "D")   # must match x's D
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -176,10 +177,17 @@ class Args:
         return value
 
     def number(self, name, value, *, low=None, high=None, low_open=False, high_open=False):
-        """A real number, optionally bounded: [low, high] (or open at either end)."""
+        """A finite real number, optionally bounded: [low, high] (or open at either end).
+
+        Returned as a Python float: a NumPy float64 scalar (from ``np.linspace``, say)
+        would otherwise turn a float32 layer's output into float64.
+        """
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
             raise self.error(f"{name} must be a real number; got {describe(value)}",
                              TypeError)
+        if not math.isfinite(value):
+            raise self.error(f"{name} must be a finite number; got {value!r}")
+        value = float(value)
         too_low = low is not None and (value <= low if low_open else value < low)
         too_high = high is not None and (value >= high if high_open else value > high)
         if too_low or too_high:

@@ -53,12 +53,16 @@ GELU_TANH_C = math.sqrt(2.0 / math.pi)
 GELU_TANH_K = 0.044715
 
 
-def _input(func, x, **options):
-    """x checked as a float array, and each keyword option as a real number."""
+_NO_OPTION = object()
+
+
+def _input(func, x, alpha=_NO_OPTION):
+    """x checked as a float array; with `alpha`, (x, alpha as a Python float)."""
     check = Args(func)
-    for name, value in options.items():
-        check.number(name, value)
-    return check.floats("x", x)
+    if alpha is _NO_OPTION:
+        return check.floats("x", x)
+    alpha = check.number("alpha", alpha)
+    return check.floats("x", x), alpha
 
 
 def _dout(func, dout, x):
@@ -119,7 +123,7 @@ def leaky_relu_forward(x, *, alpha=0.01):
     out : ndarray of x's shape and dtype
     cache : (x, alpha) for `leaky_relu_backward`
     """
-    x = _input("leaky_relu_forward", x, alpha=alpha)
+    x, alpha = _input("leaky_relu_forward", x, alpha)
     return np.where(x > 0, x, alpha * x), (x, alpha)
 
 
@@ -152,7 +156,7 @@ def elu_forward(x, *, alpha=1.0):
     out : ndarray of x's shape and dtype
     cache : (x, alpha) for `elu_backward`
     """
-    x = _input("elu_forward", x, alpha=alpha)
+    x, alpha = _input("elu_forward", x, alpha)
     # exp only of the non-positive part: np.where evaluates both branches everywhere.
     negative = alpha * np.expm1(np.minimum(x, 0))
     return np.where(x > 0, x, negative), (x, alpha)

@@ -185,3 +185,19 @@ def test_gelu_tanh_keeps_float32_precision_for_negative_inputs():
     np.testing.assert_allclose(out32, out64, rtol=1e-5)
     np.testing.assert_allclose(gelu_tanh_backward(dout, cache32),
                                gelu_tanh_backward(dout.astype(np.float64), cache64), rtol=1e-5)
+
+
+@pytest.mark.parametrize("forward", [activations.leaky_relu_forward, activations.elu_forward])
+def test_numpy_scalar_options_keep_float32(forward):
+    # A float64 NumPy scalar (from np.linspace, say) must not upcast a float32 layer.
+    out, cache = forward(-np.ones((2, 3), np.float32), alpha=np.float64(0.1))
+    assert out.dtype == np.float32
+    backward = getattr(activations, forward.__name__.replace("forward", "backward"))
+    assert backward(np.ones_like(out), cache).dtype == np.float32
+
+
+@pytest.mark.parametrize("forward", [activations.leaky_relu_forward, activations.elu_forward])
+def test_non_finite_alpha_is_refused(forward):
+    name = forward.__name__
+    with pytest.raises(ValueError, match=f"{name}: alpha must be a finite number; got nan"):
+        forward(np.ones(3), alpha=float("nan"))

@@ -239,3 +239,18 @@ def test_backward_refuses_an_upstream_gradient_of_the_wrong_shape(forward, backw
             f"{backward.__name__}: dout must have the shape of the forward output (3, 4); "
             "got dout.shape = (4, 3)")):
         backward(np.ones((4, 3)), cache)
+
+
+def test_numpy_scalar_eps_keeps_float32():
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    gamma, beta = np.ones(3, np.float32), np.zeros(3, np.float32)
+    out, cache = batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": np.float64(1e-5)})
+    assert out.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in batchnorm_backward(np.ones_like(out), cache))
+
+
+def test_nan_options_are_refused():
+    x = np.ones((4, 3))
+    with pytest.raises(ValueError, match=r"batchnorm_forward: bn_param\['eps'\] must be a "
+                                         r"finite number; got nan"):
+        batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": "train", "eps": float("nan")})
