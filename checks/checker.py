@@ -141,6 +141,14 @@ def _check(report, forward, backward, args, kwargs, names, seed, strategy, direc
                 f"to {gap:.3g} (a random layer needs a fixed seed, e.g. dropout_param['seed'])")
             return None
 
+    floats = [np.asarray(a) for a in args if is_float_array(a)]
+    for k, out in enumerate(outputs):
+        if floats and out.dtype != floats[0].dtype:
+            label = "output" if len(outputs) == 1 else f"output {k}"
+            report.problems.append(f"{label} is {out.dtype} for {floats[0].dtype} inputs: "
+                                   "the layer contract keeps the dtype")
+            return None
+
     # Salted, so that the upstream gradient never replays the stream of a
     # `default_rng(seed)` that made the inputs: u == x would make batch norm's dx vanish.
     rng = np.random.default_rng([seed, UPSTREAM_SALT])
@@ -170,6 +178,7 @@ def _check(report, forward, backward, args, kwargs, names, seed, strategy, direc
             return None
         rounding = _rounding_spread(forward, backward, args, kwargs, upstream,
                                     differentiable, grads, rng)
+        report.precision_tolerance = TOLERANCES[floats[0].dtype]
     tolerance, floor = report.tolerance, FLOOR_FRACTION[FLOAT64]
     if objective.dtype != FLOAT64:
         # The forward computes in lower precision even on float64 inputs, so the numeric

@@ -39,7 +39,10 @@ def parse_args(argv):
                         help="example inputs drawn from seeds 0..N-1 (default 1)")
     parser.add_argument("--plot", metavar="FILE.png",
                         help="also save a bar chart of every layer's max error (log scale)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1; got {args.seeds}")
+    return args
 
 
 def load_target(target):

@@ -9,8 +9,15 @@ import numpy as np
 
 
 def rel_error(x, y):
-    """max |x - y| / max(1e-8, |x| + |y|), elementwise, as in CS231n."""
+    """max |x - y| / max(1e-8, |x| + |y|), elementwise, as in CS231n.
+
+    Unlike CS231n's, arrays of different shapes are refused rather than broadcast: a
+    (3, 1) against a (3,) would otherwise compare every pair and hide a shape bug.
+    """
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"rel_error: x and y must have the same shape; got x.shape = "
+                         f"{x.shape} and y.shape = {y.shape}")
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 

@@ -5,6 +5,8 @@ are the graph's inputs and params, so `check_layer` does the checking and the re
 one row per input and param, exactly as for a layer.
 """
 
+from layers._validate import describe
+
 from .checker import check_layer
 
 __all__ = ["check_graph"]
@@ -40,6 +42,11 @@ def check_graph(graph, *, tol=None, seed=0, strategy="auto", nudge_kinks=False,
     >>> check_graph(g, x=3.0, y=-2.0).ok
     True
     """
+    from graph import ComputationalGraph  # here: the graph package imports layers
+
+    if not isinstance(graph, ComputationalGraph):
+        raise TypeError(f"check_graph: graph must be a ComputationalGraph (its first "
+                        f"argument); got {describe(graph)}")
     forward, backward = graph.as_layer()
     return check_layer(forward, backward, *graph.layer_args(**feeds), tol=tol, seed=seed,
                        strategy=strategy, nudge_kinks=nudge_kinks,

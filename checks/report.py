@@ -72,7 +72,9 @@ class GradReport:
     """The result of `checks.check_layer`.
 
     ``report.ok`` is True when no problem was found and every floating-point argument's
-    gradient agrees with central differences within ``report.tolerance``. ``str(report)``
+    gradient agrees with central differences within ``report.tolerance`` (for float32
+    arguments: the same backward run in float64 does, and the float32 run agrees with it
+    within ``report.precision_tolerance``). ``str(report)``
     is a table with one row per argument, then the worst elements and a hint for each
     failing argument.
     """
@@ -84,6 +86,7 @@ class GradReport:
     problems: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     evaluations: int = 0
+    precision_tolerance: float = None
 
     @property
     def ok(self):
@@ -108,6 +111,8 @@ class GradReport:
             status = arg.status
             if arg.strategy != "elementwise":
                 status += f" ({arg.strategy})"
+            if not np.isnan(arg.precision_error):
+                status += f" (float32 backward vs float64: {arg.precision_error:.1e})"
             if arg.kinks:
                 status += f" ({arg.kinks} at kinks)"
             if arg.hint:
@@ -122,8 +127,12 @@ class GradReport:
     def __str__(self):
         header = ("layer", "arg", "max rel err", "worst index", "analytic", "numeric",
                   "status")
-        lines = [f"gradient check of {self.layer} ({self.dtype}, tolerance "
-                 f"{self.tolerance:.0e}): {'ok' if self.ok else 'FAILED'}"]
+        tolerance = f"tolerance {self.tolerance:.0e}"
+        if self.precision_tolerance is not None:
+            tolerance += (f" for the backward run in float64, {self.precision_tolerance:.0e} "
+                          f"for its {self.dtype} run against that")
+        lines = [f"gradient check of {self.layer} ({self.dtype}, {tolerance}): "
+                 f"{'ok' if self.ok else 'FAILED'}"]
         lines += format_table(header, self.rows())
         for arg in self.arguments:
             if arg.status != FAIL:

@@ -416,3 +416,49 @@ def test_nudge_kinks_breaks_ties_of_a_max():
     assert check_layer(max_pool_forward, max_pool_backward, x, param).arguments[0].kinks
     report = check_layer(max_pool_forward, max_pool_backward, x, param, nudge_kinks=True)
     assert report.ok and report.arguments[0].kinks == 0, str(report)
+
+
+def test_output_dtype_must_follow_the_input():
+    report = check_layer(lambda x: (x.astype(np.float64) * 2, None),
+                         lambda dout, cache: (2 * dout).astype(np.float32),
+                         np.ones(3, np.float32))
+    assert not report.ok
+    assert "output is float64 for float32 inputs" in report.problems[0]
+
+
+def test_rel_error_refuses_different_shapes():
+    with pytest.raises(ValueError, match=r"rel_error: x and y must have the same shape; "
+                                         r"got x.shape = \(3, 1\) and y.shape = \(3,\)"):
+        rel_error(np.ones((3, 1)), np.ones(3))
+
+
+def failing_after_first_call():
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("boom")
+        return v * 2
+
+    return f
+
+
+def test_eval_numerical_gradient_array_restores_x_when_f_raises():
+    x = np.array([1.0, 2.0])
+    with pytest.raises(RuntimeError):
+        eval_numerical_gradient_array(failing_after_first_call(), x, np.ones(2))
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+def test_grad_check_sparse_restores_x_when_f_raises():
+    x = np.array([1.0, 2.0])
+    f = failing_after_first_call()
+    with pytest.raises(RuntimeError):
+        grad_check_sparse(lambda v: float(np.sum(f(v))), x, np.ones(2), num_checks=2, seed=0)
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+def test_cli_refuses_zero_seeds():
+    result = run_cli("--seeds", "0")
+    assert result.returncode == 2 and "--seeds must be at least 1; got 0" in result.stderr
