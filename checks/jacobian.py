@@ -9,6 +9,7 @@ gradient makes backward return row i, e_i^T J, in the shape of x.
 import numpy as np
 
 from layers._validate import is_float_array
+from .calling import FixedCalls
 
 
 def jacobian(fn, x, h=None):
@@ -56,7 +57,7 @@ def analytic_jacobian(forward, backward, *args, wrt=0, output=0, **kwargs):
     forward, backward : callable
         A layer pair under the layer contract.
     *args, **kwargs
-        The forward's arguments (never modified).
+        The forward's arguments (never modified; parameter dicts are copied).
     wrt : int
         Position in `args` of the floating-point argument to differentiate by.
     output : int
@@ -70,8 +71,12 @@ def analytic_jacobian(forward, backward, *args, wrt=0, output=0, **kwargs):
     if wrt not in differentiable:
         raise ValueError(f"analytic_jacobian: wrt={wrt} is not a floating-point array "
                          f"argument; those are at positions {differentiable}")
-    result = forward(*args, **kwargs)
+    with FixedCalls(forward) as calls:   # the caller's parameter dicts stay untouched
+        result = calls(args, kwargs)
     outputs, cache = [np.asarray(o) for o in result[:-1]], result[-1]
+    if not 0 <= output < len(outputs):
+        raise ValueError(f"analytic_jacobian: output={output} is out of range; the forward "
+                         f"returns {len(outputs)} output{'s' * (len(outputs) != 1)}")
     rows = []
     for i in range(outputs[output].size):
         upstream = [np.zeros_like(o) for o in outputs]

@@ -46,23 +46,20 @@ class Objective:
 
     Parameters
     ----------
-    forward : callable
-        The layer's forward; called with float64 copies of every floating-point argument.
+    calls : checks.calling.FixedCalls
+        The layer's forward, called with float64 copies of every floating-point argument.
     args : sequence
         The forward's positional arguments (never modified).
     kwargs : dict
     upstream : list of ndarray
         One upstream gradient per output.
-    fresh : callable
-        Copies parameter dicts before each call (see `checks.checker`).
     """
 
-    def __init__(self, forward, args, kwargs, upstream, fresh):
-        self.forward = forward
+    def __init__(self, calls, args, kwargs, upstream):
+        self.calls = calls
         self.args = [np.array(a, dtype=np.float64) if is_float_array(a) else a for a in args]
         self.kwargs = kwargs
         self.upstream = [np.asarray(u, dtype=np.float64) for u in upstream]
-        self.fresh = fresh
         self.evaluations = 0
         outputs = self.outputs(self.args)
         self.dtype = np.result_type(*outputs) if outputs else np.dtype(np.float64)
@@ -72,7 +69,7 @@ class Objective:
                             self._spread())
 
     def outputs(self, args):
-        result = self.forward(*[self.fresh(a) for a in args], **self.fresh(self.kwargs))
+        result = self.calls(args, self.kwargs)
         self.evaluations += 1
         return [np.asarray(out) for out in result[:-1]]
 

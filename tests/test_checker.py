@@ -462,3 +462,73 @@ def test_grad_check_sparse_restores_x_when_f_raises():
 def test_cli_refuses_zero_seeds():
     result = run_cli("--seeds", "0")
     assert result.returncode == 2 and "--seeds must be at least 1; got 0" in result.stderr
+
+
+def test_global_numpy_randomness_is_fixed_for_every_evaluation(rng):
+    # A hand-written dropout on NumPy's global RNG, checked as Caffe does: same mask each call.
+    def global_dropout_forward(x):
+        mask = (np.random.rand(*x.shape) < 0.5) / 0.5
+        return x * mask, mask
+
+    np.random.seed(3)
+    before = np.random.get_state()[1].copy()
+    report = check_layer(global_dropout_forward, lambda dout, mask: dout * mask,
+                         rng.standard_normal((3, 4)))
+    assert report.ok, str(report)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)   # caller's state kept
+
+
+def test_checker_options_are_validated(rng):
+    args = affine_inputs(rng)
+    with pytest.raises(ValueError, match=r"check_layer: tol must be a number in \(0, 1\); "
+                                         r"got 'a'"):
+        check_layer(affine_forward, affine_backward, *args, tol="a")
+    with pytest.raises(ValueError, match="check_layer: tol must be a number in"):
+        check_layer(affine_forward, affine_backward, *args, tol=-1)
+    with pytest.raises(ValueError, match="check_layer: directions must be an integer >= 1; "
+                                         "got 0"):
+        check_layer(affine_forward, affine_backward, *args, directions=0)
+
+
+def test_float16_arguments_are_labelled_as_not_checked(rng):
+    report = check_layer(scale_forward, lambda dout, cache: dout * cache[1],
+                         rng.standard_normal((2, 3)), np.ones(3, np.float16))
+    row = {a.name: a for a in report.arguments}["w"]
+    assert row.status == "no gradient" and "contract covers float32 and float64" in row.detail
+
+
+def test_analytic_jacobian_leaves_parameter_dicts_alone_and_checks_output(rng):
+    from checks import analytic_jacobian
+    from layers import batchnorm_backward, batchnorm_forward
+
+    x = rng.standard_normal((4, 3))
+    bn_param = {"mode": "train"}
+    analytic_jacobian(batchnorm_forward, batchnorm_backward, x, np.ones(3), np.zeros(3),
+                      bn_param)
+    assert bn_param == {"mode": "train"}
+    with pytest.raises(ValueError, match="analytic_jacobian: output=3 is out of range; the "
+                                         "forward returns 1 output"):
+        analytic_jacobian(affine_forward, affine_backward, *affine_inputs(rng), output=3)
+
+
+def zero_largest(g):
+    g = g.copy()
+    g.flat[np.argmax(np.abs(g))] = 0
+    return g
+
+
+@pytest.mark.parametrize("bug", [
+    lambda dx, dw, db: (2 * dx, dw, db),                       # factor 2
+    lambda dx, dw, db: (dx, -dw, db),                          # wrong sign
+    lambda dx, dw, db: (zero_largest(dx), dw, db),             # one element zeroed
+    lambda dx, dw, db: (dx, dw * (1 + 1e-4), db),              # 1e-4 relative everywhere
+    lambda dx, dw, db: (dx, np.roll(dw, 1, axis=0), db),       # off by one row
+], ids=["factor", "sign", "zeroed", "1e-4", "shifted"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_directional_strategy_catches_planted_bugs_in_large_arguments(bug, dtype):
+    rng = np.random.default_rng(5)
+    x, w, b = (a.astype(dtype) for a in big_affine(rng))
+    report = check_layer(affine_forward, lambda d, c: bug(*affine_backward(d, c)), x, w, b,
+                         strategy="directional")
+    assert not report.ok, str(report)
+    assert all(a.strategy == "directional (k=4)" for a in report.arguments)
