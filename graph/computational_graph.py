@@ -129,9 +129,7 @@ class ComputationalGraph:
         -------
         Node
         """
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ValueError(f"input: name must be a Python identifier (it is a keyword of "
-                             f"forward); got {name!r}")
+        _check_leaf_name("input", name, "it is a keyword of forward")
         if shape is not None and not isinstance(shape, str):
             raise TypeError(f"input {name!r}: shape must be a spec string such as 'N D'; "
                             f"got {describe(shape)}")
@@ -147,7 +145,8 @@ class ComputationalGraph:
         Parameters
         ----------
         name : str
-            Unique in the graph; the key in `params` and in backward's dict.
+            A Python identifier, unique in the graph; the key in `params` and in
+            backward's dict.
         value : ndarray (float32 or float64) or Python number
             The initial value, stored in ``g.params[name]`` (not copied).
 
@@ -155,6 +154,7 @@ class ComputationalGraph:
         -------
         Node
         """
+        _check_leaf_name("param", name, "it is a key of g.params and of backward's dict")
         value = _leaf_value(f"param {name!r}", value)
         if not is_float_array(value):
             raise TypeError(f"param {name!r}: value must be a floating-point array (float32 "
@@ -196,10 +196,12 @@ class ComputationalGraph:
         named = name is not None
         if not named:
             name = self._default_name(label)
-        elif not isinstance(name, str) or not name:
-            raise TypeError(f"gate ({label}): name must be a non-empty string; got "
-                            f"{describe(name)}")
+        elif not isinstance(name, str):
+            raise TypeError(f"gate ({label}): name must be a string; got {describe(name)}")
+        elif not name:
+            raise ValueError(f"gate ({label}): name must be a non-empty string; got ''")
         gate = Gate(len(self._gates), name, label, forward, backward, args, options, named)
+        _check_call(gate)
         for position, arg in enumerate(args):
             if isinstance(arg, Node) and arg.graph is not self:
                 raise ValueError(f"{gate.where}: argument {position} is node {arg.name!r} "
@@ -217,17 +219,54 @@ class ComputationalGraph:
         return gate.outputs[0] if count == 1 else gate.outputs
 
     def maximum(self, x, y, name=None):
-        """``gate("maximum", x, y)``: the router of the notes."""
+        """``gate("maximum", x, y)``: the router of the notes (the larger input gets all of
+        the gradient).
+
+        Parameters
+        ----------
+        x, y : Node, str or constant
+            Broadcastable values, as for `gate`.
+        name : str, optional
+            As for `gate`.
+
+        Returns
+        -------
+        Node
+            The elementwise maximum, of the broadcast shape of x and y.
+        """
         return self.gate("maximum", x, y, name=name)
 
     def output(self, node):
-        """Make `node` (or the node named so) the output: forward returns its value and
-        backward starts from it. By default the output is the last gate's."""
+        """Make `node` the output: forward returns its value and backward starts from it.
+
+        By default the output is the last gate's.
+
+        Parameters
+        ----------
+        node : Node or str
+            A node of this graph (any kind, any shape), or its name.
+
+        Returns
+        -------
+        Node
+            The output node.
+        """
         self._output = self._node(node, "output")
         return self._output
 
     def node(self, name):
-        """The node called `name`."""
+        """The node called `name`.
+
+        Parameters
+        ----------
+        name : str
+            An input's, a param's or a gate output's name (``"s:1"`` for output 1 of
+            gate ``s``).
+
+        Returns
+        -------
+        Node
+        """
         return self._node(name, "node")
 
     # -- running ----------------------------------------------------------------------------
@@ -242,9 +281,11 @@ class ComputationalGraph:
 
         Returns
         -------
-        The output node's value (an ndarray, or the NumPy scalar a loss returns). Every
-        node's value stays readable: ``g.value(node)``, ``node.value``.
+        ndarray or NumPy scalar
+            The output node's value, in its own shape (a loss returns a NumPy scalar).
+            Every node's value stays readable: ``g.value(node)``, ``node.value``.
         """
+        self._param_names("forward")
         values = self._feed_values(feeds)
         run = self._run_forward(values, self.params)
         self._run = run
@@ -264,33 +305,55 @@ class ComputationalGraph:
         dict of str -> ndarray
             The gradient of every input and param that holds floating-point values, in
             its shape and dtype; zeros where the output does not depend on it. Computed
-            afresh at every call: nothing accumulates across calls. Every node's gradient
-            stays readable: ``g.grad(node)``.
+            afresh at every call: nothing accumulates across calls. Each array is a copy
+            the caller owns: changing it in place changes neither ``g.grad(node)`` nor
+            the next call's result. Every node's gradient stays readable:
+            ``g.grad(node)``.
         """
         run = self._current_run("backward")
         self._run_backward(run, self._output_node(), dout)
-        grads, seen = {}, set()
-        for name in [*self.inputs, *self.params]:
+        grads = {}
+        for name in [*self.inputs, *self._param_names("backward")]:
             grad = _grad_of(run, self._by_name[name])
-            if grad is None:
-                continue
-            # A gate may hand the same array to two arguments (add's dx and dy are both
-            # dout); each entry of the result is an array of its own.
-            if id(grad) in seen or grad is dout:
-                grad = grad.copy()
-            seen.add(id(grad))
-            grads[name] = grad
+            # A copy: the graph keeps its own gradients (g.grad), a gate may hand one
+            # array to two arguments (add's dx and dy are both dout), and dout is the
+            # caller's. One copy per leaf costs little next to the backward pass.
+            if grad is not None:
+                grads[name] = grad.copy()
         return grads
 
     def value(self, node):
-        """The value of `node` (a Node or its name) in the last forward pass."""
+        """The value of `node` in the last forward pass.
+
+        Parameters
+        ----------
+        node : Node or str
+            A node of this graph, or its name.
+
+        Returns
+        -------
+        ndarray or NumPy scalar
+            The node's value, in its shape (an input's feed, a param's value, or what
+            the gate's forward returned). The graph's own array: do not modify it.
+        """
         node = self._node(node, "value")
         return self._current_run("value").values[node.id]
 
     def grad(self, node):
-        """The gradient of the output with respect to `node` (a Node or its name), from the
-        last backward pass: an array of the node's shape and dtype (zeros where the output
-        does not depend on it), or None for a node holding integers (labels)."""
+        """The gradient of the output with respect to `node`, from the last backward pass.
+
+        Parameters
+        ----------
+        node : Node or str
+            A node of this graph, or its name.
+
+        Returns
+        -------
+        ndarray or None
+            An array of the node's shape and dtype (zeros where the output does not depend
+            on it), or None for a node holding integers (labels). The graph's own array:
+            ``backward()`` returns copies to modify.
+        """
         node = self._node(node, "grad")
         run = self._current_run("grad")
         if run.grads is None:
@@ -315,7 +378,8 @@ class ComputationalGraph:
         (`checks.check_graph` does that), and ``outer.gate(g.as_layer(), ...)`` makes the
         graph one gate of another graph.
         """
-        names = [*self.inputs, *self.params]
+        param_names = self._param_names("as_layer")
+        names = [*self.inputs, *param_names]
 
         def forward(*values):
             if len(values) != len(names):
@@ -323,7 +387,7 @@ class ComputationalGraph:
                                 f"({', '.join(names)}); got {len(values)}")
             feeds = dict(zip(self.inputs, values))
             params = {name: _leaf_value(f"param {name!r}", value)
-                      for name, value in zip(self.params, values[len(self.inputs):])}
+                      for name, value in zip(param_names, values[len(self.inputs):])}
             run = self._run_forward(self._feed_values(feeds), params)
             # The contract gives gradients to the floating-point arrays passed, not to the
             # Python numbers that the graph turns into arrays.
@@ -353,7 +417,8 @@ class ComputationalGraph:
         -------
         tuple
         """
-        return (*self._feed_values(feeds).values(), *self.params.values())
+        params = self._param_names("layer_args")
+        return (*self._feed_values(feeds).values(), *(self.params[name] for name in params))
 
     def draw(self, **options):
         """A matplotlib Figure of the circuit; see `graph.draw.draw`."""
@@ -376,7 +441,7 @@ class ComputationalGraph:
         values = run.values
         for name, value in leaf_values.items():
             values[self._by_name[name].id] = value
-        for name in self.params:
+        for name in self._param_shapes:
             values[self._by_name[name].id] = self._param_value(name, params)
         for gate in order:
             args = gate.template.copy()
@@ -385,7 +450,8 @@ class ComputationalGraph:
             try:
                 result = gate.forward(*args, **gate.options)
             except Exception as exc:  # noqa: BLE001 - re-raised with the gate's name
-                raise _gate_failure(gate, "forward", exc, args) from exc
+                _note_gate(exc, gate, "forward", args)
+                raise
             outputs = gate.outputs
             if not isinstance(result, tuple) or len(result) != len(outputs) + 1:
                 wanted = "(out, cache)" if len(outputs) == 1 else \
@@ -422,7 +488,8 @@ class ComputationalGraph:
             try:
                 result = gate.backward(*upstream, run.caches[gate.id])
             except Exception as exc:  # noqa: BLE001 - re-raised with the gate's name
-                raise _gate_failure(gate, "backward", exc, args) from exc
+                _note_gate(exc, gate, "backward", args)
+                raise
             sent = dict(zip(positions, _gradients(gate, result, positions, args)))
             edge_grads[gate.id] = sent
             for position, node_id in gate.slots:
@@ -446,7 +513,9 @@ class ComputationalGraph:
             template = list(gate.args)
             for position, arg in enumerate(gate.args):
                 if isinstance(arg, str):
-                    arg = self._node(arg, f"{gate.where}: argument {position}")
+                    arg = self._node(arg, f"{gate.where}: argument {position}",
+                                     hint="; a positional string names a node: pass strings "
+                                          f"as keyword options (option={arg!r})")
                 if isinstance(arg, Node):
                     slots.append((position, arg.id))
                     template[position] = None
@@ -535,7 +604,7 @@ class ComputationalGraph:
                 self._counts[label] = count
                 return name
 
-    def _node(self, node, where):
+    def _node(self, node, where, hint=""):
         if isinstance(node, Node):
             if node.graph is not self:
                 raise ValueError(f"{where}: node {node.name!r} belongs to another "
@@ -547,7 +616,7 @@ class ComputationalGraph:
                              f"name one of them: {_listing([n.name for n in found.outputs])}")
         if not isinstance(found, Node):
             raise ValueError(f"{where}: {node!r} is not a node of this graph (nodes: "
-                             f"{_listing(self._node_names())})")
+                             f"{_listing(self._node_names())}){hint}")
         return found
 
     def _node_names(self):
@@ -597,9 +666,22 @@ class ComputationalGraph:
             values[name] = value
         return values
 
+    def _param_names(self, where):
+        """The names of the graph's params, in order of creation, after checking that
+        ``g.params`` holds exactly them (an update rule may only change their values)."""
+        params = list(self._param_shapes)
+        missing = [name for name in params if name not in self.params]
+        if missing:
+            raise ValueError(f"{where}: param {missing[0]!r} is missing from g.params")
+        extra = [name for name in self.params if name not in self._param_shapes]
+        if extra:
+            raise ValueError(f"{where}: g.params has {', '.join(map(repr, extra))}, which "
+                             f"is not a param of the graph (its params are "
+                             f"{_listing(params) or 'none'}); add a param with "
+                             "g.param(name, value)")
+        return params
+
     def _param_value(self, name, params):
-        if name not in params:
-            raise ValueError(f"forward: param {name!r} is missing from g.params")
         value = params[name]
         if not is_float_array(value):
             raise TypeError(f"forward: param {name!r} must be a floating-point array; got "
@@ -647,19 +729,47 @@ def _resolve_layer(layer):
                     f"pair of callables; got {describe(layer)}")
 
 
-@functools.lru_cache(maxsize=512)
 def _output_count(backward):
     """How many outputs a layer has: its backward takes one upstream gradient per output,
     then the cache. A backward taking ``*args`` is taken to have one."""
-    try:
-        parameters = inspect.signature(backward).parameters.values()
-    except (TypeError, ValueError):
+    signature = _signature(backward)
+    if signature is None:
         return 1
+    parameters = signature.parameters.values()
     if any(p.kind == p.VAR_POSITIONAL for p in parameters):
         return 1
     required = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
                 and p.default is p.empty]
     return max(1, len(required) - 1)
+
+
+def _check_leaf_name(kind, name, why):
+    """Refuse a name for an input or param that is not a Python identifier."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"{kind}: name must be a Python identifier ({why}); got {name!r}")
+
+
+@functools.lru_cache(maxsize=512)
+def _signature(function):
+    """The signature of `function`, or None where it cannot be read (some builtins)."""
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_call(gate):
+    """Refuse, when the gate is declared, arguments and options its forward cannot take
+    (an unknown option would otherwise fail only at the first forward)."""
+    signature = _signature(gate.forward)
+    if signature is None:
+        return
+    try:
+        signature.bind_partial(*gate.args, **gate.options)
+    except TypeError as exc:
+        name = getattr(gate.forward, "__name__", "forward")
+        raise TypeError(f"{gate.where}: {name}{signature} cannot be called with these "
+                        f"arguments: {exc}") from None
 
 
 def _leaf_value(where, value):
@@ -717,23 +827,40 @@ def _gradients(gate, result, positions, args):
         raise ValueError(f"{gate.where}: backward returned {got} gradient{'s' * (got != 1)} "
                          f"for {count} input{plural}")
     for position, grad in zip(positions, received):
-        shape = grad.shape if isinstance(grad, (np.ndarray, np.generic)) else np.shape(grad)
-        if shape != args[position].shape:
+        arg = args[position]
+        if not isinstance(grad, (np.ndarray, np.floating)):
+            raise TypeError(f"{gate.where}: backward returned {describe(grad)} for argument "
+                            f"{position} ({_argument(gate, position, arg)}); a gradient is "
+                            "an array of the argument's shape and dtype")
+        if grad.shape != arg.shape:
             raise ValueError(f"{gate.where}: backward returned a gradient of shape "
-                             f"{shape} for argument {position} "
-                             f"({_argument(gate, position, args[position])})")
+                             f"{grad.shape} for argument {position} "
+                             f"({_argument(gate, position, arg)})")
+        if grad.dtype != arg.dtype:
+            raise TypeError(f"{gate.where}: backward returned a {grad.dtype} gradient for "
+                            f"argument {position} ({_argument(gate, position, arg)}); a "
+                            "gradient has its argument's dtype")
     return [np.asarray(grad) for grad in received]
 
 
-def _gate_failure(gate, phase, exc, args):
-    """`exc` re-raised with the gate's name and what it was fed."""
+def _note_gate(exc, gate, phase, args):
+    """Attach to `exc`, raised inside a gate, a note naming the gate and what it was fed.
+
+    The exception itself is re-raised unchanged: its type, message and attributes
+    (a KeyError's key, an OSError's errno) stay what the layer raised, so ``except
+    ValueError`` and ``pytest.raises(..., match=...)`` keep working, and the traceback
+    prints the note below the message (PEP 678). Python 3.10 has no ``add_note``; there
+    the note is set as ``__notes__`` directly, which the ``exceptiongroup`` backport,
+    pytest and IPython print too. Building a new exception of the same type instead
+    would break for types whose constructors take other arguments.
+    """
     fed = "; ".join(f"{position}: {_argument(gate, position, arg)}"
                     for position, arg in enumerate(args))
-    message = f"{gate.where}: {phase} raised {type(exc).__name__}: {exc}\n  arguments: {fed}"
-    try:
-        return type(exc)(message)
-    except Exception:  # noqa: BLE001 - an exception type that takes other arguments
-        return RuntimeError(message)
+    note = f"{gate.where}: raised in its {phase}\n  arguments: {fed}"
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:  # Python 3.10
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]
 
 
 def _argument(gate, position, value):

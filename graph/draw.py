@@ -5,7 +5,9 @@ wires run left to right in topological layers. After a forward pass each wire ca
 value above it (green); after a backward pass, the gradient that flowed back along it
 below it (red). Where a value fans out, each wire shows its own share and the value's
 source shows their sum: the picture of the fan-out rule. Arrays are shown by their shape
-and mean +- standard deviation.
+and mean +- standard deviation. Wires from output k of a gate with several outputs are
+marked ``:k`` at their start (the suffix of the node's name, ``"s:k"``), and wires that
+join the same two items curve apart instead of overprinting.
 
 `draw` needs matplotlib only (no Graphviz); `to_dot` writes Graphviz DOT text for users
 who have it. matplotlib is imported when `draw` is first called.
@@ -28,6 +30,8 @@ TEXT_WIDTH = 0.1     # inches per character of an 11-point label, roughly
 LABEL_WIDTH = 0.075  # the same for the 9-point labels of the wires
 ROW_GAP = 1.0        # inches between rows
 SWEEPS = 30          # passes that straighten the rows of the gates
+PARALLEL_RAD = 0.3   # curvature between two wires that join the same two items
+NAME_OFFSET = RADIUS * 72 + 4  # points from a gate's centre to its name: clear of the circle
 
 
 def draw(graph, ax=None, max_nodes=200):
@@ -63,8 +67,7 @@ def draw(graph, ax=None, max_nodes=200):
               for item, (column, row) in _layout(graph).items()}
     output = wires[-1] if wires and wires[-1].gate is None else None
     if output is not None:
-        source = points[output.source.gate or output.source]
-        points[output] = (source[0] + column_gap, source[1])
+        points[output] = _output_point(output, points, column_gap)
     totals = _fan_out_totals(graph, wires)
 
     xs = [x for x, _ in points.values()]
@@ -82,14 +85,15 @@ def draw(graph, ax=None, max_nodes=200):
     ax.set_axis_off()
 
     boxes = {item: _draw_item(ax, item, point) for item, point in points.items()}
-    for wire in wires:
-        source = wire.source.gate or wire.source
-        target = wire if wire.gate is None else wire.gate
+    rads = _parallel_rads(wires)
+    for wire, rad in zip(wires, rads):
+        source, target = _ends(wire)
         start, end = points[source], points[target]
         ax.annotate("", xy=end, xytext=start,
                     arrowprops=dict(arrowstyle="-|>", color="0.35", lw=1.1, shrinkA=1,
-                                    shrinkB=1, patchA=boxes[source], patchB=boxes[target]))
-        _label_wire(ax, start, end, wire)
+                                    shrinkB=1, patchA=boxes[source], patchB=boxes[target],
+                                    connectionstyle=f"arc3,rad={rad:g}"))
+        _label_wire(ax, start, end, rad, wire)
     for node, total in totals.items():
         x, y = points[node.gate or node]
         ax.annotate(f"sum {total}", xy=(x, y), xytext=(0, -14), textcoords="offset points",
@@ -114,7 +118,7 @@ def _draw_item(ax, item, point):
                                      edgecolor="0.2", lw=1.3))
             box = text.get_bbox_patch()
         if item.named:
-            ax.annotate(item.name, xy=point, xytext=(0, 15), textcoords="offset points",
+            ax.annotate(item.name, xy=point, xytext=(0, NAME_OFFSET), textcoords="offset points",
                         ha="center", va="bottom", fontsize=8, color="0.4", style="italic")
         return box
     else:
@@ -133,10 +137,16 @@ def _item_label(item):
     return item.name
 
 
-def _label_wire(ax, start, end, wire):
+def _label_wire(ax, start, end, rad, wire):
     """The value above the wire's middle, the gradient below, each on the side of a
-    sloping wire that the wire does not cross."""
-    middle = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+    sloping wire that the wire does not cross; ``:k`` near the start of a wire from
+    output k of a gate with several outputs."""
+    middle = _curve_point(start, end, rad, 0.5)
+    source_gate = wire.source.gate
+    if source_gate is not None and len(source_gate.outputs) > 1:
+        ax.annotate(f":{wire.source.index}", xy=_curve_point(start, end, rad, 0.25),
+                    xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
+                    fontsize=8, color="0.4")
     slope = (end[1] - start[1]) / max(end[0] - start[0], 1e-9)
     if abs(slope) < 0.05:
         above, below = "center", "center"
@@ -151,6 +161,47 @@ def _label_wire(ax, start, end, wire):
         if text:
             ax.annotate(text, xy=middle, xytext=(0, offset), textcoords="offset points",
                         ha=horizontal, va=vertical, color=color, fontsize=9)
+
+
+def _ends(wire):
+    """The items a wire joins: its source's gate (or the leaf), and its gate (or itself,
+    for the output wire)."""
+    return wire.source.gate or wire.source, wire if wire.gate is None else wire.gate
+
+
+def _parallel_rads(wires):
+    """The arc3 curvature of each wire: 0 for a wire of its own, and spread around 0 for
+    wires that join the same two items (two outputs of one gate feeding one consumer,
+    ``a + a``), so that they do not overprint."""
+    groups = {}
+    for k, wire in enumerate(wires):
+        groups.setdefault(_ends(wire), []).append(k)
+    rads = [0.0] * len(wires)
+    for members in groups.values():
+        for rank, k in enumerate(members):
+            rads[k] = PARALLEL_RAD * (rank - (len(members) - 1) / 2)
+    return rads
+
+
+def _curve_point(start, end, rad, t):
+    """The point at parameter `t` of matplotlib's arc3 curve from `start` to `end`: a
+    quadratic Bezier whose control point is the middle moved by rad * (dy, -dx)."""
+    (x0, y0), (x2, y2) = start, end
+    control = ((x0 + x2) / 2 + rad * (y2 - y0), (y0 + y2) / 2 - rad * (x2 - x0))
+    a, b, c = (1 - t) ** 2, 2 * t * (1 - t), t ** 2
+    return (a * x0 + b * control[0] + c * x2, a * y0 + b * control[1] + c * y2)
+
+
+def _output_point(wire, points, column_gap):
+    """Where the output label goes: one column right of the gate that computes it; for
+    an input or param (which also feeds gates), right of everything and one row below,
+    so that its wire does not end on a gate."""
+    source = wire.source
+    if source.gate is not None:
+        x, y = points[source.gate]
+        return (x + column_gap, y)
+    return (max(x for x, _ in points.values()) + column_gap,
+            min(y for _, y in points.values()) - ROW_GAP)
 
 
 def _output_label(node):

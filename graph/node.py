@@ -64,60 +64,79 @@ class Node:
     # -- operators: each one gate ---------------------------------------------------------
 
     def __add__(self, other):
+        """``self + other``: an add gate."""
         return self.graph.gate("add", self, other)
 
     def __radd__(self, other):
+        """``other + self``: an add gate."""
         return self.graph.gate("add", other, self)
 
     def __sub__(self, other):
+        """``self - other``: a subtract gate."""
         return self.graph.gate("subtract", self, other)
 
     def __rsub__(self, other):
+        """``other - self``: a subtract gate."""
         return self.graph.gate("subtract", other, self)
 
     def __mul__(self, other):
+        """``self * other``: a multiply gate."""
         return self.graph.gate("multiply", self, other)
 
     def __rmul__(self, other):
+        """``other * self``: a multiply gate."""
         return self.graph.gate("multiply", other, self)
 
     def __truediv__(self, other):
+        """``self / other``: a divide gate."""
         return self.graph.gate("divide", self, other)
 
     def __rtruediv__(self, other):
+        """``other / self``: a divide gate."""
         return self.graph.gate("divide", other, self)
 
     def __matmul__(self, other):
+        """``self @ other``: a matmul gate."""
         return self.graph.gate("matmul", self, other)
 
     def __rmatmul__(self, other):
+        """``other @ self``: a matmul gate."""
         return self.graph.gate("matmul", other, self)
 
     def __pow__(self, p):
+        """``self ** p``: a power gate (p a constant)."""
         return self.graph.gate("power", self, p)
 
     def __neg__(self):
+        """``-self``: a multiply gate by -1."""
         return self.graph.gate("multiply", self, -1.0)
 
     def relu(self):
+        """``gate("relu", self)``: max(0, x) elementwise."""
         return self.graph.gate("relu", self)
 
     def sigmoid(self):
+        """``gate("sigmoid", self)``: 1 / (1 + exp(-x)) elementwise."""
         return self.graph.gate("sigmoid", self)
 
     def tanh(self):
+        """``gate("tanh", self)``: tanh(x) elementwise."""
         return self.graph.gate("tanh", self)
 
     def exp(self):
+        """``gate("exp", self)``: exp(x) elementwise."""
         return self.graph.gate("exp", self)
 
     def log(self):
+        """``gate("log", self)``: the natural log elementwise."""
         return self.graph.gate("log", self)
 
     def sum(self, axis=None, keepdims=False):
+        """``gate("sum", self, axis=axis, keepdims=keepdims)``: the sum over `axis`."""
         return self.graph.gate("sum", self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False):
+        """``gate("mean", self, axis=axis, keepdims=keepdims)``: the mean over `axis`."""
         return self.graph.gate("mean", self, axis=axis, keepdims=keepdims)
 
 

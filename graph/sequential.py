@@ -1,6 +1,7 @@
 """Sequential: the common network, a chain of layers ending in a loss, as one graph."""
 
 from layers._validate import describe
+from layers.registry import LayerSpec
 
 from .computational_graph import ComputationalGraph
 
@@ -64,10 +65,23 @@ class Sequential(ComputationalGraph):
 
 def _entry(position, entry):
     """(layer, params, options) from one entry of `Sequential`'s layer list."""
-    if isinstance(entry, tuple) and len(entry) in (2, 3) and isinstance(entry[1], dict):
-        layer, params, options = (*entry, {}) if len(entry) == 2 else entry
-        if not isinstance(options, dict):
-            raise TypeError(f"Sequential: layer {position}'s options must be a dict of "
-                            f"keyword arguments; got {describe(options)}")
-        return layer, params, options
-    return entry, {}, {}
+    if _is_layer(entry):
+        return entry, {}, {}
+    if not isinstance(entry, tuple) or len(entry) not in (2, 3) or not _is_layer(entry[0]):
+        raise TypeError(f"Sequential: layer {position} must be a layer (a registered name "
+                        f"or a (forward, backward) pair) or (layer, params[, options]); got "
+                        f"{describe(entry)}")
+    layer, params, options = (*entry, {}) if len(entry) == 2 else entry
+    if not isinstance(params, dict):
+        raise TypeError(f"Sequential: layer {position}'s params must be a dict of name -> "
+                        f"initial array ({{'W1': w1, 'b1': b1}}); got {describe(params)}")
+    if not isinstance(options, dict):
+        raise TypeError(f"Sequential: layer {position}'s options must be a dict of "
+                        f"keyword arguments; got {describe(options)}")
+    return layer, params, options
+
+
+def _is_layer(entry):
+    """Whether `entry` is what `ComputationalGraph.gate` takes as a layer."""
+    return isinstance(entry, (str, LayerSpec)) or (
+        isinstance(entry, (tuple, list)) and len(entry) == 2 and all(map(callable, entry)))

@@ -430,3 +430,53 @@ def test_graph_module_doctest():
     import doctest
 
     assert doctest.testmod(computational_graph).failed == 0
+
+
+# -- regressions of the audit (issue 4) -----------------------------------------------------------
+
+def test_backward_returns_copies_the_caller_owns():
+    g = ComputationalGraph()
+    a, b = g.input("a"), g.input("b")
+    g.gate("add", a, b)
+    g.forward(a=np.ones(3), b=np.ones(3))
+    grads = g.backward()
+    grads["a"][...] = 99.0
+    np.testing.assert_array_equal(g.grad("a"), np.ones(3))
+    np.testing.assert_array_equal(grads["b"], np.ones(3))      # add sends dout to both
+    np.testing.assert_array_equal(g.backward()["a"], np.ones(3))
+
+
+def two_layer_graph(dtype):
+    rng = np.random.default_rng(3)
+    g = ComputationalGraph("two_layer")
+    w1 = g.param("W1", rng.normal(size=(4, 5)).astype(dtype))
+    w2 = g.param("W2", rng.normal(size=(5, 3)).astype(dtype))
+    g.gate("softmax_loss", (g.input("x") @ w1).tanh() @ w2, g.input("y"))
+    feeds = dict(x=rng.normal(size=(6, 4)).astype(dtype), y=np.array([0, 1, 2, 0, 1, 2]))
+    return g, feeds
+
+
+def test_forward_backward_and_check_graph_leave_feeds_and_params_unchanged():
+    g, feeds = two_layer_graph(np.float64)
+    feeds_before = {name: value.copy() for name, value in feeds.items()}
+    params_before = {name: value.copy() for name, value in g.params.items()}
+    g.forward(**feeds)
+    g.backward()
+    assert check_graph(g, **feeds).ok
+    for name, value in feeds_before.items():
+        np.testing.assert_array_equal(feeds[name], value)
+    assert list(g.params) == list(params_before)
+    for name, value in params_before.items():
+        np.testing.assert_array_equal(g.params[name], value)
+
+
+def test_check_graph_on_a_float32_graph():
+    g, feeds = two_layer_graph(np.float32)
+    loss = g.forward(**feeds)
+    grads = g.backward()
+    assert loss.dtype == np.float32
+    assert {name: grad.dtype for name, grad in grads.items()} == {
+        "x": np.float32, "W1": np.float32, "W2": np.float32}
+    report = check_graph(g, **feeds)
+    assert report.dtype == "float32"
+    assert report.ok, report

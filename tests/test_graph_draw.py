@@ -83,3 +83,50 @@ def test_to_dot():
             '<font color="red">3.00</font>>];') in dot
     assert 'g2 -> out [label=<<font color="darkgreen">6.00</font><br/>' in dot
     assert dot.rstrip().endswith("}")
+
+
+def split_forward(x):
+    return 2 * x, 3 * x, None
+
+
+def split_backward(dout_a, dout_b, cache):
+    return 2 * dout_a + 3 * dout_b
+
+
+def test_two_outputs_feeding_one_gate_curve_apart_and_show_their_index():
+    g = ComputationalGraph()
+    a, b = g.gate((split_forward, split_backward), g.input("x"), name="s")
+    g.gate("multiply", a, b, name="f")
+    g.forward(x=1.0)
+    g.backward()
+    figure = g.draw()
+    assert sorted(t for t in texts(figure) if t.startswith(":")) == [":0", ":1"]
+    # Values 2 and 3 on the two wires, 6 at the output; gradients 3 and 2, then 1.
+    assert sorted(texts(figure, "green")) == ["1.00", "2.00", "3.00", "6.00"]
+    arrows = [t.arrow_patch for t in figure.axes[0].texts if getattr(t, "arrow_patch", None)]
+    rads = sorted(arrow.get_connectionstyle().rad for arrow in arrows)
+    assert rads == [-0.15, 0.0, 0.0, 0.15]        # x->s and f->output straight
+
+
+def gate_x(figure, label):
+    (x, _), = [t.get_position() for t in figure.axes[0].texts if t.get_text() == label]
+    return x
+
+
+def test_a_chain_is_drawn_left_to_right_in_layers():
+    g = ComputationalGraph()
+    g.input("x").exp().log().tanh()
+    figure = g.draw()
+    xs = [gate_x(figure, label) for label in ("x", "exp", "log", "tanh", "output")]
+    assert xs == sorted(xs) and len(set(xs)) == 5
+
+
+def test_an_input_made_the_output_is_not_drawn_on_a_gate():
+    g = ComputationalGraph()
+    x = g.input("x")
+    x.exp()
+    g.output(x)
+    figure = g.draw()
+    exp_x = gate_x(figure, "exp")
+    leaf, output = sorted(t.get_position() for t in figure.axes[0].texts if t.get_text() == "x")
+    assert leaf[0] < exp_x < output[0]             # the output label right of the gate
