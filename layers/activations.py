@@ -130,6 +130,11 @@ def leaky_relu_forward(x, *, alpha=0.01):
 def leaky_relu_backward(dout, cache):
     """Backward pass of `leaky_relu_forward`: dout where x > 0, alpha * dout elsewhere.
 
+    Parameters
+    ----------
+    dout : ndarray of x's shape, upstream gradient
+    cache : from `leaky_relu_forward`
+
     Returns
     -------
     dx : ndarray of x's shape and dtype
@@ -164,6 +169,11 @@ def elu_forward(x, *, alpha=1.0):
 
 def elu_backward(dout, cache):
     """Backward pass of `elu_forward`: dout where x > 0, dout * alpha * exp(x) elsewhere.
+
+    Parameters
+    ----------
+    dout : ndarray of x's shape, upstream gradient
+    cache : from `elu_forward`
 
     Returns
     -------
@@ -200,6 +210,11 @@ def gelu_forward(x):
 
 def gelu_backward(dout, cache):
     """Backward pass of `gelu_forward`: dx = dout * (Phi(x) + x * phi(x)).
+
+    Parameters
+    ----------
+    dout : ndarray of x's shape, upstream gradient
+    cache : from `gelu_forward`
 
     Returns
     -------
@@ -243,6 +258,11 @@ def gelu_tanh_forward(x):
 def gelu_tanh_backward(dout, cache):
     """Backward pass of `gelu_tanh_forward` (formula in the module docstring).
 
+    Parameters
+    ----------
+    dout : ndarray of x's shape, upstream gradient
+    cache : from `gelu_tanh_forward`
+
     Returns
     -------
     dx : ndarray of x's shape and dtype
@@ -275,6 +295,11 @@ def silu_forward(x):
 
 def silu_backward(dout, cache):
     """Backward pass of `silu_forward`: dx = dout * s * (1 + x * (1 - s)).
+
+    Parameters
+    ----------
+    dout : ndarray of x's shape, upstream gradient
+    cache : from `silu_forward`
 
     Returns
     -------
@@ -312,6 +337,11 @@ def sigmoid_forward(x):
 def sigmoid_backward(dout, cache):
     """Backward pass of `sigmoid_forward`: dx = dout * y * (1 - y).
 
+    Parameters
+    ----------
+    dout : ndarray of x's shape, upstream gradient
+    cache : from `sigmoid_forward`
+
     Returns
     -------
     dx : ndarray of x's shape and dtype
@@ -339,6 +369,11 @@ def tanh_forward(x):
 
 def tanh_backward(dout, cache):
     """Backward pass of `tanh_forward`: dx = dout * (1 - y**2).
+
+    Parameters
+    ----------
+    dout : ndarray of x's shape, upstream gradient
+    cache : from `tanh_forward`
 
     Returns
     -------
@@ -370,6 +405,11 @@ def softplus_forward(x):
 def softplus_backward(dout, cache):
     """Backward pass of `softplus_forward`: dx = dout * sigmoid(x).
 
+    Parameters
+    ----------
+    dout : ndarray of x's shape, upstream gradient
+    cache : from `softplus_forward`
+
     Returns
     -------
     dx : ndarray of x's shape and dtype
@@ -398,6 +438,9 @@ def softmax_forward(x):
     """
     check = Args("softmax_forward")
     x = check.floats("x", x, "... C")
+    if x.shape[-1] == 0:
+        raise check.error(f"x must have C >= 1 entries along its last axis (a softmax over "
+                          f"no classes is undefined); got x.shape = {x.shape}")
     out = _numerics.softmax(x, axis=-1)
     return out, out
 
@@ -406,6 +449,11 @@ def softmax_backward(dout, cache):
     """Backward pass of `softmax_forward`: dx = y * (dout - sum(dout * y, axis=-1)).
 
     This is dout times the Jacobian dy_i/dx_k = y_i (delta_ik - y_k), without forming it.
+
+    Parameters
+    ----------
+    dout : ndarray of x's shape (..., C), upstream gradient
+    cache : from `softmax_forward`
 
     Returns
     -------

@@ -42,7 +42,8 @@ def affine_forward(x, w, b):
     check.bind("D", math.prod(x.shape[1:]), "x (N, d_1, ..., d_k)")
     w = check.floats("w", w, "D M")
     b = check.floats("b", b, "M")
-    out = x.reshape(x.shape[0], -1) @ w + b
+    # (N, D) rather than (N, -1): -1 cannot be inferred for an empty batch (N = 0).
+    out = x.reshape(x.shape[0], w.shape[0]) @ w + b
     return out, (x, w)
 
 
@@ -63,7 +64,7 @@ def affine_backward(dout, cache):
     x, w = cache
     dout = upstream("affine_backward", dout, (x.shape[0], w.shape[1]), x.dtype)
     dx = (dout @ w.T).reshape(x.shape)
-    dw = x.reshape(x.shape[0], -1).T @ dout
+    dw = x.reshape(x.shape[0], w.shape[0]).T @ dout
     db = dout.sum(axis=0)
     return dx, dw, db
 

@@ -100,17 +100,14 @@ def normalize_features(func, x, x_spec, gamma, beta, bn_param):
     feature = x_spec.split()[1]
     check = Args(func)
     x = check.floats("x", x, x_spec)
+    if x.shape[1] == 0:
+        raise check.error(f"x must have {feature} >= 1 features along axis 1; got "
+                          f"x.shape = {x.shape}")
     gamma = check.floats("gamma", gamma, feature)
     beta = check.floats("beta", beta, feature)
     bn_param = check.mapping("bn_param", bn_param)
-    mode = check.choice("bn_param['mode']", bn_param.get("mode"), ("train", "test"))
-    eps = check.number("bn_param['eps']", bn_param.get("eps", 1e-5), low=0, low_open=True)
-    momentum = check.number("bn_param['momentum']", bn_param.get("momentum", 0.9),
-                            low=0, high=1)
-    running_mean = _running_statistic(check, bn_param, "running_mean", 0.0, x.dtype,
-                                      feature)
-    running_var = _running_statistic(check, bn_param, "running_var", 1.0, x.dtype,
-                                     feature)
+    mode, eps, momentum, running_mean, running_var = bn_settings(check, bn_param, feature,
+                                                                 x.dtype)
 
     axes = (0, *range(2, x.ndim))
     # Per-feature values as (D,), or as (C, 1, 1) to broadcast against (N, C, H, W).
@@ -160,7 +157,18 @@ def batchnorm_backward_alt(dout, cache):
     """Backward pass of `batchnorm_forward` with the simplified closed form of dx.
 
     dx = (gamma * inv_std / N) * (N * dout - sum(dout) - xhat * sum(dout * xhat)), sums
-    over the batch. Same arguments and returns as `batchnorm_backward`.
+    over the batch.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, D), upstream gradient
+    cache : from `batchnorm_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, D)
+    dgamma : ndarray of shape (D,)
+    dbeta : ndarray of shape (D,)
     """
     return _backward("batchnorm_backward_alt", dout, cache, _dx_closed_form)
 
@@ -241,6 +249,19 @@ def _dx_closed_form(dout, dgamma, dbeta, cache):
                                 sums=(dbeta, dgamma))
 
 
+def bn_settings(check, bn_param, feature, dtype):
+    """(mode, eps, momentum, running_mean, running_var) from the dict `bn_param`,
+    validated with `check`, in which the dim `feature` ("D", "C", ...) is already bound;
+    absent running statistics default to zeros and ones of `dtype`."""
+    mode = check.choice("bn_param['mode']", bn_param.get("mode"), ("train", "test"))
+    eps = check.number("bn_param['eps']", bn_param.get("eps", 1e-5), low=0, low_open=True)
+    momentum = check.number("bn_param['momentum']", bn_param.get("momentum", 0.9),
+                            low=0, high=1)
+    running_mean = _running_statistic(check, bn_param, "running_mean", 0.0, dtype, feature)
+    running_var = _running_statistic(check, bn_param, "running_var", 1.0, dtype, feature)
+    return mode, eps, momentum, running_mean, running_var
+
+
 def _running_statistic(check, bn_param, key, fill, dtype, feature):
     """bn_param[key] validated as a float array of shape (D,), or `fill` when absent.
 
@@ -252,7 +273,7 @@ def _running_statistic(check, bn_param, key, fill, dtype, feature):
     value = bn_param[key]
     if not is_float_array(value):
         raise check.error(f"{label} must be a floating-point array (float32 or float64) of "
-                          f"shape (D,); got {describe(value)}", TypeError)
+                          f"shape ({feature},); got {describe(value)}", TypeError)
     value = np.asarray(value)
     check.shape(label, value, feature)
     if key == "running_var" and np.any(value < 0):

@@ -77,15 +77,20 @@ def _binary_upstream(func, dout, cache):
     return x, y, upstream(func, dout, shape, dtype)
 
 
-def _gradients(x, dx, y, dy):
+def _gradients(dout, x, dx, y, dy):
     """The contract's return value: each array operand's gradient, summed to its shape.
 
     A Python-number operand is a constant and gets none; with one array operand the
-    gradient is returned bare.
+    gradient is returned bare. A gradient that is `dout` itself (add, subtract) is
+    copied: CS231n-style code accumulates into gradients (``dx += ...``), which must
+    write neither into the caller's dout nor into the other operand's gradient.
     """
-    grads = tuple(np.asarray(unbroadcast(grad, arg.shape))
-                  for arg, grad in ((x, dx), (y, dy)) if isinstance(arg, np.ndarray))
-    return grads[0] if len(grads) == 1 else grads
+    grads = []
+    for arg, grad in ((x, dx), (y, dy)):
+        if isinstance(arg, np.ndarray):
+            grad = np.asarray(unbroadcast(grad, arg.shape))
+            grads.append(grad.copy() if np.may_share_memory(grad, dout) else grad)
+    return grads[0] if len(grads) == 1 else tuple(grads)
 
 
 def add_forward(x, y):
@@ -126,7 +131,7 @@ def add_backward(dout, cache):
         array when only one of them is an array)
     """
     x, y, dout = _binary_upstream("add_backward", dout, cache)
-    return _gradients(x, dout, y, dout)
+    return _gradients(dout, x, dout, y, dout)
 
 
 def subtract_forward(x, y):
@@ -150,12 +155,17 @@ def subtract_forward(x, y):
 def subtract_backward(dout, cache):
     """Backward pass of `subtract_forward`: dx = dout, dy = -dout, summed to their shapes.
 
+    Parameters
+    ----------
+    dout : ndarray of the output's shape, upstream gradient
+    cache : from `subtract_forward`
+
     Returns
     -------
     dx, dy : ndarrays of the shapes of x and y (array operands only)
     """
     x, y, dout = _binary_upstream("subtract_backward", dout, cache)
-    return _gradients(x, dout, y, -dout)
+    return _gradients(dout, x, dout, y, -dout)
 
 
 def multiply_forward(x, y):
@@ -185,12 +195,17 @@ def multiply_forward(x, y):
 def multiply_backward(dout, cache):
     """Backward pass of `multiply_forward`: each input gets dout times the other one.
 
+    Parameters
+    ----------
+    dout : ndarray of the output's shape, upstream gradient
+    cache : from `multiply_forward`
+
     Returns
     -------
     dx, dy : ndarrays of the shapes of x and y (array operands only)
     """
     x, y, dout = _binary_upstream("multiply_backward", dout, cache)
-    return _gradients(x, dout * y, y, dout * x)
+    return _gradients(dout, x, dout * y, y, dout * x)
 
 
 def divide_forward(x, y):
@@ -218,13 +233,18 @@ def divide_forward(x, y):
 def divide_backward(dout, cache):
     """Backward pass of `divide_forward`: dx = dout / y, dy = -dout * x / y**2.
 
+    Parameters
+    ----------
+    dout : ndarray of the output's shape, upstream gradient
+    cache : from `divide_forward`
+
     Returns
     -------
     dx, dy : ndarrays of the shapes of x and y (array operands only)
     """
     x, y, dout = _binary_upstream("divide_backward", dout, cache)
     dx = dout / y
-    return _gradients(x, dx, y, -dx * x / y)
+    return _gradients(dout, x, dx, y, -dx * x / y)
 
 
 def maximum_forward(x, y):
@@ -260,13 +280,18 @@ def maximum_forward(x, y):
 def maximum_backward(dout, cache):
     """Backward pass of `maximum_forward`: dout to the winner, half to each on a tie.
 
+    Parameters
+    ----------
+    dout : ndarray of the output's shape, upstream gradient
+    cache : from `maximum_forward`
+
     Returns
     -------
     dx, dy : ndarrays of the shapes of x and y (array operands only)
     """
     x, y, dout = _binary_upstream("maximum_backward", dout, cache)
     tie_share = 0.5 * dout * (x == y)
-    return _gradients(x, dout * (x > y) + tie_share, y, dout * (y > x) + tie_share)
+    return _gradients(dout, x, dout * (x > y) + tie_share, y, dout * (y > x) + tie_share)
 
 
 # -- unary elementwise gates ----------------------------------------------------------------
@@ -294,6 +319,11 @@ def exp_forward(x):
 
 def exp_backward(dout, cache):
     """Backward pass of `exp_forward`: dx = dout * exp(x).
+
+    Parameters
+    ----------
+    dout : ndarray of x's shape, upstream gradient
+    cache : from `exp_forward`
 
     Returns
     -------
@@ -324,6 +354,11 @@ def log_forward(x):
 
 def log_backward(dout, cache):
     """Backward pass of `log_forward`: dx = dout / x.
+
+    Parameters
+    ----------
+    dout : ndarray of x's shape, upstream gradient
+    cache : from `log_forward`
 
     Returns
     -------
@@ -367,6 +402,11 @@ def power_forward(x, p):
 
 def power_backward(dout, cache):
     """Backward pass of `power_forward`: dx = dout * p * x**(p - 1).
+
+    Parameters
+    ----------
+    dout : ndarray of x's shape, upstream gradient
+    cache : from `power_forward`
 
     Returns
     -------
@@ -450,6 +490,12 @@ def sum_forward(x, *, axis=None, keepdims=False):
 def sum_backward(dout, cache):
     """Backward pass of `sum_forward`: every summed element receives its sum's dout.
 
+    Parameters
+    ----------
+    dout : ndarray of the output's shape, upstream gradient
+        (x's shape without, or with size 1 along, the summed axes)
+    cache : from `sum_forward`
+
     Returns
     -------
     dx : ndarray of x's shape and dtype
@@ -479,6 +525,12 @@ def mean_forward(x, *, axis=None, keepdims=False):
 
 def mean_backward(dout, cache):
     """Backward pass of `mean_forward`: each averaged element receives dout / count.
+
+    Parameters
+    ----------
+    dout : ndarray of the output's shape, upstream gradient
+        (x's shape without, or with size 1 along, the averaged axes)
+    cache : from `mean_forward`
 
     Returns
     -------
@@ -543,6 +595,11 @@ def matmul_backward(dout, cache):
 
     1-D operands are treated as a row (a) or column (b) matrix, and the batch axes that
     broadcasting added or stretched are summed away.
+
+    Parameters
+    ----------
+    dout : ndarray of the output's shape (..., N, M), upstream gradient
+    cache : from `matmul_forward`
 
     Returns
     -------

@@ -46,6 +46,9 @@ def layernorm_forward(x, gamma, beta, ln_param):
     """
     check = Args("layernorm_forward")
     x = check.floats("x", x, "... D")
+    if x.shape[-1] == 0:
+        raise check.error(f"x must have D >= 1 features along its last axis (the mean of no "
+                          f"features is undefined); got x.shape = {x.shape}")
     gamma = check.floats("gamma", gamma, "D")
     beta = check.floats("beta", beta, "D")
     ln_param = check.mapping("ln_param", ln_param)

@@ -91,7 +91,18 @@ def softmax_loss_backward(dloss, cache):
 
 
 def softmax_loss(x, y):
-    """CS231n's fused softmax loss: ``(loss, dx)`` from `softmax_loss_forward`/`_backward`."""
+    """CS231n's fused softmax loss: ``(loss, dx)`` from `softmax_loss_forward`/`_backward`.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C), float32 or float64, scores (logits)
+    y : integer ndarray of shape (N,), correct classes in [0, C)
+
+    Returns
+    -------
+    loss : NumPy scalar of x's dtype, averaged over the N examples
+    dx : ndarray of shape (N, C), the gradient of loss with respect to x
+    """
     return _fused(softmax_loss_forward, softmax_loss_backward, x, y)
 
 
@@ -149,7 +160,18 @@ def svm_loss_backward(dloss, cache):
 
 
 def svm_loss(x, y):
-    """CS231n's fused SVM loss: ``(loss, dx)`` from `svm_loss_forward`/`_backward`."""
+    """CS231n's fused SVM loss: ``(loss, dx)`` from `svm_loss_forward`/`_backward`.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C), float32 or float64, scores
+    y : integer ndarray of shape (N,), correct classes in [0, C)
+
+    Returns
+    -------
+    loss : NumPy scalar of x's dtype, averaged over the N examples
+    dx : ndarray of shape (N, C), the gradient of loss with respect to x
+    """
     return _fused(svm_loss_forward, svm_loss_backward, x, y)
 
 
@@ -213,7 +235,18 @@ def sigmoid_cross_entropy_loss_backward(dloss, cache):
 
 
 def sigmoid_cross_entropy_loss(x, y):
-    """Fused sigmoid cross-entropy: ``(loss, dx)`` from the pair (dy, if any, is dropped)."""
+    """Fused sigmoid cross-entropy: ``(loss, dx)`` from the pair (dy, if any, is dropped).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, ...), float32 or float64, logits
+    y : ndarray of x's shape: 0/1 labels (integer or bool) or floating targets in [0, 1]
+
+    Returns
+    -------
+    loss : NumPy scalar of x's dtype, averaged over all elements of x
+    dx : ndarray of x's shape, the gradient of loss with respect to x
+    """
     return _fused(sigmoid_cross_entropy_loss_forward, sigmoid_cross_entropy_loss_backward,
                   x, y)
 
@@ -264,7 +297,18 @@ def mse_loss_backward(dloss, cache):
 
 
 def mse_loss(x, y):
-    """Fused mean squared error: ``(loss, dx)`` from the pair (dy is dropped)."""
+    """Fused mean squared error: ``(loss, dx)`` from the pair (dy is dropped).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, ...), float32 or float64, predictions
+    y : ndarray of x's shape and dtype, targets
+
+    Returns
+    -------
+    loss : NumPy scalar of x's dtype, averaged over all elements of x
+    dx : ndarray of x's shape, the gradient of loss with respect to x
+    """
     return _fused(mse_loss_forward, mse_loss_backward, x, y)
 
 

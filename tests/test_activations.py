@@ -1,6 +1,7 @@
 """Activations: values, conventions at kinks, numerics at extreme inputs, bad input."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -201,3 +202,34 @@ def test_non_finite_alpha_is_refused(forward):
     name = forward.__name__
     with pytest.raises(ValueError, match=f"{name}: alpha must be a finite number; got nan"):
         forward(np.ones(3), alpha=float("nan"))
+
+
+# -- empty dimensions and aliasing --------------------------------------------------------
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_empty_batch_gives_empty_outputs(name, dtype):
+    forward, backward = pair(name)
+    out, cache = forward(np.ones((0, 3), dtype))
+    assert out.shape == (0, 3) and out.dtype == dtype
+    dx = backward(np.ones((0, 3), dtype), cache)
+    assert dx.shape == (0, 3) and dx.dtype == dtype
+
+
+def test_softmax_refuses_zero_classes():
+    with pytest.raises(ValueError, match=re.escape(
+            "softmax_forward: x must have C >= 1 entries along its last axis (a softmax "
+            "over no classes is undefined); got x.shape = (2, 0)")):
+        softmax_forward(np.ones((2, 0)))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dx_is_a_new_array_that_can_be_accumulated_into(name, rng):
+    forward, backward = pair(name)
+    _, cache = forward(rng.standard_normal((2, 3)) + 0.1)
+    dout = rng.standard_normal((2, 3))
+    saved = dout.copy()
+    dx = backward(dout, cache)
+    assert dx is not dout and not np.may_share_memory(dx, dout)
+    dx += 1.0
+    np.testing.assert_array_equal(dout, saved)

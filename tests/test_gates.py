@@ -356,3 +356,61 @@ def test_backward_refuses_an_upstream_gradient_of_the_wrong_shape(name):
     with pytest.raises(ValueError, match=rf"{name}_backward: dout must have the shape of the "
                                          r"forward output \(2, 3\); got dout.shape = \(3, 2\)"):
         backward(np.ones((3, 2)), cache)
+
+
+# -- empty batches and aliasing -----------------------------------------------------------
+
+@pytest.mark.parametrize("name", BINARY + ["matmul"])
+def test_an_empty_batch_gives_empty_outputs_and_gradients(name):
+    forward, backward = pair(name)
+    other = np.ones((3, 2)) if name == "matmul" else np.full(3, 2.0)
+    out, cache = forward(np.ones((0, 3)), other)
+    expected = (0, 2) if name == "matmul" else (0, 3)
+    assert out.shape == expected
+    dx, dy = backward(np.ones(expected), cache)
+    assert dx.shape == (0, 3) and dy.shape == other.shape
+    # The broadcast argument's gradient sums over no rows: 0.
+    np.testing.assert_array_equal(dy, np.zeros(other.shape))
+
+
+@pytest.mark.parametrize("y_shape", [(2, 3), (3,), ()])
+@pytest.mark.parametrize("name", BINARY)
+def test_gradients_alias_neither_dout_nor_each_other(name, y_shape, rng):
+    # CS231n-style code accumulates (dx += ...): that must not write into the caller's
+    # dout, nor into the other operand's gradient. add and subtract pass dout through.
+    forward, backward = pair(name)
+    _, cache = forward(rng.standard_normal((2, 3)), rng.standard_normal(y_shape) + 3.0)
+    dout = rng.standard_normal((2, 3))
+    saved = dout.copy()
+    dx, dy = backward(dout, cache)
+    assert dx is not dout and dy is not dout and dx is not dy
+    assert not np.may_share_memory(dx, dout) and not np.may_share_memory(dx, dy)
+    dy_before = dy.copy()
+    dx += 1.0
+    dy += 1.0
+    np.testing.assert_array_equal(dout, saved)
+    np.testing.assert_array_equal(dy, dy_before + 1.0)
+
+
+def test_add_backward_values_are_dout_copies(rng):
+    _, cache = add_forward(rng.standard_normal((2, 3)), rng.standard_normal((2, 3)))
+    dout = rng.standard_normal((2, 3))
+    dx, dy = add_backward(dout, cache)
+    np.testing.assert_array_equal(dx, dout)
+    np.testing.assert_array_equal(dy, dout)
+    dx_sub, dy_sub = subtract_backward(dout, subtract_forward(dout, dout)[1])
+    np.testing.assert_array_equal(dx_sub, dout)
+    np.testing.assert_array_equal(dy_sub, -dout)
+    assert not np.may_share_memory(dx_sub, dout)
+
+
+@pytest.mark.parametrize("forward, backward, x", [
+    (sum_forward, sum_backward, np.ones((2, 3))), (mean_forward, mean_backward, np.ones(3)),
+    (power_forward, power_backward, np.ones(3)), (log_forward, log_backward, np.ones(3)),
+])
+def test_unary_gradients_are_new_arrays(forward, backward, x):
+    args = (x, 1) if forward is power_forward else (x,)
+    out, cache = forward(*args)
+    dout = np.ones(np.shape(out))
+    dx = backward(dout, cache)
+    assert not np.may_share_memory(dx, dout)

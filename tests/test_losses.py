@@ -60,14 +60,16 @@ def test_softmax_loss_by_hand():
     np.testing.assert_allclose(dx, expected, rtol=1e-14)
 
 
-def test_softmax_loss_at_logits_of_1e4_is_finite():
-    x = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0]])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_loss_at_logits_of_1e4_is_finite(dtype):
+    x = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0]], dtype=dtype)
     y = np.array([1, 1])
     with np.errstate(all="raise"):
         loss, dx = softmax_loss(x, y)
     # Row 0 puts all its mass on class 0: -log softmax = 2e4; row 1 is right: 0.
+    assert loss.dtype == dx.dtype == dtype
     assert loss == 1e4
-    np.testing.assert_allclose(dx, [[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]], atol=1e-300)
+    np.testing.assert_array_equal(dx, [[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]])
 
 
 # -- multiclass SVM -----------------------------------------------------------------------
@@ -116,14 +118,16 @@ def test_sigmoid_cross_entropy_labels_bool_and_float_agree():
     np.testing.assert_allclose(dy, -x / 6, rtol=1e-15)
 
 
-def test_sigmoid_cross_entropy_at_logits_of_1e4_is_finite():
-    x = np.array([1e4, -1e4, 1e4, -1e4])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sigmoid_cross_entropy_at_logits_of_1e4_is_finite(dtype):
+    x = np.array([1e4, -1e4, 1e4, -1e4], dtype=dtype)
     y = np.array([1, 0, 0, 1])
     with np.errstate(all="raise"):
         loss, dx = sigmoid_cross_entropy_loss(x, y)
-        _, cache = sigmoid_cross_entropy_loss_forward(x, y.astype(float))
+        _, cache = sigmoid_cross_entropy_loss_forward(x, y.astype(dtype))
         _, dy = sigmoid_cross_entropy_loss_backward(1.0, cache)
     # Two confident right answers cost 0, two confident wrong ones 1e4 each.
+    assert loss.dtype == dx.dtype == dy.dtype == dtype
     assert loss == 5e3
     np.testing.assert_array_equal(dx, [0.0, 0.0, 0.25, -0.25])
     np.testing.assert_array_equal(dy, -x / 4)
@@ -212,6 +216,8 @@ X = np.zeros((3, 4))
      "x must be a floating-point array (float32 or float64); got int64"),
     (np.zeros((0, 4)), np.array([], dtype=int), ValueError,
      "x must hold at least one example and one class; got x.shape = (0, 4)"),
+    (np.zeros((3, 0)), np.zeros(3, dtype=int), ValueError,
+     "x must hold at least one example and one class; got x.shape = (3, 0)"),
 ])
 def test_class_losses_bad_input(forward, x, y, error, message):
     with pytest.raises(error, match=re.escape(f"{forward.__name__}: {message}")):
@@ -245,3 +251,13 @@ def test_elementwise_losses_refuse_integer_x(forward):
     with pytest.raises(TypeError, match=re.escape(
             f"{forward.__name__}: x must be a floating-point array (float32 or float64)")):
         forward(np.ones((2, 2), dtype=int), np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (3, 0)])
+@pytest.mark.parametrize("forward", [sigmoid_cross_entropy_loss_forward, mse_loss_forward],
+                         ids=lambda f: f.__name__)
+def test_elementwise_losses_refuse_an_empty_x(forward, shape):
+    # The mean over no elements is undefined: a clear error, not NaN.
+    with pytest.raises(ValueError, match=re.escape(
+            f"{forward.__name__}: x must hold at least one element; got x.shape = {shape}")):
+        forward(np.zeros(shape), np.zeros(shape))

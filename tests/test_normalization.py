@@ -254,3 +254,45 @@ def test_nan_options_are_refused():
     with pytest.raises(ValueError, match=r"batchnorm_forward: bn_param\['eps'\] must be a "
                                          r"finite number; got nan"):
         batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": "train", "eps": float("nan")})
+
+
+# -- empty dimensions ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["train", "test"])
+def test_batchnorm_refuses_zero_features(mode):
+    with pytest.raises(ValueError, match=re.escape(
+            "batchnorm_forward: x must have D >= 1 features along axis 1; got "
+            "x.shape = (3, 0)")):
+        batchnorm_forward(np.ones((3, 0)), np.ones(0), np.ones(0), {"mode": mode})
+
+
+def test_batchnorm_refuses_an_empty_batch_in_train_mode():
+    with pytest.raises(ValueError, match=re.escape(
+            "batchnorm_forward: x must hold N >= 2 examples in train mode")):
+        batchnorm_forward(np.ones((0, 2)), np.ones(2), np.ones(2), {"mode": "train"})
+
+
+def test_batchnorm_test_mode_takes_an_empty_batch():
+    bn_param = {"mode": "test", "running_mean": np.ones(2), "running_var": np.ones(2)}
+    out, cache = batchnorm_forward(np.ones((0, 2)), np.ones(2), np.ones(2), bn_param)
+    assert out.shape == (0, 2)
+    dx, dgamma, dbeta = batchnorm_backward(np.ones((0, 2)), cache)
+    assert dx.shape == (0, 2)
+    np.testing.assert_array_equal(dgamma, [0.0, 0.0])
+    np.testing.assert_array_equal(dbeta, [0.0, 0.0])
+
+
+def test_layernorm_refuses_zero_features():
+    with pytest.raises(ValueError, match=re.escape(
+            "layernorm_forward: x must have D >= 1 features along its last axis (the mean "
+            "of no features is undefined); got x.shape = (2, 0)")):
+        layernorm_forward(np.ones((2, 0)), np.ones(0), np.ones(0), {})
+
+
+def test_layernorm_takes_an_empty_batch():
+    out, cache = layernorm_forward(np.ones((0, 3)), np.ones(3), np.ones(3), {})
+    assert out.shape == (0, 3)
+    dx, dgamma, dbeta = layernorm_backward(np.ones((0, 3)), cache)
+    assert dx.shape == (0, 3)
+    np.testing.assert_array_equal(dgamma, np.zeros(3))
+    np.testing.assert_array_equal(dbeta, np.zeros(3))

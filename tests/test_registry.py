@@ -1,6 +1,5 @@
 """Every layer of the library: registered, checked, dtype-preserving and pure."""
 
-import copy
 import importlib
 import inspect
 import pkgutil
@@ -45,12 +44,15 @@ def test_every_forward_has_a_backward_and_a_registration(module):
 
 
 def call_pair(spec, example, rng):
-    """Forward, then backward with a random upstream gradient per output."""
+    """Forward, then backward with a random upstream gradient per output.
+
+    Returns (outputs, grads as a tuple, upstream gradients).
+    """
     result = spec.forward(*example.args, **example.kwargs)
     outputs = [np.asarray(o) for o in result[:-1]]
     upstream = [rng.standard_normal(o.shape).astype(o.dtype) for o in outputs]
     grads = spec.backward(*upstream, result[-1])
-    return outputs, grads
+    return outputs, grads if isinstance(grads, tuple) else (grads,), upstream
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -70,9 +72,8 @@ def test_float32_in_float32_out(name):
     example = spec.example(np.random.default_rng(7), np.float32)
     assert any(is_float_array(a) and np.asarray(a).dtype == np.float32
                for a in example.args), "example has no float32 argument"
-    outputs, grads = call_pair(spec, example, np.random.default_rng(0))
+    outputs, grads, _ = call_pair(spec, example, np.random.default_rng(0))
     assert all(o.dtype == np.float32 for o in outputs)
-    grads = grads if isinstance(grads, tuple) else (grads,)
     assert all(np.asarray(g).dtype == np.float32 for g in grads)
     report = check_layer(spec.forward, spec.backward, *example.args, **example.kwargs)
     assert report.ok, str(report)
@@ -88,16 +89,38 @@ def arrays_in(value):
     return []
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", LAYER_NAMES)
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
-def test_inputs_are_never_modified(name, seed):
+def test_inputs_are_never_modified(name, dtype, seed):
+    """Bit for bit: the arguments, and the upstream gradients handed to backward."""
     spec = REGISTRY[name]
-    example = spec.example(np.random.default_rng(seed), np.float64)
-    originals = arrays_in((example.args, example.kwargs))
-    saved = copy.deepcopy(originals)
-    call_pair(spec, example, np.random.default_rng(seed))
+    example = spec.example(np.random.default_rng(seed), dtype)
+    inputs = arrays_in((example.args, example.kwargs))
+    saved_inputs = [(a.dtype, a.shape, a.tobytes()) for a in inputs]
+    forward = spec.forward(*example.args, **example.kwargs)
+    rng = np.random.default_rng(seed)
+    upstream = [rng.standard_normal(np.shape(o)).astype(np.asarray(o).dtype)
+                for o in forward[:-1]]
+    saved_upstream = [u.tobytes() for u in upstream]
+    spec.backward(*upstream, forward[-1])
     check_layer(spec.forward, spec.backward, *example.args, **example.kwargs)
-    for array, before in zip(originals, saved):
-        assert array.dtype == before.dtype and array.shape == before.shape
-        assert np.array_equal(array, before, equal_nan=True)
+    for array, (dtype_before, shape_before, bytes_before) in zip(inputs, saved_inputs):
+        assert (array.dtype, array.shape) == (dtype_before, shape_before)
+        assert array.tobytes() == bytes_before
+    assert [u.tobytes() for u in upstream] == saved_upstream
+
+
+@pytest.mark.parametrize("name", LAYER_NAMES)
+def test_gradients_alias_neither_upstream_nor_each_other(name):
+    """CS231n-style code accumulates into gradients (dx += ...): that must not write into
+    the caller's upstream gradient, another gradient, or an input."""
+    spec = REGISTRY[name]
+    example = spec.example(np.random.default_rng(3), np.float64)
+    _, grads, upstream = call_pair(spec, example, np.random.default_rng(4))
+    others = upstream + arrays_in((example.args, example.kwargs))
+    for i, grad in enumerate(grads):
+        for other in others + list(grads[:i]):
+            assert not np.may_share_memory(grad, other), \
+                f"{name}: gradient {i} shares memory with another array"
