@@ -141,8 +141,11 @@ class Objective:
         half_plus, half_minus = shifted(h / 2), shifted(-h / 2)
         fine = (half_plus - half_minus) / h
         half_gap = abs((half_plus - self.base) - (self.base - half_minus)) / (h / 2)
-        if smooth or half_gap <= KINK_ABOVE * gap + 4 * rounding:
-            if half_gap < SMOOTH_BELOW * gap and not smooth:
-                return Derivative(fine, 4 * rounding)
-            return Derivative((4 * fine - coarse) / 3, 3 * rounding + abs(fine - coarse) / 3)
-        return Derivative(fine, 4 * rounding, kink=True)
+        # The gap's own rounding at the half step is at most 8 * rounding. The first test
+        # above can miss a kink (a tie in one max-pool window next to a clear win in an
+        # overlapping one: a small jump on a large slope), so the step test decides.
+        if half_gap > KINK_ABOVE * gap + 8 * rounding:
+            return Derivative(fine, 4 * rounding, kink=True)
+        if half_gap + 8 * rounding < SMOOTH_BELOW * gap:
+            return Derivative(fine, 4 * rounding)
+        return Derivative((4 * fine - coarse) / 3, 3 * rounding + abs(fine - coarse) / 3)

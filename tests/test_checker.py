@@ -532,3 +532,15 @@ def test_directional_strategy_catches_planted_bugs_in_large_arguments(bug, dtype
                          strategy="directional")
     assert not report.ok, str(report)
     assert all(a.strategy == "directional (k=4)" for a in report.arguments)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ties_in_overlapping_pool_windows_are_kinks_not_failures(seed):
+    # Regression: an element tied in one window and winning an overlapping one has a
+    # small jump on a large slope; the step test must still call it a kink.
+    from layers import max_pool_backward, max_pool_forward
+
+    x = np.random.default_rng(seed).integers(0, 3, size=(2, 2, 5, 5)).astype(float)
+    param = {"pool_height": 2, "pool_width": 2, "stride": 1}
+    report = check_layer(max_pool_forward, max_pool_backward, x, param, seed=seed)
+    assert report.ok and report.arguments[0].kinks > 0, str(report)
