@@ -8,7 +8,7 @@ Every timing is forward + backward, from input arrays to every gradient (x inclu
 sides get the same data; calls alternate (torch, gatelab, torch, ...) so that both see the
 same machine load, and each side's time is the median of its repeats. PyTorch runs with
 ``torch.set_num_threads`` equal to NumPy's BLAS threads (the environment variables are set
-before NumPy is imported).
+before NumPy is imported; see `_timing`).
 
 Columns: ``ratio`` = gatelab / torch (below 1: gatelab is faster); ``GF/s`` counts the
 conv's matmul FLOPs (forward, dx and dw: 3 x 2*N*F*Ho*Wo*C*HH*WW); ``%mm`` is that as a
@@ -33,14 +33,9 @@ import math
 import os
 import statistics
 import sys
-import time
 import tracemalloc
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-# Thread pools spin after a parallel call before they sleep (OpenBLAS ~0.1 s); alternating
-# with torch, a spinning pool takes a core from the other side. Short spins, as the
-# project's anchor benchmark sets them.
-SPIN_LIMITS = {"OPENBLAS_THREAD_TIMEOUT": "20", "GOMP_SPINCOUNT": "30000"}
+from _timing import add_threads_option, median_times, pin_threads, seconds, thread_report
 
 CONVS = [  # name, N, C, H=W, F; 3x3 kernels, stride 1, pad 1
     ("conv_3to32", 64, 3, 32, 32),
@@ -56,33 +51,12 @@ def parse_args():
     parser.add_argument("--quick", action="store_true", help="batch / 4 and 5 repeats")
     parser.add_argument("--repeats", type=int, default=None,
                         help="default 11 (5 with --quick)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="BLAS and torch threads (default: the CPUs this process may use)")
+    add_threads_option(parser)
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive timings")
     args = parser.parse_args()
     args.repeats = args.repeats or (5 if args.quick else 11)
-    if args.threads is None:
-        args.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-            else os.cpu_count()
     return args
-
-
-def seconds(func):
-    start = time.perf_counter()
-    func()
-    return time.perf_counter() - start
-
-
-def median_times(funcs, repeats):
-    """Median seconds of each function, calls interleaved, after one warm-up call each."""
-    for func in funcs:
-        func()
-    times = [[] for _ in funcs]
-    for _ in range(repeats):
-        for func, spent in zip(funcs, times):
-            spent.append(seconds(func))
-    return [statistics.median(t) for t in times]
 
 
 def matmul_peak(np, dtype, size=1024):
@@ -97,7 +71,7 @@ def scratch_memory(func, layers):
     """Bytes of the largest memory traced while func runs, beyond what it returns (the
     output and gradients), i.e. its peak scratch memory. The conv's scratch buffers,
     kept between calls, are dropped first so that they are counted."""
-    layers.conv.scratch_buffers().clear()
+    layers.clear_scratch()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     results = func()
@@ -200,23 +174,18 @@ def batchnorm_row(np, torch, layers, rng, dtype, shrink):
 
 def main():
     args = parse_args()
-    for var in THREAD_VARS:
-        os.environ.setdefault(var, str(args.threads))
-    for var, value in SPIN_LIMITS.items():
-        os.environ.setdefault(var, value)
+    threads = pin_threads(args.threads)
     import numpy as np
     import torch
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import layers
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     peaks = {dtype: matmul_peak(np, dtype) for dtype in dtypes}
     shrink = 4 if args.quick else 1
-    print(f"numpy {np.__version__}, torch {torch.__version__}; BLAS threads "
-          f"{os.environ['OPENBLAS_NUM_THREADS']}, torch threads {torch.get_num_threads()}; "
-          "matmul 1024^3: " + ", ".join(f"{d} {p:.0f} GFLOP/s" for d, p in peaks.items()))
+    print(f"{thread_report(np, torch)}; matmul 1024^3: " + ", ".join(f"{d} {p:.0f} GFLOP/s" for d, p in peaks.items()))
     print(f"median of {args.repeats} interleaved fwd+bwd calls per side"
           + ("; batch / 4 (--quick)" if args.quick else "")
           + "; naive x: naive timed on 1 example, times N")

@@ -2,23 +2,19 @@
 
     python benchmarks/bench_lstm.py                  # N=64, T=32, D=128, H=256, float64
     python benchmarks/bench_lstm.py --dtype float32 --repeats 20
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bench_lstm.py
-
-One thread per side gives steadier numbers on a busy machine.
+    python benchmarks/bench_lstm.py --threads 1   # steadier on a busy machine
 
 Both sides get the same inputs and compute the same gradients (x, h0, Wx, Wh, b) for the
 same random upstream gradient; calls alternate (torch, gatelab, torch, ...) so that both
-see the same machine load, and each side's time is the median of its repeats. The ratio
-gatelab / torch is printed last; below 1 means gatelab is faster.
+see the same machine load, and each side's time is the median of its repeats. PyTorch runs
+with ``torch.set_num_threads`` equal to NumPy's BLAS threads, and both thread pools with
+short spin limits (see `_timing`, shared with bench_conv.py). The ratio gatelab / torch is
+printed last; below 1 means gatelab is faster.
 """
 
 import argparse
-import time
 
-import numpy as np
-import torch
-
-from layers import lstm_backward, lstm_forward
+from _timing import add_threads_option, median_times, pin_threads, thread_report
 
 
 def main():
@@ -29,8 +25,17 @@ def main():
     parser.add_argument("--h", type=int, default=256)
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     parser.add_argument("--repeats", type=int, default=10)
+    add_threads_option(parser)
     args = parser.parse_args()
     n, t, d, h = args.n, args.t, args.d, args.h
+    threads = pin_threads(args.threads)
+    import numpy as np
+    import torch
+
+    from layers import lstm_backward, lstm_forward
+
+    torch.set_num_threads(threads)
+    print(thread_report(np, torch))
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, t, d)).astype(args.dtype)
@@ -69,14 +74,8 @@ def main():
     gap = max(gap, np.max(np.abs(grads_g[2] - dwx_t)) / np.max(np.abs(dwx_t)))
     print(f"check: max relative difference from torch (h, dWx) = {gap:.1e}")
 
-    times = {"torch": [], "gatelab": []}
-    for _ in range(args.repeats):
-        for name, run in (("torch", run_torch), ("gatelab", run_gatelab)):
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    torch_ms = 1e3 * np.median(times["torch"])
-    gatelab_ms = 1e3 * np.median(times["gatelab"])
+    torch_s, gatelab_s = median_times([run_torch, run_gatelab], args.repeats)
+    torch_ms, gatelab_ms = 1e3 * torch_s, 1e3 * gatelab_s
     print(f"lstm fwd+bwd N={n} T={t} D={d} H={h} {args.dtype}, median of "
           f"{args.repeats}: torch {torch_ms:.1f} ms, gatelab {gatelab_ms:.1f} ms")
     print(f"ratio gatelab/torch: {gatelab_ms / torch_ms:.2f}")

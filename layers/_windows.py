@@ -77,6 +77,20 @@ class Windows(NamedTuple):
                 and shape[-2:] == (ho * kh, wo * kw))
 
 
+def param_keys(check, param_name, param, allowed):
+    """Reject keys of the parameter dict `param` that are not in `allowed`.
+
+    A misspelled option ('dilaton') or one the layer does not have (a 'pad' in
+    pool_param) would otherwise be ignored silently and the layer would run with its
+    default instead.
+    """
+    unknown = sorted((key for key in param if key not in allowed), key=str)
+    if unknown:
+        listed = ", ".join(repr(key) for key in unknown)
+        raise check.error(f"{param_name} has unexpected key{'s' if len(unknown) > 1 else ''} "
+                          f"{listed}; allowed keys are {', '.join(map(repr, allowed))}")
+
+
 def param_int(check, param_name, param, key, *, low, default=None):
     """``param[key]`` as an int >= `low`; `default` when absent (None: the key is required)."""
     if key not in param:

@@ -197,7 +197,8 @@ def _mask(check, may_attend):
     check.shape("may_attend", may_attend, "Tq Tk" if may_attend.ndim == 2 else "N Tq Tk")
     if not may_attend.any(axis=-1).all():
         rows = np.argwhere(~may_attend.any(axis=-1))
-        raise check.error(f"may_attend has {len(rows)} query rows with no True entry (the "
+        counted = "1 query row" if len(rows) == 1 else f"{len(rows)} query rows"
+        raise check.error(f"may_attend has {counted} with no True entry (the "
                           f"first at index {tuple(int(i) for i in rows[0])}): such a query "
                           "attends to nothing and its output is undefined")
     return may_attend

@@ -22,6 +22,12 @@ add over the whole (C, Ho, Wo) grid (see `Im2col`); the products go to BLAS. The
 is processed in chunks of about `CHUNK_BYTES` of columns, so that the columns stay in
 cache between im2col and the product, and memory stays bounded: the backward rebuilds
 the columns rather than keeping them from the forward.
+
+Scratch memory: the fast pair keeps its work buffers between calls, per thread (a few MB
+reused, instead of allocated and page-faulted afresh by every call). A buffer above
+`SCRATCH_LIMIT` bytes is never kept, nor one that would take a thread's kept buffers past
+`SCRATCH_TOTAL_LIMIT`. `clear_scratch()` releases the calling thread's buffers, e.g.
+after training, before a memory-hungry step, or before measuring memory.
 """
 
 import math
@@ -31,11 +37,11 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._validate import Args, upstream
-from ._windows import pad_spatial, param_int, sliding_windows
+from ._windows import pad_spatial, param_int, param_keys, sliding_windows
 from .registry import Example, register
 
 __all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward", "conv_backward",
-           "conv_forward_fast", "conv_backward_fast"]
+           "conv_forward_fast", "conv_backward_fast", "clear_scratch"]
 
 # About this many bytes of im2col columns per chunk of the batch: small enough to stay
 # in cache between the copies that build them and the product that reads them, large
@@ -49,9 +55,11 @@ CHUNK_BYTES = 2 << 20
 # Scratch buffers outlive a call, one set per thread: a few MB allocated afresh in every
 # call are mapped and unmapped by malloc, and the page faults cost more than the work on
 # small layers (fwd+bwd of (16, 3, 32, 32) -> 32 channels in float32: 6.6 ms without
-# reuse, 2.5 ms with). A buffer larger than this is not kept, so a thread holds at most
-# seven buffers of this size per dtype (typically about 10 MB in all).
+# reuse, 2.5 ms with). A buffer larger than SCRATCH_LIMIT is not kept, nor one that would
+# take the thread's total past SCRATCH_TOTAL_LIMIT: seven named buffers per dtype could
+# otherwise hold 2 * 7 * 8 MB; the issue's workloads keep 4-9 MB (benchmarks/bench_conv.py).
 SCRATCH_LIMIT = 4 * CHUNK_BYTES
+SCRATCH_TOTAL_LIMIT = 16 * CHUNK_BYTES
 _scratch = threading.local()
 
 
@@ -62,13 +70,35 @@ def scratch_buffers():
     return _scratch.buffers
 
 
-def conv_arguments(func, x, w, b, conv_param):
-    """Validate conv's arguments; return (x, w, b, windows).
+def clear_scratch():
+    """Release the scratch buffers the fast conv keeps for the calling thread.
+
+    Returns
+    -------
+    freed : int, the bytes the buffers held (returned to the allocator once no array
+        still refers to them)
+
+    Examples
+    --------
+    >>> _ = conv_forward(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), np.zeros(1),
+    ...                  {"stride": 1, "pad": 0})
+    >>> clear_scratch() > 0, clear_scratch()
+    (True, 0)
+    """
+    buffers = scratch_buffers()
+    freed = sum(flat.nbytes for flat in buffers.values())
+    buffers.clear()
+    return freed
+
+
+def conv_arguments(check, x, w, b, conv_param):
+    """Validate conv's arguments with `check` (an `Args`); return (x, w, b, windows).
 
     conv_param holds 'stride' (>= 1) and 'pad' (>= 0), and optionally 'dilation' (>= 1,
     default 1). The channels of x and w must agree and the windows must fit exactly.
+    Binds the dims N, C, H, W, F, HH, WW in `check`, for composites that go on to
+    validate their own arguments against them.
     """
-    check = Args(func)
     x = check.floats("x", x, "N C H W")
     w = check.floats("w", w, "F C HH WW")
     b = check.floats("b", b, "F")
@@ -82,8 +112,10 @@ def conv_windows(check, conv_param, size, kernel):
 
 
 def conv_settings(check, conv_param):
-    """(stride, pad, dilation) from conv_param {'stride', 'pad'[, 'dilation']}, validated."""
+    """(stride, pad, dilation) from conv_param {'stride', 'pad'[, 'dilation']}, validated;
+    any other key is an error."""
     conv_param = check.mapping("conv_param", conv_param)
+    param_keys(check, "conv_param", conv_param, ("stride", "pad", "dilation"))
     stride = param_int(check, "conv_param", conv_param, "stride", low=1)
     pad = param_int(check, "conv_param", conv_param, "pad", low=0)
     dilation = param_int(check, "conv_param", conv_param, "dilation", low=1, default=1)
@@ -121,7 +153,7 @@ def conv_forward_naive(x, w, b, conv_param):
     array([[[[ 8., 12.],
              [20., 24.]]]])
     """
-    x, w, b, windows = conv_arguments("conv_forward_naive", x, w, b, conv_param)
+    x, w, b, windows = conv_arguments(Args("conv_forward_naive"), x, w, b, conv_param)
     xp = pad_spatial(x, windows.pad)
     n_batch, n_filters = x.shape[0], w.shape[0]
     out = np.empty((n_batch, n_filters, *windows.out), x.dtype)
@@ -179,7 +211,7 @@ class Im2col:
     adjoint (col2im): it sums a (K, m*T) matrix back onto the input positions the windows
     came from. `rows` and `unrows` convert between an output-shaped chunk (m, F, Ho, Wo)
     and the (F, m*T) matrix of the products. Scratch buffers are reused by every chunk
-    and by later calls in the same thread (`scratch_buffers`).
+    and by later calls in the same thread (`scratch_buffers`, `clear_scratch`).
 
     The grid is the output (Wg = Wo), except at stride 1, where it is as wide as a padded
     input row (Wg = Wp): kernel element (u, v) then meets, for all outputs at once, ONE
@@ -222,11 +254,16 @@ class Im2col:
         and later calls in this thread, reuse it (see `SCRATCH_LIMIT`)."""
         size = math.prod(shape)
         buffers = scratch_buffers()
-        flat = buffers.get((name, self.dtype))
+        key = (name, self.dtype)
+        flat = buffers.get(key)
         if flat is None or flat.size < size:
+            old = buffers.pop(key, None)
             flat = np.empty(size, self.dtype)
-            if flat.nbytes <= SCRATCH_LIMIT:
-                buffers[name, self.dtype] = flat
+            kept = sum(kept.nbytes for kept in buffers.values())
+            if flat.nbytes <= SCRATCH_LIMIT and kept + flat.nbytes <= SCRATCH_TOTAL_LIMIT:
+                buffers[key] = flat
+            elif old is not None:
+                buffers[key] = old
         return flat[:size].reshape(shape)
 
     def planes(self, name, m):
@@ -309,7 +346,7 @@ def conv_forward(x, w, b, conv_param):
     that) and the padded chunk; it does not grow with N. The backward needs about twice
     that (columns and their gradient). A whole-batch im2col would take N*K*Ho*Wo elements.
     """
-    x, w, b, windows = conv_arguments("conv_forward", x, w, b, conv_param)
+    x, w, b, windows = conv_arguments(Args("conv_forward"), x, w, b, conv_param)
     lowering = Im2col(x.shape, windows, x.dtype)
     w2 = w.reshape(w.shape[0], -1)
     out = np.empty((x.shape[0], w.shape[0], *windows.out), x.dtype)

@@ -8,16 +8,21 @@ the fast `conv_forward` and the pooling the fast `max_pool_forward`.
     conv_relu      conv -> relu
     conv_relu_pool conv -> relu -> max pool
     conv_bn_relu   conv -> spatial batch norm -> relu
+
+The composites that take parameters for a later layer (pool_param, gamma, beta,
+bn_param) validate them before the convolution runs, against F taken from w, so that a
+mistake fails fast and the message names the composite and its own argument.
 """
 
 import numpy as np
 
 from ._examples import dims, normal
+from ._validate import Args
 from .activations import relu_backward, relu_forward
 from .affine import affine_backward, affine_forward
-from .batchnorm import scale_shift_example
-from .conv import conv_backward, conv_forward
-from .pooling import max_pool_backward, max_pool_forward
+from .batchnorm import bn_settings, scale_shift_example
+from .conv import conv_arguments, conv_backward, conv_forward
+from .pooling import max_pool_backward, max_pool_forward, pool_windows
 from .registry import register
 from .spatial_norm import spatial_batchnorm_backward, spatial_batchnorm_forward
 
@@ -45,7 +50,19 @@ def affine_relu_forward(x, w, b):
 
 
 def affine_relu_backward(dout, cache):
-    """Backward pass of `affine_relu_forward`: returns (dx, dw, db)."""
+    """Backward pass of `affine_relu_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, M), upstream gradient
+    cache : from `affine_relu_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, d_1, ..., d_k)
+    dw : ndarray of shape (D, M)
+    db : ndarray of shape (M,)
+    """
     affine_cache, relu_cache = cache
     return affine_backward(relu_backward(dout, relu_cache), affine_cache)
 
@@ -68,7 +85,19 @@ def conv_relu_forward(x, w, b, conv_param):
 
 
 def conv_relu_backward(dout, cache):
-    """Backward pass of `conv_relu_forward`: returns (dx, dw, db)."""
+    """Backward pass of `conv_relu_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, F, Ho, Wo), upstream gradient
+    cache : from `conv_relu_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, H, W)
+    dw : ndarray of shape (F, C, HH, WW)
+    db : ndarray of shape (F,)
+    """
     conv_cache, relu_cache = cache
     return conv_backward(relu_backward(dout, relu_cache), conv_cache)
 
@@ -86,6 +115,9 @@ def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
     out : ndarray of shape (N, F, Hp, Wp), the pooled output
     cache : for `conv_relu_pool_backward`
     """
+    check = Args("conv_relu_pool_forward")
+    windows = conv_arguments(check, x, w, b, conv_param)[3]
+    pool_windows(check, pool_param, windows.out, size_names=("Ho", "Wo"))
     a, conv_cache = conv_forward(x, w, b, conv_param)
     s, relu_cache = relu_forward(a)
     out, pool_cache = max_pool_forward(s, pool_param)
@@ -93,7 +125,19 @@ def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
 
 
 def conv_relu_pool_backward(dout, cache):
-    """Backward pass of `conv_relu_pool_forward`: returns (dx, dw, db)."""
+    """Backward pass of `conv_relu_pool_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, F, Hp, Wp), upstream gradient of the pooled output
+    cache : from `conv_relu_pool_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, H, W)
+    dw : ndarray of shape (F, C, HH, WW)
+    db : ndarray of shape (F,)
+    """
     conv_cache, relu_cache, pool_cache = cache
     ds = max_pool_backward(dout, pool_cache)
     return conv_backward(relu_backward(ds, relu_cache), conv_cache)
@@ -114,6 +158,11 @@ def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
     out : ndarray of shape (N, F, Ho, Wo)
     cache : for `conv_bn_relu_backward`
     """
+    check = Args("conv_bn_relu_forward")
+    x = conv_arguments(check, x, w, b, conv_param)[0]
+    check.floats("gamma", gamma, "F")
+    check.floats("beta", beta, "F")
+    bn_settings(check, check.mapping("bn_param", bn_param), "F", x.dtype)
     a, conv_cache = conv_forward(x, w, b, conv_param)
     an, bn_cache = spatial_batchnorm_forward(a, gamma, beta, bn_param)
     out, relu_cache = relu_forward(an)
@@ -121,7 +170,21 @@ def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
 
 
 def conv_bn_relu_backward(dout, cache):
-    """Backward pass of `conv_bn_relu_forward`: returns (dx, dw, db, dgamma, dbeta)."""
+    """Backward pass of `conv_bn_relu_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, F, Ho, Wo), upstream gradient
+    cache : from `conv_bn_relu_forward`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, H, W)
+    dw : ndarray of shape (F, C, HH, WW)
+    db : ndarray of shape (F,)
+    dgamma : ndarray of shape (F,)
+    dbeta : ndarray of shape (F,)
+    """
     conv_cache, bn_cache, relu_cache = cache
     dan, dgamma, dbeta = spatial_batchnorm_backward(relu_backward(dout, relu_cache),
                                                     bn_cache)
@@ -201,9 +264,8 @@ def conv_bn_relu_example(rng, dtype):
         conv_param = conv_param_example(rng)
         x, w_, b = conv_inputs(rng, dtype, n, c, h, w, f, conv_param)
         gamma, beta = scale_shift_example(rng, f, dtype)
-        args = (x, w_, b, gamma, beta, conv_param, {"mode": mode})
+        args = (x, w_, b, gamma, beta, conv_param, {"mode": "train"})
         a = conv_forward(x, w_, b, conv_param)[0]
-        return args, spatial_batchnorm_forward(a, gamma, beta, {"mode": mode})[0]
+        return args, spatial_batchnorm_forward(a, gamma, beta, {"mode": "train"})[0]
 
-    mode = "train"
     return redraw_until_clear(draw)

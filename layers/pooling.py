@@ -16,6 +16,7 @@ Global average pooling averages over all of H and W: dx = dout / (H * W) everywh
 
 pool_param is CS231n's: {'pool_height', 'pool_width', 'stride'}, no padding; the windows
 must fit exactly, (H - pool_height) divisible by the stride (likewise W), else ValueError.
+Any other key in pool_param (a 'pad', a misspelling) is a ValueError too.
 """
 
 import math
@@ -24,7 +25,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._validate import Args, upstream
-from ._windows import param_int, sliding_windows
+from ._windows import param_int, param_keys, sliding_windows
 from .registry import Example, register
 
 __all__ = ["max_pool_forward_naive", "max_pool_backward_naive",
@@ -38,13 +39,20 @@ def pool_arguments(func, x, pool_param):
     """Validate a pooling layer's arguments; return (x, windows)."""
     check = Args(func)
     x = check.floats("x", x, "N C H W")
+    return x, pool_windows(check, pool_param, x.shape[2:])
+
+
+def pool_windows(check, pool_param, size, size_names=("H", "W")):
+    """The `Windows` of pool_param {'pool_height', 'pool_width', 'stride'} (no other key)
+    on an input of spatial `size`, validated with `check`; `size_names` label the sizes
+    in the messages."""
     pool_param = check.mapping("pool_param", pool_param)
+    param_keys(check, "pool_param", pool_param, ("pool_height", "pool_width", "stride"))
     height = param_int(check, "pool_param", pool_param, "pool_height", low=1)
     width = param_int(check, "pool_param", pool_param, "pool_width", low=1)
     stride = param_int(check, "pool_param", pool_param, "stride", low=1)
-    windows = sliding_windows(check, x.shape[2:], (height, width), stride,
-                              kernel_names=("pool_height", "pool_width"))
-    return x, windows
+    return sliding_windows(check, size, (height, width), stride, size_names=size_names,
+                           kernel_names=("pool_height", "pool_width"))
 
 
 # The fast max pool makes several passes over its input; done a chunk of about this many

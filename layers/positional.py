@@ -25,11 +25,12 @@ def sinusoidal_encoding(steps, dim, dtype=np.float64):
     ----------
     steps : int, T >= 0
     dim : int, D >= 1; for odd D the last column is a sine
-    dtype : float32 or float64
+    dtype : float32 or float64 (any other dtype is a TypeError: an integer table would
+        truncate every entry to -1, 0 or 1)
 
     Returns
     -------
-    pe : ndarray of shape (T, D)
+    pe : ndarray of shape (T, D), of `dtype`
 
     Examples
     --------
@@ -40,6 +41,13 @@ def sinusoidal_encoding(steps, dim, dtype=np.float64):
     check = Args("sinusoidal_encoding")
     steps = check.integer("steps", steps, low=0)
     dim = check.integer("dim", dim, low=1)
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved not in (np.float32, np.float64):
+        raise check.error(f"dtype must be float32 or float64; got "
+                          f"{getattr(dtype, '__name__', dtype)}", TypeError)
     # Computed in float64 whatever the dtype: angles reach T radians, and float32 would
     # lose their fractional part for long sequences before the sine is taken.
     frequencies = 10000.0 ** (-np.arange(0, dim, 2) / dim)

@@ -129,7 +129,9 @@ def temporal_softmax_loss_forward(x, y, mask):
     y = check.ints("y", y, "N T", high=check.dim("V"), high_name="V")
     mask = check.bools("mask", mask, "N T")
     log_probs = np.take_along_axis(log_softmax(x, axis=2), y[..., None], axis=2)[..., 0]
-    loss = -np.sum(log_probs[mask]) / x.shape[0]
+    # The sum of the negated terms, not the negated sum: with no True step the sum is 0.0
+    # and negating it afterwards would give -0.0.
+    loss = np.sum(-log_probs[mask]) / x.shape[0]
     return x.dtype.type(loss), (x, y, mask)
 
 

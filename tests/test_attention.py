@@ -59,6 +59,9 @@ def test_masked_keys_get_exactly_zero_weight_and_zero_gradient():
     q, k, v = qkv(rng, n=1, tq=3, tk=3)
     may_attend = causal_may_attend(3)
     out, cache = scaled_dot_product_attention_forward(q, k, v, may_attend=may_attend)
+    weights = cache[3]
+    assert np.all(weights[0][~may_attend] == 0)
+    assert np.all(weights[0][may_attend] > 0)
     # The future keys and values can be anything: a weight of exactly 0 ignores them.
     k2, v2 = k.copy(), v.copy()
     k2[0, 2] *= 1e6
@@ -71,6 +74,23 @@ def test_masked_keys_get_exactly_zero_weight_and_zero_gradient():
     # comes from that query alone, and the first query's output does not depend on q.
     assert np.all(dq[0, 0] == 0)
     assert np.all(dk[0, 2] != 0) and np.all(dv[0, 2] != 0)
+
+
+@pytest.mark.parametrize("per_example", [False, True])
+def test_a_key_hidden_from_every_query_gets_exactly_zero_gradients(per_example):
+    rng = np.random.default_rng(3)
+    q, k, v = qkv(rng, n=2, tq=3, tk=4)
+    may_attend = rng.random((2, 3, 4) if per_example else (3, 4)) < 0.6
+    may_attend[..., 0] = True
+    may_attend[..., 2] = False   # key 2 is hidden from every query
+    out, cache = scaled_dot_product_attention_forward(q, k, v, may_attend=may_attend)
+    weights = cache[3]
+    assert np.all(weights[np.broadcast_to(~may_attend, weights.shape)] == 0)
+    dq, dk, dv = scaled_dot_product_attention_backward(rng.standard_normal(out.shape), cache)
+    np.testing.assert_array_equal(dk[:, 2], 0)
+    np.testing.assert_array_equal(dv[:, 2], 0)
+    # The visible keys do get gradients (the test would pass on all-zero gradients else).
+    assert np.all(dk[:, 0] != 0) and np.all(dv[:, 0] != 0)
 
 
 def test_huge_scores_stay_finite():
@@ -151,7 +171,11 @@ def test_a_query_that_may_attend_to_nothing_is_an_error():
     q, k, v = qkv(np.random.default_rng(0))
     may_attend = causal_may_attend(3, 4)
     may_attend[1] = False
-    with pytest.raises(ValueError, match=r"may_attend has 1 query rows with no True entry "
+    with pytest.raises(ValueError, match=r"may_attend has 1 query row with no True entry "
+                                         r"\(the first at index \(1,\)\)"):
+        scaled_dot_product_attention_forward(q, k, v, may_attend=may_attend)
+    may_attend[2] = False
+    with pytest.raises(ValueError, match=r"may_attend has 2 query rows with no True entry "
                                          r"\(the first at index \(1,\)\)"):
         scaled_dot_product_attention_forward(q, k, v, may_attend=may_attend)
 

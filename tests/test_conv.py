@@ -77,6 +77,37 @@ def test_dtype_follows_input(dtype, rng):
     assert out.dtype == dtype and all(g.dtype == dtype for g in grads)
 
 
+def test_clear_scratch_frees_the_buffers_kept_between_calls(rng):
+    x, w = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
+    out, cache = conv_forward(x, w, np.zeros(4), {"stride": 1, "pad": 1})
+    conv_backward(np.ones_like(out), cache)
+    buffers = conv.scratch_buffers()
+    held = sum(flat.nbytes for flat in buffers.values())
+    assert held > 0
+    assert layers.clear_scratch() == held
+    assert buffers == {} and conv.scratch_buffers() == {}
+    assert layers.clear_scratch() == 0
+
+
+def test_scratch_kept_stays_under_its_total_limit(rng, monkeypatch):
+    # With room for about one buffer, the others are allocated afresh: same results.
+    x, w, b = rng.standard_normal((3, 2, 7, 5)), rng.standard_normal((4, 2, 3, 3)), \
+        rng.standard_normal(4)
+    param = {"stride": 1, "pad": 1}
+    out, cache = conv_forward(x, w, b, param)
+    grads = conv_backward(np.ones_like(out), cache)
+    layers.clear_scratch()
+    limit = 2000
+    monkeypatch.setattr(conv, "SCRATCH_TOTAL_LIMIT", limit)
+    out_capped, cache = conv_forward(x, w, b, param)
+    np.testing.assert_array_equal(out_capped, out)
+    for got, expected in zip(conv_backward(np.ones_like(out), cache), grads):
+        np.testing.assert_array_equal(got, expected)
+    kept = conv.scratch_buffers()
+    assert 0 < sum(flat.nbytes for flat in kept.values()) <= limit
+    layers.clear_scratch()
+
+
 def test_chunks_of_the_batch_give_the_same_result(rng, monkeypatch):
     """Many small chunks (one example each, and a last partial one) == one chunk."""
     x = rng.standard_normal((5, 3, 6, 7))
@@ -192,6 +223,9 @@ GOOD_X, GOOD_W, GOOD_B = np.zeros((2, 3, 5, 5)), np.zeros((4, 3, 3, 3)), np.zero
     ((GOOD_X, GOOD_W, GOOD_B, {"stride": 1, "pad": 1, "dilation": 0}), ValueError,
      "conv_param['dilation'] must be >= 1; got 0"),
     ((GOOD_X, GOOD_W, GOOD_B, [1, 1]), TypeError, "conv_param must be a dict; got list"),
+    ((GOOD_X, GOOD_W, GOOD_B, {"stride": 1, "pad": 1, "dilaton": 2}), ValueError,
+     "conv_param has unexpected key 'dilaton'; allowed keys are 'stride', 'pad', "
+     "'dilation'"),
 ])
 def test_bad_input(kind, args, error, message):
     forward, _ = PAIRS[kind]

@@ -1,5 +1,7 @@
 """Sandwich layers: each equals its chain of layers, forward and backward."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -71,3 +73,42 @@ def test_conv_bn_relu_is_conv_batchnorm_relu_and_updates_running_statistics(rng)
     dan, dgamma, dbeta = spatial_batchnorm_backward(relu_backward(dout, relu_cache), bn_cache)
     assert_all_equal(conv_bn_relu_backward(dout, cache),
                      (*conv_backward(dan, conv_cache), dgamma, dbeta))
+
+
+# -- bad input: the composite names itself and its own argument, before any work ------------
+
+X, W, B = np.zeros((2, 3, 5, 5)), np.zeros((4, 3, 3, 3)), np.zeros(4)
+BN_ARGS = (np.ones(4), np.zeros(4), CONV, {"mode": "train"})
+
+
+@pytest.mark.parametrize("forward, args, error, message", [
+    (conv_relu_pool_forward, (X, W, B, CONV, {**POOL, "pad": 0}), ValueError,
+     "conv_relu_pool_forward: pool_param has unexpected key 'pad'; allowed keys are "
+     "'pool_height', 'pool_width', 'stride'"),
+    (conv_relu_pool_forward, (X, W, B, CONV, POOL), ValueError,
+     "conv_relu_pool_forward: the output height (Ho - pool_height) / stride + 1 = "
+     "(5 - 2) / 2 + 1 = 2.5 is not an integer"),
+    (conv_relu_pool_forward, (X, W, B, CONV, {"pool_height": 2, "stride": 1}), ValueError,
+     "conv_relu_pool_forward: pool_param must have the key 'pool_width'"),
+    (conv_relu_pool_forward, (X, W, B, {**CONV, "dilaton": 2}, POOL), ValueError,
+     "conv_relu_pool_forward: conv_param has unexpected key 'dilaton'"),
+    (conv_bn_relu_forward, (X, W, B, np.ones(3), *BN_ARGS[1:]), ValueError,
+     "conv_bn_relu_forward: gamma must have shape (F,) with F=4 from w; got gamma.shape = "
+     "(3,)"),
+    (conv_bn_relu_forward, (X, W, B, np.ones(4), np.zeros((1, 4)), *BN_ARGS[2:]), ValueError,
+     "conv_bn_relu_forward: beta must be a 1-d array of shape (F,); got beta.shape = (1, 4)"),
+    (conv_bn_relu_forward, (X, W, B, *BN_ARGS[:3], {"mode": "tran"}), ValueError,
+     "conv_bn_relu_forward: bn_param['mode'] must be 'train' or 'test'; got 'tran'"),
+    (conv_bn_relu_forward, (X, W, B, *BN_ARGS[:3], {"mode": "test",
+                                                     "running_var": np.ones(5)}), ValueError,
+     "conv_bn_relu_forward: bn_param['running_var'] must have shape (F,) with F=4 from w; "
+     "got bn_param['running_var'].shape = (5,)"),
+    (conv_bn_relu_forward, (X, W, B, *BN_ARGS[:3], None), TypeError,
+     "conv_bn_relu_forward: bn_param must be a dict; got NoneType"),
+])
+def test_bad_input_fails_before_the_convolution(forward, args, error, message, monkeypatch):
+    def no_conv(*_):
+        raise AssertionError("the convolution ran before the arguments were checked")
+    monkeypatch.setattr("layers.layer_utils.conv_forward", no_conv)
+    with pytest.raises(error, match=re.escape(message)):
+        forward(*args)

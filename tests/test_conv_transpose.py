@@ -97,6 +97,10 @@ def test_output_size_and_dtype():
      ValueError, "conv_param['stride'] must be >= 1; got 0"),
     ((np.zeros((1, 2, 3, 3)), np.zeros((2, 1, 2, 2)), np.zeros(1), {"stride": 1}),
      ValueError, "conv_param must have the key 'pad'"),
+    ((np.zeros((1, 2, 3, 3)), np.zeros((2, 1, 2, 2)), np.zeros(1),
+      {"stride": 1, "pad": 0, "dilaton": 2}),
+     ValueError, "conv_param has unexpected key 'dilaton'; allowed keys are 'stride', "
+                 "'pad', 'dilation'"),
 ])
 def test_bad_input(args, error, message):
     with pytest.raises(error, match=re.escape(f"conv_transpose_forward: {message}")):

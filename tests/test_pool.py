@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import layers
+from checks.checker import check_layer
 from layers.pooling import (avg_pool_backward, avg_pool_forward, global_avg_pool_backward,
                             global_avg_pool_forward, max_pool_backward,
                             max_pool_backward_naive, max_pool_forward, max_pool_forward_naive)
@@ -44,6 +45,19 @@ def test_max_pool_ties_go_to_the_first_max_in_row_major_order(kind):
     out, cache = forward(x, pool(2, 2, 2))
     dx = backward(np.array([[[[1.0, 1.0]]]]), cache)
     np.testing.assert_array_equal(dx, [[[[1, 0, 0, 1], [0, 0, 0, 0]]]])
+
+
+@pytest.mark.parametrize("kind", MAX_PAIRS)
+def test_check_layer_passes_max_pool_with_ties_by_counting_them_as_kinks(kind):
+    # Integer values tie inside windows: there max has no derivative, and the checker
+    # must skip those elements (kinks) rather than fail on them.
+    x = np.array([[[[2.0, 2.0, 0.0, 3.0],
+                    [2.0, 2.0, 3.0, 1.0],
+                    [-1.0, 4.0, 1.0, 1.0],
+                    [4.0, 0.0, 1.0, 1.0]]]])
+    report = check_layer(*MAX_PAIRS[kind], x, pool(2, 2, 2))
+    assert report.ok, str(report)
+    assert report.arguments[0].kinks > 0
 
 
 @pytest.mark.parametrize("kind", MAX_PAIRS)
@@ -151,6 +165,9 @@ POOLS = [max_pool_forward_naive, max_pool_forward, avg_pool_forward]
      "the window is larger than the input: pool_width = 5 > W = 4"),
     (np.zeros((1, 1, 4, 4)), {"pool_height": 2, "stride": 2}, ValueError,
      "pool_param must have the key 'pool_width'; got keys ['pool_height', 'stride']"),
+    (np.zeros((1, 1, 4, 4)), {**pool(2, 2, 2), "pad": 1}, ValueError,
+     "pool_param has unexpected key 'pad'; allowed keys are 'pool_height', 'pool_width', "
+     "'stride'"),
     (np.zeros((1, 1, 4, 4)), pool(2, 2, 0), ValueError, "pool_param['stride'] must be >= 1"),
     (np.zeros((1, 1, 4, 4)), pool(0, 2, 1), ValueError,
      "pool_param['pool_height'] must be >= 1"),

@@ -1,6 +1,7 @@
 """Sequence layers: word embedding, temporal affine/softmax loss, RNN, LSTM, GRU, positions."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -218,6 +219,14 @@ def test_temporal_softmax_loss_gradients_and_fused_form(n, t):
     np.testing.assert_array_equal(dx, temporal_softmax_loss_backward(1.0, cache))
 
 
+def test_temporal_softmax_loss_with_no_true_step_is_plus_zero():
+    for dtype in (np.float32, np.float64):
+        x = np.ones((2, 3, 4), dtype)
+        loss, dx = temporal_softmax_loss(x, np.zeros((2, 3), int), np.zeros((2, 3), bool))
+        assert loss == 0 and not np.signbit(loss) and loss.dtype == dtype
+        np.testing.assert_array_equal(dx, np.zeros_like(x))
+
+
 def test_temporal_softmax_loss_is_finite_for_huge_scores():
     x = np.array([[[1e4, -1e4, 0.0]]])
     with np.errstate(all="raise"):
@@ -236,6 +245,15 @@ def test_sinusoidal_encoding_values():
     assert pe[t, 4] == pytest.approx(math.sin(7 / 10000 ** (4 / 5)), rel=1e-14)
     np.testing.assert_array_equal(pe[0], [0, 1, 0, 1, 0])
     assert sinusoidal_encoding(3, 4, np.float32).dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype, shown", [(int, "int"), (np.int64, "int64"),
+                                          (np.float16, "float16"), ("float16", "float16")])
+def test_sinusoidal_encoding_rejects_non_float_tables(dtype, shown):
+    # An int table would truncate every entry to -1, 0 or 1.
+    with pytest.raises(TypeError, match=re.escape(
+            f"sinusoidal_encoding: dtype must be float32 or float64; got {shown}")):
+        sinusoidal_encoding(3, 4, dtype)
 
 
 def test_positional_encoding_adds_the_table_and_passes_gradients_through():
