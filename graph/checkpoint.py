@@ -1,16 +1,22 @@
 """Save and load a model's parameters as a ``.npz`` file, all or nothing.
 
-`save_params` writes one array per parameter name with ``np.savez``. `load_params` reads
-the file with ``np.load(allow_pickle=False)`` (a parameter file never runs code), checks
-EVERY array against the parameters it replaces (same names, shapes and dtypes) and only
-then returns them; `load_into` then swaps a model's dict in one step. A truncated file, a
+`save_params` writes one array per parameter name in ``np.savez``'s format.
+`load_params` reads the file with ``np.load(allow_pickle=False)`` (a parameter file never
+runs code), checks EVERY array against the parameters it replaces (same names, shapes
+and dtypes) and only then returns them; `load_into` then swaps a model's dict in one step. A truncated file, a
 missing or extra name, or a wrong shape raises ``ValueError`` naming the parameter, and
 leaves the model untouched: it is never half-loaded.
 
 Examples
 --------
->>> save_params("net.npz", model.params)
->>> load_into(model, "net.npz")
+>>> import tempfile, pathlib
+>>> from graph import TwoLayerNet
+>>> model = TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2, seed=0)
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "net"
+>>> saved = save_params(path, model.params)           # writes net.npz
+>>> restored = load_into(TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2, seed=1), path)
+>>> bool(np.array_equal(restored.params["W1"], model.params["W1"]))
+True
 """
 
 import os
@@ -24,22 +30,53 @@ __all__ = ["save_params", "load_params", "load_into"]
 
 
 def save_params(path, params):
-    """Write `params` (a dict of name -> ndarray) to `path` with ``np.savez``.
+    """Write `params` (a dict of name -> float ndarray) to `path` as an ``.npz`` file.
+
+    The file is what ``np.savez`` writes (one ``name.npy`` member per parameter, read back
+    by ``np.load``), but every name and array is checked before anything is written, and
+    the file appears only once complete: it is written next to `path` and then renamed,
+    so a failure never leaves a half file. (``np.savez(path, **params)`` would take a
+    parameter named ``file`` or ``allow_pickle`` for its own argument, and would pickle
+    an object array that ``np.load(allow_pickle=False)`` then refuses.)
 
     Parameters
     ----------
     path : str or os.PathLike
-        NumPy adds ``.npz`` when the name lacks it.
+        ``.npz`` is added when the name lacks it, as ``np.savez`` does.
     params : dict of str -> ndarray
+        Floating-point arrays; names are non-empty strings without ``/`` or ``\\``.
+
+    Returns
+    -------
+    str
+        The path written (with ``.npz``).
     """
     if not isinstance(params, dict):
         raise TypeError(f"save_params: params must be a dict of arrays; got "
                         f"{describe(params)}")
     for name, value in params.items():
-        if not isinstance(value, np.ndarray):
-            raise TypeError(f"save_params: parameter {name!r} must be an ndarray; got "
-                            f"{describe(value)}")
-    np.savez(path, **params)
+        if not isinstance(name, str):
+            raise TypeError(f"save_params: parameter names must be strings; got "
+                            f"{name!r}")
+        if not name or any(c in name for c in "/\\\0"):
+            raise ValueError(f"save_params: parameter names must be non-empty strings "
+                             f"without '/', '\\' or NUL; got {name!r}")
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+            raise TypeError(f"save_params: parameter {name!r} must be a floating-point "
+                            f"ndarray; got {describe(value)}")
+    path = _npz_path(path)
+    partial = f"{path}.partial"
+    try:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED,
+                             allowZip64=True) as archive:
+            for name, value in params.items():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, value, allow_pickle=False)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return path
 
 
 def load_params(path, like):
@@ -48,7 +85,8 @@ def load_params(path, like):
     Parameters
     ----------
     path : str or os.PathLike
-        A file written by `save_params`.
+        A file written by `save_params`; ``.npz`` is added when `path` names no file
+        and lacks it (so the name given to `save_params` works here too).
     like : dict of str -> ndarray
         The parameters the file must match: the same names, and for each name the same
         shape and dtype (usually ``model.params``).
@@ -65,6 +103,11 @@ def load_params(path, like):
         a parameter's shape or dtype differs from `like`'s. The message names the file and
         the parameter.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load_params: path must be a str or os.PathLike; got "
+                        f"{describe(path)}")
+    if not os.path.exists(path):
+        path = _npz_path(path)
     where = f"load_params: {os.fspath(path)}"
     loaded = _read_all(path, where)
     missing = [name for name in like if name not in loaded]
@@ -93,6 +136,12 @@ def load_into(model, path):
     """
     model.params.update(load_params(path, model.params))
     return model
+
+
+def _npz_path(path):
+    """`path` as a str ending in ``.npz``, the name ``np.savez`` would write."""
+    path = os.fspath(path)
+    return path if path.endswith(".npz") else f"{path}.npz"
 
 
 def _read_all(path, where):

@@ -39,16 +39,7 @@ def fans(shape):
 
     A 1-d shape (a bias) counts its length as both fans.
     """
-    check = Args("fans")
-    shape = tuple(shape)
-    if len(shape) == 1:
-        return shape[0], shape[0]
-    if len(shape) == 2:
-        return shape[0], shape[1]
-    if len(shape) >= 3:
-        receptive = math.prod(shape[2:])
-        return shape[1] * receptive, shape[0] * receptive
-    raise check.error(f"shape must have at least 1 dimension; got {shape}")
+    return _fans(Args("fans"), shape)
 
 
 def normal(rng, shape, std=1.0, mean=0.0, dtype=np.float64):
@@ -58,7 +49,8 @@ def normal(rng, shape, std=1.0, mean=0.0, dtype=np.float64):
     ----------
     rng : np.random.Generator or int
         The source of randomness (an int seeds a new Generator).
-    shape : tuple of int
+    shape : int or tuple of int
+        Sizes >= 1; an int n means (n,), as in NumPy.
     std : float, >= 0
     mean : float
     dtype : float32 or float64
@@ -69,6 +61,7 @@ def normal(rng, shape, std=1.0, mean=0.0, dtype=np.float64):
     ndarray of `shape` and `dtype`
     """
     check = Args("normal")
+    shape = _shape(check, shape)
     check.number("std", std, low=0)
     check.number("mean", mean)
     rng, dtype = _generator(check, rng), float_dtype(check, dtype)
@@ -81,6 +74,7 @@ def uniform(rng, shape, low=-1.0, high=1.0, dtype=np.float64):
     Parameters are as in `normal`, with the interval [low, high) in place of std and mean.
     """
     check = Args("uniform")
+    shape = _shape(check, shape)
     check.number("low", low)
     check.number("high", high, low=low)
     rng, dtype = _generator(check, rng), float_dtype(check, dtype)
@@ -92,7 +86,7 @@ def xavier_normal(rng, shape, gain=1.0, dtype=np.float64):
 
     Same rule as ``torch.nn.init.xavier_normal_`` (on the transposed dense layout).
     """
-    fan_in, fan_out = fans(shape)
+    fan_in, fan_out, gain = _fans_and_gain(Args("xavier_normal"), shape, gain)
     return normal(rng, shape, std=gain * math.sqrt(2.0 / (fan_in + fan_out)), dtype=dtype)
 
 
@@ -101,7 +95,7 @@ def xavier_uniform(rng, shape, gain=1.0, dtype=np.float64):
 
     The same variance as `xavier_normal`: a^2 / 3 = gain^2 * 2 / (fan_in + fan_out).
     """
-    fan_in, fan_out = fans(shape)
+    fan_in, fan_out, gain = _fans_and_gain(Args("xavier_uniform"), shape, gain)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform(rng, shape, -bound, bound, dtype=dtype)
 
@@ -113,21 +107,51 @@ def he_normal(rng, shape, gain=RELU_GAIN, mode="fan_in", dtype=np.float64):
     backward gradients'. Same rule as ``torch.nn.init.kaiming_normal_`` with
     ``nonlinearity='relu'`` (gain sqrt(2)).
     """
-    fan = _fan(Args("he_normal"), shape, mode)
+    fan, gain = _fan(Args("he_normal"), shape, gain, mode)
     return normal(rng, shape, std=gain / math.sqrt(fan), dtype=dtype)
 
 
 def he_uniform(rng, shape, gain=RELU_GAIN, mode="fan_in", dtype=np.float64):
     """He/Kaiming uniform: U[-a, a) with a = gain * sqrt(3 / fan), the variance of `he_normal`."""
-    fan = _fan(Args("he_uniform"), shape, mode)
+    fan, gain = _fan(Args("he_uniform"), shape, gain, mode)
     bound = gain * math.sqrt(3.0 / fan)
     return uniform(rng, shape, -bound, bound, dtype=dtype)
 
 
-def _fan(check, shape, mode):
-    fan_in, fan_out = fans(shape)
-    return fan_in if check.choice("mode", mode, ("fan_in", "fan_out")) == "fan_in" \
+def _shape(check, shape):
+    """`shape` as a tuple of ints >= 1 (an int n is (n,), as in NumPy), or an error."""
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)):
+        raise check.error(f"shape must be an int or a tuple of ints; got "
+                          f"{describe(shape)}", TypeError)
+    if not shape or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
+                            and d >= 1 for d in shape):
+        raise check.error(f"shape must be a non-empty tuple of ints >= 1; got {shape!r}")
+    return tuple(int(d) for d in shape)
+
+
+def _fans(check, shape):
+    shape = _shape(check, shape)
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _fans_and_gain(check, shape, gain):
+    fan_in, fan_out = _fans(check, shape)
+    return fan_in, fan_out, check.number("gain", gain, low=0, low_open=True)
+
+
+def _fan(check, shape, gain, mode):
+    """The fan `mode` selects, and the checked gain, for the He initializers."""
+    fan_in, fan_out, gain = _fans_and_gain(check, shape, gain)
+    fan = fan_in if check.choice("mode", mode, ("fan_in", "fan_out")) == "fan_in" \
         else fan_out
+    return fan, gain
 
 
 def _generator(check, rng):

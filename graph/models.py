@@ -27,7 +27,7 @@ loss += 0.5 * reg * sum_W sum(W**2), so dW += reg * W.
 import numpy as np
 
 from layers import softmax_loss
-from layers._validate import Args
+from layers._validate import Args, describe
 
 from . import init
 from .init import float_dtype
@@ -54,9 +54,19 @@ class _Classifier:
     def params(self, new):
         # CS231n code sometimes rebinds model.params (its Solver does, after training):
         # copy the values into the graph's dict so that the graph sees them.
+        where = f"{type(self).__name__}.params"
+        if not isinstance(new, dict):
+            raise TypeError(f"{where}: expected a dict of arrays; got {type(new).__name__}")
         if set(new) != set(self.net.params):
-            raise ValueError(f"{type(self).__name__}.params: expected the names "
+            raise ValueError(f"{where}: expected the names "
                              f"{sorted(self.net.params)}; got {sorted(new)}")
+        # Check every value before copying any, so a bad dict leaves the model as it was.
+        for name, old in self.net.params.items():
+            value = new[name]
+            if not isinstance(value, np.ndarray) or value.shape != old.shape \
+                    or value.dtype != old.dtype:
+                raise ValueError(f"{where}: {name} must be a {old.dtype} array of shape "
+                                 f"{old.shape}; got {describe(value)}")
         self.net.params.update(new)
 
     def loss(self, X, y=None):
@@ -182,9 +192,9 @@ class FullyConnectedNet(_Classifier):
                                           (None, "batchnorm", "layernorm"))
         keep = check.number("dropout_keep_ratio", dropout_keep_ratio, low=0, high=1,
                             low_open=True)
-        if isinstance(hidden_dims, int) or not all(isinstance(h, int) for h in hidden_dims):
-            raise check.error(f"hidden_dims must be a list of ints; got {hidden_dims!r}",
-                              TypeError)
+        if not isinstance(hidden_dims, (list, tuple)):
+            raise check.error(f"hidden_dims must be a list of ints; got "
+                              f"{describe(hidden_dims)}", TypeError)
         dims = [check.integer("input_dim", input_dim, low=1)] + \
             [check.integer(f"hidden_dims[{k}]", h, low=1) for k, h in enumerate(hidden_dims)] + \
             [check.integer("num_classes", num_classes, low=1)]
@@ -250,8 +260,9 @@ class ThreeLayerConvNet(_Classifier):
         check = Args("ThreeLayerConvNet")
         self.reg = check.number("reg", reg, low=0)
         self.dtype = float_dtype(check, dtype)
-        if len(input_dim) != 3:
-            raise check.error(f"input_dim must be (C, H, W); got {input_dim!r}")
+        if not isinstance(input_dim, (tuple, list)) or len(input_dim) != 3:
+            raise check.error(f"input_dim must be a tuple (C, H, W) of 3 ints; got "
+                              f"{input_dim!r}")
         C, H, W = (check.integer("input_dim", d, low=1) for d in input_dim)
         if H % 2 or W % 2:
             raise check.error(f"input_dim must have even H and W for the 2x2 pool; got "

@@ -88,7 +88,7 @@ class CosineDecay:
     ----------
     learning_rate : float, > 0
     total_steps : int, >= 1
-    final_learning_rate : float, >= 0, default 0
+    final_learning_rate : float in [0, learning_rate], default 0
     """
 
     learning_rate: float
@@ -99,7 +99,8 @@ class CosineDecay:
         check = Args("CosineDecay")
         check.number("learning_rate", self.learning_rate, low=0, low_open=True)
         check.integer("total_steps", self.total_steps, low=1)
-        check.number("final_learning_rate", self.final_learning_rate, low=0)
+        check.number("final_learning_rate", self.final_learning_rate, low=0,
+                     high=self.learning_rate)
 
     def __call__(self, t):
         progress = min(_iteration("CosineDecay", t), self.total_steps) / self.total_steps

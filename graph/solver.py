@@ -176,7 +176,7 @@ class Solver:
         self._reset()
 
     def _reset(self):
-        """Fresh history, optimizer state and random streams: `train` starts from here."""
+        """Fresh history, optimizer state and random streams: every `train` starts here."""
         self.iteration = 0
         self.epoch = 0
         self.history = History()
@@ -212,11 +212,18 @@ class Solver:
     def train(self):
         """Run `num_epochs` epochs; leave the best parameters (by val accuracy) in the model.
 
+        Every call starts a new run from the model's current parameters: a fresh history
+        (epochs 0, 1, ..., num_epochs), fresh optimizer state and the random streams of
+        `seed`. (CS231n's Solver resets only in ``__init__``, so a second ``train()``
+        there continues the old history; here the history always describes one run.)
+        To train longer, raise ``num_epochs`` or keep the previous ``history``.
+
         Returns
         -------
         History
             ``self.history``.
         """
+        self._reset()
         out = sys.stdout
         progress = _Progress(self.num_epochs * self.iterations_per_epoch, out) \
             if self.verbose and _is_terminal(out) else None

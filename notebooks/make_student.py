@@ -22,6 +22,9 @@ Usage, from the repository root::
 
     python -m notebooks.make_student            # notebooks/*.ipynb -> notebooks/student/
     python -m notebooks.make_student --out DIR a.ipynb b.ipynb
+
+A missing file, a file that is not a notebook or an unbalanced marker exits with code 2
+and a message naming the file, before any student version is written.
 """
 
 import argparse
@@ -110,15 +113,40 @@ def main(argv=None):
                         help="folder for the student versions (default: notebooks/student)")
     options = parser.parse_args(argv)
     paths = options.notebooks or sorted(HERE.glob("[0-9][0-9]_*.ipynb"))
-    options.out.mkdir(parents=True, exist_ok=True)
+    # Read and stub every notebook before writing any, so a bad one writes nothing.
+    students = []
     for path in paths:
-        nb = student_version(nbformat.read(path, as_version=4), name=path.name)
         destination = options.out / path.name
-        if destination.resolve() == path.resolve():
-            raise SystemExit(f"make_student: {path} would overwrite its own solution")
+        try:
+            if destination.resolve() == path.resolve():
+                raise ValueError("the student version would overwrite its own solution")
+            nb = student_version(read_notebook(path), name=path.name)
+        except ValueError as exc:
+            print(f"make_student: {path}: {exc}", file=sys.stderr)
+            return 2
+        students.append((nb, destination))
+    options.out.mkdir(parents=True, exist_ok=True)
+    for nb, destination in students:
         nbformat.write(nb, destination)
         print(f"wrote {destination}")
     return 0
+
+
+def read_notebook(path):
+    """The notebook at `path` (nbformat 4), or a ValueError saying why it is not one."""
+    if not path.is_file():
+        raise ValueError("no such file" if not path.exists() else "not a file")
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot be read: {exc}") from exc
+    except (ValueError, TypeError, KeyError, AttributeError,
+            nbformat.ValidationError) as exc:
+        # nbformat raises all of these for JSON that is not a notebook.
+        raise ValueError(f"not a Jupyter notebook ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    return nb
 
 
 if __name__ == "__main__":

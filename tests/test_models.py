@@ -159,6 +159,37 @@ def test_model_argument_errors():
         ThreeLayerConvNet(filter_size=4)
 
 
+def test_model_arguments_name_the_argument_and_accept_numpy_ints():
+    with pytest.raises(ValueError, match=r"ThreeLayerConvNet: input_dim must be a tuple "
+                                         r"\(C, H, W\) of 3 ints; got 5"):
+        ThreeLayerConvNet(input_dim=5)
+    with pytest.raises(TypeError, match=r"FullyConnectedNet: hidden_dims must be a list of "
+                                        r"ints; got int"):
+        FullyConnectedNet(5)
+    with pytest.raises(TypeError, match=r"FullyConnectedNet: hidden_dims\[1\] must be an "
+                                        r"integer; got float"):
+        FullyConnectedNet([4, 5.0])
+    model = FullyConnectedNet([np.int64(5)], input_dim=np.int64(4), num_classes=3, seed=0)
+    assert model.params["W1"].shape == (4, 5) and model.params["W2"].shape == (5, 3)
+
+
+def test_assigning_params_checks_every_shape_before_copying_any():
+    model = TwoLayerNet(4, 3, 2, seed=0)
+    before = {name: value.copy() for name, value in model.params.items()}
+    new = {name: value + 1 for name, value in model.params.items()}
+    new["W2"] = np.zeros((2, 3))
+    with pytest.raises(ValueError, match=r"TwoLayerNet.params: W2 must be a float64 array "
+                                         r"of shape \(3, 2\); got float64 array of shape "
+                                         r"\(2, 3\)"):
+        model.params = new
+    for name in before:                                    # W1 was not copied either
+        np.testing.assert_array_equal(model.params[name], before[name])
+    new["W2"] = np.zeros((3, 2), np.float32)
+    with pytest.raises(ValueError, match=r"W2 must be a float64 array of shape \(3, 2\); "
+                                         r"got float32 array"):
+        model.params = new
+
+
 def test_two_layer_net_reaches_97_percent_on_the_digits():
     pytest.importorskip("sklearn")
     from graph.train import train_digits

@@ -1,5 +1,5 @@
 """The assignment notebooks: built from their sources, solutions run top to bottom, and
-the student versions hold no solution and stop with the hint at the first exercise.
+the student versions hold no solution and stop with the hint at each exercise.
 
 Needs the notebook tooling (nbformat, nbclient, nbconvert, ipykernel); skipped without it.
 """
@@ -42,17 +42,19 @@ def execute(nb, path):
     return time.perf_counter() - start
 
 
+# A solution line shorter than this ("return out", "db = delta1") may well be written
+# outside a solution too; a longer one found anywhere in a student notebook leaks.
+MIN_SECRET_LENGTH = 20
+
+
 def solution_lines(nb):
-    """Stripped lines inside solution blocks that occur nowhere else in the notebook."""
-    inside, outside = set(), set()
+    """The stripped lines inside solution blocks, those of MIN_SECRET_LENGTH or more."""
+    secret = set()
     for cell in nb.cells:
         lines = cell.source.splitlines()
-        in_block = set()
         for begin, end, _, _ in make_student.solution_blocks(cell.source):
-            in_block.update(range(begin + 1, end))
-        for number, line in enumerate(lines):
-            (inside if number in in_block else outside).add(line.strip())
-    return {line for line in inside - outside if line}
+            secret.update(line.strip() for line in lines[begin + 1:end])
+    return {line for line in secret if len(line) >= MIN_SECRET_LENGTH}
 
 
 def _stubs(source):
@@ -110,32 +112,82 @@ def test_student_version_holds_no_solution(path):
     assert "BEGIN SOLUTION" in "\n".join(cell.source for cell in solution.cells)
 
 
+def exercises(path):
+    """The number of code exercises (solution blocks in code cells) of the notebook."""
+    nb = nbformat.read(path, as_version=4)
+    return sum(len(make_student.solution_blocks(cell.source)) for cell in nb.cells
+               if cell.cell_type == "code")
+
+
+def solved_up_to(nb, k):
+    """A copy of solution notebook `nb` whose code exercises 0..k-1 keep their solutions
+    and the others are stubbed as in the student version (k = 0: the student's code)."""
+    nb = nbformat.from_dict(nb)
+    seen = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        blocks = make_student.solution_blocks(cell.source)
+        lines = cell.source.splitlines()
+        for number, (begin, end, _, _) in reversed(list(enumerate(blocks, start=seen))):
+            if number >= k:
+                block = "\n".join(lines[begin:end + 1])
+                lines[begin:end + 1] = make_student.stub(block, "code").splitlines()
+        seen += len(blocks)
+        cell.source = "\n".join(lines)
+    return nb
+
+
+EXERCISES = [(path, k) for path in NOTEBOOKS for k in range(exercises(path))]
+
+
 @pytest.fixture(scope="module")
-def shared_kernel(tmp_path_factory):
-    """One kernel for every student version. Each stops at its first exercise, where the
-    stub raises whatever ran before it, so sharing only saves the kernels' start-up."""
+def notebook_kernel(tmp_path_factory):
+    """kernel(path): one kernel per notebook, reused by all of its exercises (each run
+    starts at the top and redefines what it uses). The previous notebook's kernel is shut
+    down when the next notebook asks, so one runs at a time."""
     from jupyter_client import KernelManager
 
-    manager = KernelManager(kernel_name="python3")
-    manager.start_kernel(cwd=str(tmp_path_factory.mktemp("students")),
-                         env={**os.environ, "MPLBACKEND": "Agg"})
-    yield manager
-    manager.shutdown_kernel(now=True)
+    current = {}
+
+    def kernel(path):
+        if current.get("path") != path:
+            if "manager" in current:
+                current["manager"].shutdown_kernel(now=True)
+            manager = KernelManager(kernel_name="python3")
+            manager.start_kernel(cwd=str(tmp_path_factory.mktemp(path.stem)),
+                                 env={**os.environ, "MPLBACKEND": "Agg"})
+            current.update(path=path, manager=manager)
+        return current["manager"]
+
+    yield kernel
+    if "manager" in current:
+        current["manager"].shutdown_kernel(now=True)
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_student_version_stops_with_the_hint_inside_the_first_exercise(path, shared_kernel,
-                                                                        tmp_path):
+@pytest.mark.parametrize("path, k", EXERCISES, ids=lambda v: v.stem if isinstance(v, Path)
+                         else f"exercise{v + 1}")
+def test_student_version_stops_with_the_hint_inside_each_exercise(path, k, notebook_kernel,
+                                                                  tmp_path):
+    """With exercises before k solved, the notebook stops inside exercise k, with its hint."""
     if path.stem in NEEDS:
         pytest.importorskip(NEEDS[path.stem])
-    make_student.main(["--out", str(tmp_path), str(path)])
-    student = nbformat.read(tmp_path / path.name, as_version=4)
+    solution = nbformat.read(path, as_version=4)
+    if k == 0:                       # the student version exactly as the command writes it
+        make_student.main(["--out", str(tmp_path), str(path)])
+        student = nbformat.read(tmp_path / path.name, as_version=4)
+        assert [c.source for c in student.cells if c.cell_type == "code"] == \
+            [c.source for c in solved_up_to(solution, 0).cells if c.cell_type == "code"]
+    else:
+        student = solved_up_to(solution, k)
     stubs = [stub for cell in student.cells if cell.cell_type == "code"
              for stub in _stubs(cell.source)]
+    assert len(stubs) == exercises(path) - k
     raise_line, hint = stubs[0]
-    assert [h for _, h in stubs].count(hint) == 1, "the first hint must name its exercise"
+    assert [h for _, h in stubs].count(hint) == 1, "each hint must name its exercise"
 
-    client = nbclient.NotebookClient(student, km=shared_kernel, timeout=SECONDS_PER_NOTEBOOK)
+    client = nbclient.NotebookClient(student, km=notebook_kernel(path),
+                                     timeout=SECONDS_PER_NOTEBOOK)
     with pytest.raises(nbclient.exceptions.CellExecutionError) as failure:
         client.execute()
     assert (failure.value.ename, failure.value.evalue) == ("NotImplementedError", hint)
@@ -146,6 +198,23 @@ def test_student_version_stops_with_the_hint_inside_the_first_exercise(path, sha
     # The innermost frame is the stub's raise (its hint is unique): a check cell that
     # swallowed the error (say, inside check_layer) would fail differently.
     assert frames[-1] == str(raise_line)
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no such file"),
+    ("hello", r"not a Jupyter notebook \(NotJSONError"),
+    ('{"cells": 3, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}',
+     "not a Jupyter notebook"),
+])
+def test_make_student_names_a_file_it_cannot_use(tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.ipynb"
+    if content is not None:
+        bad.write_text(content)
+    out = tmp_path / "student"
+    assert make_student.main(["--out", str(out), str(NOTEBOOKS[0]), str(bad)]) == 2
+    assert re.fullmatch(f"make_student: {re.escape(str(bad))}: {message}.*\n",
+                        capsys.readouterr().err)
+    assert not out.exists()                      # the good notebook was not written either
 
 
 def test_stub_keeps_indentation_and_quotes_the_hint():

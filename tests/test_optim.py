@@ -183,6 +183,9 @@ def test_schedule_errors():
         StepDecay(0.1, step_size=0)
     with pytest.raises(ValueError, match=r"CosineDecay: t must be >= 0; got -1"):
         CosineDecay(0.1, total_steps=10)(-1)
+    with pytest.raises(ValueError, match=r"CosineDecay: final_learning_rate must be in "
+                                         r"\[0, 0.1\]; got 0.2"):
+        CosineDecay(0.1, total_steps=10, final_learning_rate=0.2)
 
 
 # -- initializers ------------------------------------------------------------------------
@@ -222,3 +225,18 @@ def test_initializers_are_seeded_and_dtype_aware():
     with pytest.raises(ValueError, match=r"he_normal: mode must be 'fan_in' or 'fan_out'; "
                                          r"got 'fan_avg'"):
         init.he_normal(0, (2, 2), mode="fan_avg")
+
+
+def test_initializer_errors_name_the_initializer_and_the_argument():
+    assert init.he_normal(0, 5).shape == (5,)              # an int n is (n,), as in NumPy
+    assert init.fans((np.int64(3), 4)) == (3, 4)
+    with pytest.raises(TypeError, match=r"he_normal: shape must be an int or a tuple of "
+                                        r"ints; got str"):
+        init.he_normal(0, "5")
+    with pytest.raises(ValueError, match=r"xavier_uniform: shape must be a non-empty tuple "
+                                         r"of ints >= 1; got \(4, 0\)"):
+        init.xavier_uniform(0, (4, 0))
+    with pytest.raises(ValueError, match=r"he_normal: gain must be in \(0, inf\]; got -1"):
+        init.he_normal(0, (2, 2), gain=-1)
+    with pytest.raises(ValueError, match=r"normal: shape must be a non-empty tuple"):
+        init.normal(0, ())

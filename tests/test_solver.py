@@ -60,6 +60,19 @@ def test_history_shapes_and_learning():
     assert history.val_acc[-1] > 0.9
 
 
+def test_a_second_train_starts_a_fresh_run(capsys):
+    solver = make_solver(num_epochs=1, verbose=True)
+    solver.train()
+    first_loss = list(solver.history.loss)
+    history = solver.train()
+    assert history.epochs == [0, 1]
+    assert len(history.loss) == solver.iterations_per_epoch == len(first_loss)
+    assert solver.iteration == solver.iterations_per_epoch
+    assert "(Epoch 2 / 1)" not in capsys.readouterr().out
+    # It continues from the trained weights, so the loss starts lower than the first run's.
+    assert history.loss[0] < first_loss[0]
+
+
 def test_same_seed_same_run_and_another_seed_another():
     first, second, other = (make_solver().train(), make_solver().train(),
                             make_solver(seed=8).train())
@@ -190,6 +203,40 @@ def test_save_load_round_trip(tmp_path):
     load_into(other, tmp_path / "net.npz")
     for name in model.params:
         np.testing.assert_array_equal(other.params[name], model.params[name])
+
+
+def test_load_accepts_the_name_given_to_save_without_npz(tmp_path):
+    model = Softmax(5, 3, seed=1)
+    assert save_params(tmp_path / "netck", model.params) == str(tmp_path / "netck.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["netck.npz"]
+    other = load_into(Softmax(5, 3, seed=2), tmp_path / "netck")
+    np.testing.assert_array_equal(other.params["W"], model.params["W"])
+
+
+@pytest.mark.parametrize("params, error, message", [
+    # np.savez(path, **params) would take these names for its own arguments.
+    ({"file": np.zeros(2)}, None, None),
+    ({"allow_pickle": np.zeros(2)}, None, None),
+    ({"W": np.array([None, 1.0], dtype=object)}, TypeError,
+     r"save_params: parameter 'W' must be a floating-point ndarray; got object array"),
+    ({"W": np.zeros(2), "n": np.arange(3)}, TypeError,
+     r"save_params: parameter 'n' must be a floating-point ndarray; got int64 array"),
+    ({"a/b": np.zeros(2)}, ValueError,
+     r"save_params: parameter names must be non-empty strings without '/'.*got 'a/b'"),
+    ({"": np.zeros(2)}, ValueError, r"save_params: parameter names must be non-empty"),
+    ({3: np.zeros(2)}, TypeError, r"save_params: parameter names must be strings; got 3"),
+])
+def test_save_writes_any_name_or_nothing(tmp_path, params, error, message):
+    path = tmp_path / "p.npz"
+    if error is None:
+        save_params(path, params)
+        loaded = load_params(path, params)
+        assert list(loaded) == list(params)
+        np.testing.assert_array_equal(next(iter(loaded.values())), np.zeros(2))
+    else:
+        with pytest.raises(error, match=message):
+            save_params(path, params)
+        assert list(tmp_path.iterdir()) == []              # never a half file
 
 
 def test_truncated_and_corrupt_files_are_refused_without_touching_the_model(tmp_path):

@@ -134,14 +134,13 @@ def key_A(c, relu_for_step=True, drop_transposes=True):
     x, y, z1, h1, z2, yhat, W2 = (c[name] for name in INTERMEDIATES)
     gate2 = np.maximum(z2, 0) if relu_for_step else step(z2)
     delta2 = gate2 * (yhat - y)
-    if drop_transposes:
-        dW2 = np.outer(h1, delta2)               # h1 delta2, where delta2 h1^T belongs
-        delta1 = step(z1) * (W2 @ delta2)        # W2 delta2, where W2^T delta2 belongs
-        dW1 = np.outer(x, delta1)                # x delta1, where delta1 x^T belongs
-    else:
-        dW2 = np.outer(delta2, h1)
-        delta1 = step(z1) * (W2.T @ delta2)
-        dW1 = np.outer(delta1, x)
+    # As printed: h1 delta2 where delta2 h1^T belongs, W2 delta2 where W2^T delta2
+    # belongs, x delta1 where delta1 x^T belongs. The flag puts each transpose back.
+    back = W2 if drop_transposes else W2.T
+    delta1 = step(z1) * (back @ delta2)
+    dW2, dW1 = np.outer(h1, delta2), np.outer(x, delta1)
+    if not drop_transposes:
+        dW2, dW1 = dW2.T, dW1.T
     return dW1, delta1, dW2, delta2
 
 

@@ -113,9 +113,8 @@ print(f"naive {naive_seconds * 1e3:.0f} ms, fast {fast_seconds * 1e3:.2f} ms: "
       f"{naive_seconds / fast_seconds:.0f}x faster")
 assert np.allclose(conv_forward_naive(x, w, b, conv_param)[0],
                    conv_forward(x, w, b, conv_param)[0], rtol=1e-12, atol=1e-12)
-# Typically 20x to 100x on this small workload (more on larger ones); timing on a busy
-# machine varies, so only a clear win is asserted.
-assert naive_seconds > 3 * fast_seconds
+# Typically 20x to 100x on this small workload (more on larger ones). Timings vary on a
+# busy machine, so the ratio is printed, never asserted: the agreement above is the check.
 
 # %% [markdown]
 # ## Their gradients
