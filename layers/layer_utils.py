@@ -159,10 +159,15 @@ def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
     cache : for `conv_bn_relu_backward`
     """
     check = Args("conv_bn_relu_forward")
-    x = conv_arguments(check, x, w, b, conv_param)[0]
+    x, _, _, windows = conv_arguments(check, x, w, b, conv_param)
     check.floats("gamma", gamma, "F")
     check.floats("beta", beta, "F")
-    bn_settings(check, check.mapping("bn_param", bn_param), "F", x.dtype)
+    mode = bn_settings(check, check.mapping("bn_param", bn_param), "F", x.dtype)[0]
+    per_channel = x.shape[0] * windows.out[0] * windows.out[1]
+    if mode == "train" and per_channel < 2:
+        raise check.error(f"in train mode batch norm needs N*Ho*Wo >= 2 conv outputs per "
+                          f"channel for its statistics; got N*Ho*Wo = {x.shape[0]}*"
+                          f"{windows.out[0]}*{windows.out[1]} = {per_channel}")
     a, conv_cache = conv_forward(x, w, b, conv_param)
     an, bn_cache = spatial_batchnorm_forward(a, gamma, beta, bn_param)
     out, relu_cache = relu_forward(an)

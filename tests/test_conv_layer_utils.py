@@ -112,3 +112,15 @@ def test_bad_input_fails_before_the_convolution(forward, args, error, message, m
     monkeypatch.setattr("layers.layer_utils.conv_forward", no_conv)
     with pytest.raises(error, match=re.escape(message)):
         forward(*args)
+
+
+def test_conv_bn_relu_needs_two_outputs_per_channel_before_any_work():
+    from layers import conv_bn_relu_forward
+
+    x = np.ones((1, 1, 3, 3))
+    w = np.ones((2, 1, 3, 3))
+    with pytest.raises(ValueError, match=r"conv_bn_relu_forward: in train mode batch norm "
+                                         r"needs N\*Ho\*Wo >= 2 conv outputs per channel .*"
+                                         r"got N\*Ho\*Wo = 1\*1\*1 = 1"):
+        conv_bn_relu_forward(x, w, np.zeros(2), np.ones(2), np.zeros(2),
+                             {"stride": 1, "pad": 0}, {"mode": "train"})
