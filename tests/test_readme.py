@@ -39,3 +39,14 @@ def test_readme_quickstart_is_two_commands():
     commands = re.findall(r"```bash\n(.*?)```", quickstart, re.S)[0].strip().splitlines()
     assert commands == ['pip install -e ".[test]" && python -m checks', "pytest"]
 
+
+
+def test_readme_lists_every_registered_layer():
+    import layers  # noqa: F401 - registers the library
+
+    text = README.read_text()
+    table = text[text.index("## The layers"):text.index("## Layout")]
+    listed = set(re.findall(r"[a-z][a-z0-9_]+", table))
+    missing = [name for name, spec in REGISTRY.items()
+               if spec.module.startswith("layers.") and name not in listed]
+    assert not missing, f"README's layer table lacks {missing}"
