@@ -21,7 +21,8 @@ import numpy as np
 
 from layers._validate import is_float_array
 
-# One-sided differences whose gap exceeds this fraction of their size suggest a kink.
+# One-sided differences whose gap exceeds this fraction of their size suggest a kink: the
+# first estimate is then not trusted, and the second step decides.
 KINK_RATIO = 0.1
 # Halving the step: the one-sided gap halves at a smooth point (ratio 0.5) and stays put
 # at a kink crossed at both steps (ratio 1); below SMOOTH_BELOW only the larger step

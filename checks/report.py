@@ -34,7 +34,8 @@ class ArgumentResult:
         float32 arguments only: the largest relative difference between the gradient
         computed in float32 and the same backward run in float64 (nan otherwise).
     errors, at_kinks, analytic_values, numeric_values : ndarray or None
-        Per-element arrays (elementwise strategy), for `GradReport.plot`.
+        Per-element arrays (elementwise strategy): the relative errors (drawn by
+        `GradReport.plot`), the kink mask, and both gradients in float64, for inspection.
     detail : str
         dtype and shape, or why the argument has no gradient.
     """
