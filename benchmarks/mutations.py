@@ -69,7 +69,7 @@ from typing import Callable
 import numpy as np
 
 from checks import check_layer
-from layers._validate import is_float_array
+from layers.contract import is_float_array
 from layers.registry import REGISTRY
 
 SEQUENCE_LAYERS = ("rnn", "lstm", "gru", "temporal")

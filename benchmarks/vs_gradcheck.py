@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from checks import check_layer
 from checks.report import format_table
 from layers._examples import normal
-from layers._validate import is_float_array
+from layers.contract import is_float_array
 from layers.registry import REGISTRY
 from mutations import CATALOGUE, planted
 

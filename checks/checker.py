@@ -38,7 +38,7 @@ import numbers
 
 import numpy as np
 
-from layers._validate import describe, is_float_array
+from layers.contract import describe, is_float_array
 from .calling import FixedCalls
 from .numeric import Objective
 from .patterns import hint

@@ -5,7 +5,7 @@ are the graph's inputs and params, so `check_layer` does the checking and the re
 one row per input and param, exactly as for a layer.
 """
 
-from layers._validate import describe
+from layers.contract import describe
 
 from .checker import check_layer
 

@@ -8,7 +8,7 @@ gradient makes backward return row i, e_i^T J, in the shape of x.
 
 import numpy as np
 
-from layers._validate import is_float_array
+from layers.contract import is_float_array
 from .calling import FixedCalls
 
 

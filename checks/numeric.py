@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layers._validate import is_float_array
+from layers.contract import is_float_array
 
 # One-sided differences whose gap exceeds this fraction of their size suggest a kink: the
 # first estimate is then not trusted, and the second step decides.

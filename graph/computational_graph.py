@@ -32,7 +32,7 @@ import numbers
 import numpy as np
 
 import layers  # noqa: F401 - importing registers every layer in REGISTRY
-from layers._validate import Args, describe, is_float_array
+from layers.contract import Args, describe, is_float_array
 from layers.registry import REGISTRY, LayerSpec
 
 from .node import GATE, INPUT, PARAM, Gate, Node
@@ -122,7 +122,7 @@ class ComputationalGraph:
             A Python identifier, unique in the graph.
         shape : str, optional
             A shape spec checked at every forward, one token per axis as in
-            `layers._validate` (``"N D"``, ``"N 3"``, ``"N ..."``): a name binds a size
+            `layers.contract` (``"N D"``, ``"N 3"``, ``"N ..."``): a name binds a size
             across all inputs of one forward, so ``x: "N D"`` and ``y: "N"`` must agree on N.
 
         Returns

@@ -1,6 +1,6 @@
 """Sequential: the common network, a chain of layers ending in a loss, as one graph."""
 
-from layers._validate import describe
+from layers.contract import describe
 from layers.registry import LayerSpec
 
 from .computational_graph import ComputationalGraph

@@ -31,16 +31,105 @@ Every pair is registered with a builder of valid example inputs (`layers.registr
 ``python -m checks`` compares every backward with central differences.
 """
 
-import importlib
-import pkgutil
+from .activations import (
+    relu_forward, relu_backward, leaky_relu_forward, leaky_relu_backward, elu_forward,
+    elu_backward, gelu_forward, gelu_backward, gelu_tanh_forward, gelu_tanh_backward,
+    silu_forward, silu_backward, sigmoid_forward, sigmoid_backward, tanh_forward,
+    tanh_backward, softplus_forward, softplus_backward, softmax_forward, softmax_backward,
+)
+from .affine import affine_forward, affine_backward
+from .attention import (
+    causal_may_attend, scaled_dot_product_attention_forward,
+    scaled_dot_product_attention_backward, multihead_attention_forward,
+    multihead_attention_backward,
+)
+from .batchnorm import batchnorm_forward, batchnorm_backward, batchnorm_backward_alt
+from .conv import (
+    conv_forward_naive, conv_backward_naive, conv_forward, conv_backward, conv_forward_fast,
+    conv_backward_fast, clear_scratch,
+)
+from .conv_transpose import conv_transpose_forward, conv_transpose_backward
+from .dropout import dropout_forward, dropout_backward
+from .embedding import word_embedding_forward, word_embedding_backward
+from .gates import (
+    add_forward, add_backward, subtract_forward, subtract_backward, multiply_forward,
+    multiply_backward, divide_forward, divide_backward, maximum_forward, maximum_backward,
+    exp_forward, exp_backward, log_forward, log_backward, power_forward, power_backward,
+    sum_forward, sum_backward, mean_forward, mean_backward, matmul_forward, matmul_backward,
+)
+from .gru import gru_step_forward, gru_step_backward, gru_forward, gru_backward
+from .layer_utils import (
+    affine_relu_forward, affine_relu_backward, conv_relu_forward, conv_relu_backward,
+    conv_relu_pool_forward, conv_relu_pool_backward, conv_bn_relu_forward,
+    conv_bn_relu_backward,
+)
+from .layernorm import layernorm_forward, layernorm_backward
+from .losses import (
+    softmax_loss_forward, softmax_loss_backward, softmax_loss, svm_loss_forward,
+    svm_loss_backward, svm_loss, sigmoid_cross_entropy_loss_forward,
+    sigmoid_cross_entropy_loss_backward, sigmoid_cross_entropy_loss, mse_loss_forward,
+    mse_loss_backward, mse_loss,
+)
+from .lstm import lstm_step_forward, lstm_step_backward, lstm_forward, lstm_backward
+from .pooling import (
+    max_pool_forward_naive, max_pool_backward_naive, max_pool_forward, max_pool_backward,
+    max_pool_forward_fast, max_pool_backward_fast, avg_pool_forward, avg_pool_backward,
+    global_avg_pool_forward, global_avg_pool_backward,
+)
+from .positional import (
+    sinusoidal_encoding, positional_encoding_forward, positional_encoding_backward,
+)
+from .rnn import rnn_step_forward, rnn_step_backward, rnn_forward, rnn_backward
+from .spatial_norm import (
+    spatial_batchnorm_forward, spatial_batchnorm_backward, spatial_groupnorm_forward,
+    spatial_groupnorm_backward,
+)
+from .temporal import (
+    temporal_affine_forward, temporal_affine_backward, temporal_softmax_loss_forward,
+    temporal_softmax_loss_backward, temporal_softmax_loss,
+)
+from .window_classifier import window_classifier_forward, window_classifier_backward
+from .word2vec import (
+    naive_softmax_loss_forward, naive_softmax_loss_backward, negative_sampling_loss_forward,
+    negative_sampling_loss_backward, skipgram_forward, skipgram_backward,
+)
 
-_PUBLIC_MODULES = sorted(info.name for info in pkgutil.iter_modules(__path__)
-                         if not info.name.startswith("_") and info.name != "registry")
-
-__all__ = []
-for _name in _PUBLIC_MODULES:
-    _module = importlib.import_module(f"{__name__}.{_name}")
-    for _symbol in getattr(_module, "__all__", ()):
-        globals()[_symbol] = getattr(_module, _symbol)
-        __all__.append(_symbol)
-del _name, _module, _symbol
+__all__ = [
+    "add_backward", "add_forward", "affine_backward", "affine_forward",
+    "affine_relu_backward", "affine_relu_forward", "avg_pool_backward", "avg_pool_forward",
+    "batchnorm_backward", "batchnorm_backward_alt", "batchnorm_forward",
+    "causal_may_attend", "clear_scratch", "conv_backward", "conv_backward_fast",
+    "conv_backward_naive", "conv_bn_relu_backward", "conv_bn_relu_forward", "conv_forward",
+    "conv_forward_fast", "conv_forward_naive", "conv_relu_backward", "conv_relu_forward",
+    "conv_relu_pool_backward", "conv_relu_pool_forward", "conv_transpose_backward",
+    "conv_transpose_forward", "divide_backward", "divide_forward", "dropout_backward",
+    "dropout_forward", "elu_backward", "elu_forward", "exp_backward", "exp_forward",
+    "gelu_backward", "gelu_forward", "gelu_tanh_backward", "gelu_tanh_forward",
+    "global_avg_pool_backward", "global_avg_pool_forward", "gru_backward", "gru_forward",
+    "gru_step_backward", "gru_step_forward", "layernorm_backward", "layernorm_forward",
+    "leaky_relu_backward", "leaky_relu_forward", "log_backward", "log_forward",
+    "lstm_backward", "lstm_forward", "lstm_step_backward", "lstm_step_forward",
+    "matmul_backward", "matmul_forward", "max_pool_backward", "max_pool_backward_fast",
+    "max_pool_backward_naive", "max_pool_forward", "max_pool_forward_fast",
+    "max_pool_forward_naive", "maximum_backward", "maximum_forward", "mean_backward",
+    "mean_forward", "mse_loss", "mse_loss_backward", "mse_loss_forward",
+    "multihead_attention_backward", "multihead_attention_forward", "multiply_backward",
+    "multiply_forward", "naive_softmax_loss_backward", "naive_softmax_loss_forward",
+    "negative_sampling_loss_backward", "negative_sampling_loss_forward",
+    "positional_encoding_backward", "positional_encoding_forward", "power_backward",
+    "power_forward", "relu_backward", "relu_forward", "rnn_backward", "rnn_forward",
+    "rnn_step_backward", "rnn_step_forward", "scaled_dot_product_attention_backward",
+    "scaled_dot_product_attention_forward", "sigmoid_backward",
+    "sigmoid_cross_entropy_loss", "sigmoid_cross_entropy_loss_backward",
+    "sigmoid_cross_entropy_loss_forward", "sigmoid_forward", "silu_backward",
+    "silu_forward", "sinusoidal_encoding", "skipgram_backward", "skipgram_forward",
+    "softmax_backward", "softmax_forward", "softmax_loss", "softmax_loss_backward",
+    "softmax_loss_forward", "softplus_backward", "softplus_forward",
+    "spatial_batchnorm_backward", "spatial_batchnorm_forward", "spatial_groupnorm_backward",
+    "spatial_groupnorm_forward", "subtract_backward", "subtract_forward", "sum_backward",
+    "sum_forward", "svm_loss", "svm_loss_backward", "svm_loss_forward", "tanh_backward",
+    "tanh_forward", "temporal_affine_backward", "temporal_affine_forward",
+    "temporal_softmax_loss", "temporal_softmax_loss_backward",
+    "temporal_softmax_loss_forward", "window_classifier_backward",
+    "window_classifier_forward", "word_embedding_backward", "word_embedding_forward",
+]

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ._examples import dims, normal
-from ._validate import Args
+from .contract import Args
 
 
 def recurrent_args(func, gates, x, x_spec, states, Wx, Wh, biases):

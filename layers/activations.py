@@ -29,7 +29,7 @@ from scipy.special import erf
 
 from . import _numerics
 from ._examples import away_from, dims, normal
-from ._validate import Args, upstream
+from .contract import Args, upstream
 from .registry import Example, register
 
 __all__ = [

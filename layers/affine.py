@@ -7,7 +7,7 @@ dw = x.T @ dout, db = sum of dout over the batch.
 import math
 
 from ._examples import dims, normal
-from ._validate import Args, upstream
+from .contract import Args, upstream
 from .registry import register
 
 __all__ = ["affine_forward", "affine_backward"]

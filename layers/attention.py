@@ -24,7 +24,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import softmax
-from ._validate import Args, upstream
+from .contract import Args, upstream
 from .registry import Example, register
 from .temporal import temporal_affine_backward, temporal_affine_forward
 

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._examples import dims, normal
-from ._validate import Args, describe, is_float_array, upstream
+from .contract import Args, describe, is_float_array, upstream
 from .registry import Example, register
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt"]

@@ -36,7 +36,7 @@ import threading
 import numpy as np
 
 from ._examples import dims, normal
-from ._validate import Args, upstream
+from .contract import Args, upstream
 from ._windows import pad_spatial, param_int, param_keys, sliding_windows
 from .registry import Example, register
 

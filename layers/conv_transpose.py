@@ -22,7 +22,7 @@ Both directions reuse conv's `Im2col` lowering, on the (N, C, H, W) side.
 import numpy as np
 
 from ._examples import dims, normal
-from ._validate import Args, upstream
+from .contract import Args, upstream
 from ._windows import sliding_windows
 from .conv import Im2col, conv_settings
 from .registry import Example, register

@@ -12,7 +12,7 @@ that ambiguity, ``dropout_param['keep_prob']`` is accepted as an alias of ``'p'`
 import numpy as np
 
 from ._examples import dims, normal
-from ._validate import Args, upstream
+from .contract import Args, upstream
 from .registry import Example, register
 
 __all__ = ["dropout_forward", "dropout_backward"]

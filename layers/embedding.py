@@ -9,7 +9,7 @@ in a batch gets both contributions: they add (``np.add.at``), never overwrite, a
 import numpy as np
 
 from ._examples import dims, normal
-from ._validate import Args, upstream
+from .contract import Args, upstream
 from .registry import register
 
 __all__ = ["word_embedding_forward", "word_embedding_backward"]

@@ -35,7 +35,7 @@ from functools import partial
 import numpy as np
 
 from ._examples import away_from, dims, normal
-from ._validate import Args, broadcast_shapes, describe, unbroadcast, upstream
+from .contract import Args, broadcast_shapes, describe, unbroadcast, upstream
 from .registry import Example, register
 
 __all__ = [

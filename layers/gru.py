@@ -28,7 +28,7 @@ import numpy as np
 
 from ._numerics import sigmoid
 from ._recurrent import hidden_weight_grad, recurrent_args, recurrent_example
-from ._validate import upstream
+from .contract import upstream
 from .registry import register
 from .temporal import affine_grads, affine_map
 

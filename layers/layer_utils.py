@@ -17,7 +17,7 @@ mistake fails fast and the message names the composite and its own argument.
 import numpy as np
 
 from ._examples import dims, normal
-from ._validate import Args
+from .contract import Args
 from .activations import relu_backward, relu_forward
 from .affine import affine_backward, affine_forward
 from .batchnorm import bn_settings, scale_shift_example

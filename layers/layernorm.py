@@ -12,7 +12,7 @@ sums over the last axis; dgamma and dbeta sum dout * xhat and dout over all othe
 import numpy as np
 
 from ._examples import dims, normal
-from ._validate import Args, upstream
+from .contract import Args, upstream
 from .batchnorm import scale_shift_example, standardize_backward, sum_over
 from .registry import Example, register
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._examples import away_from, dims, normal
 from ._numerics import sigmoid, softplus
-from ._validate import Args, describe, is_float_array, upstream
+from .contract import Args, describe, is_float_array, upstream
 from .registry import register
 
 __all__ = [

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ._examples import dims, normal
-from ._validate import Args, upstream
+from .contract import Args, upstream
 from ._windows import param_int, param_keys, sliding_windows
 from .registry import Example, register
 

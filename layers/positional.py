@@ -12,7 +12,7 @@ separate layer here).
 import numpy as np
 
 from ._examples import dims, normal
-from ._validate import Args, upstream
+from .contract import Args, upstream
 from .registry import register
 
 __all__ = ["sinusoidal_encoding", "positional_encoding_forward", "positional_encoding_backward"]

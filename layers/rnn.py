@@ -12,7 +12,7 @@ upstream gradient of h[:, t]; the weight gradients are then one matmul over all 
 import numpy as np
 
 from ._recurrent import hidden_weight_grad, recurrent_args, recurrent_example
-from ._validate import upstream
+from .contract import upstream
 from .registry import register
 from .temporal import affine_grads, affine_map
 

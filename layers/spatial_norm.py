@@ -21,7 +21,7 @@ applied to dxhat = dout * gamma. No batch statistics: train and test are the sam
 import numpy as np
 
 from ._examples import dims, normal
-from ._validate import Args, describe, upstream
+from .contract import Args, describe, upstream
 from .batchnorm import (batchnorm_backward_alt, normalize_features, scale_shift_example,
                         standardize_backward, sum_over)
 from .registry import Example, register

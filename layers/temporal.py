@@ -14,7 +14,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import log_softmax, softmax
-from ._validate import Args, upstream
+from .contract import Args, upstream
 from .registry import register
 
 __all__ = [

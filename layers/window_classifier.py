@@ -19,7 +19,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import sigmoid
-from ._validate import Args, upstream
+from .contract import Args, upstream
 from .affine import affine_backward, affine_forward
 from .embedding import word_embedding_backward, word_embedding_forward
 from .registry import Example, register

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import log_softmax, sigmoid, softmax, softplus
-from ._validate import Args, upstream
+from .contract import Args, upstream
 from .registry import Example, register
 
 __all__ = [

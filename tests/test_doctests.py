@@ -10,14 +10,15 @@ import pytest
 import checks
 import graph
 import layers
+import training
 
 
 # Modules whose examples need an optional extra: module -> the package they import.
-NEEDS = {"graph.data": "sklearn"}
+NEEDS = {"training.data": "sklearn"}
 
 
 def modules():
-    for package in (layers, checks, graph):
+    for package in (layers, checks, graph, training):
         for info in pkgutil.iter_modules(package.__path__):
             # __main__ would run the command-line check on import.
             if info.name != "__main__":

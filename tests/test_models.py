@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from checks import assert_gradients
-from graph.models import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
-from graph.solver import Solver
+from training.models import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
+from training.solver import Solver
 
 
 def loss_as_layer(model, X, y):
@@ -192,7 +192,7 @@ def test_assigning_params_checks_every_shape_before_copying_any():
 
 def test_two_layer_net_reaches_97_percent_on_the_digits():
     pytest.importorskip("sklearn")
-    from graph.train import train_digits
+    from training.train import train_digits
 
     run = train_digits("twolayer", seed=0)
     assert run["test_acc"] >= 0.97

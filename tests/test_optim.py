@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from graph import init, optim
-from graph.schedules import CosineDecay, ExponentialDecay, LinearWarmup, StepDecay
+from training import init, optim
+from training.schedules import CosineDecay, ExponentialDecay, LinearWarmup, StepDecay
 
 
 def run(rule, w, grads, config):

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 import layers
 from checks import check_layer
-from layers._validate import is_float_array
+from layers.contract import is_float_array
 from layers.registry import REGISTRY
 
 LAYER_NAMES = sorted(REGISTRY)
@@ -30,6 +30,17 @@ def forwards_defined_in(module):
 
 def test_library_has_layers():
     assert len(LAYER_NAMES) >= 1
+
+
+@pytest.mark.parametrize("module", list(public_modules()), ids=lambda m: m.__name__)
+def test_layers_package_exports_every_public_name(module):
+    # `layers/__init__.py` imports the names explicitly (so editors resolve them); a name
+    # added to a module's __all__ but not there would be missing from `layers`.
+    if module.__name__ in ("layers.contract",):
+        return
+    missing = [n for n in module.__all__ if getattr(layers, n, None) is not getattr(module, n)]
+    assert not missing, f"layers/__init__.py does not import {missing} from {module.__name__}"
+    assert set(module.__all__) <= set(layers.__all__)
 
 
 @pytest.mark.parametrize("module", list(public_modules()), ids=lambda m: m.__name__)

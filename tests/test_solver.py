@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from graph.checkpoint import load_into, load_params, save_params
-from graph.data import load_digits_data, split_data
-from graph.schedules import StepDecay
-from graph.solver import Solver
+from training.checkpoint import load_into, load_params, save_params
+from training.data import load_digits_data, split_data
+from training.schedules import StepDecay
+from training.solver import Solver
 from layers import affine_backward, affine_forward, softmax_loss
 
 

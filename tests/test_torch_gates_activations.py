@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 from layers import activations, gates  # noqa: E402
-from layers._validate import is_float_array  # noqa: E402
+from layers.contract import is_float_array  # noqa: E402
 from layers.registry import REGISTRY  # noqa: E402
 
 RTOL = 1e-10

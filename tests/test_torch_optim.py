@@ -10,7 +10,7 @@ Mappings (see each rule's docstring):
 import numpy as np
 import pytest
 
-from graph import optim
+from training import optim
 
 torch = pytest.importorskip("torch")
 

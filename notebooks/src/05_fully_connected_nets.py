@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from checks import check_layer
-from graph.data import load_digits_data
-from graph.models import FullyConnectedNet, TwoLayerNet
-from graph.solver import Solver
+from training.data import load_digits_data
+from training.models import FullyConnectedNet, TwoLayerNet
+from training.solver import Solver
 from layers import (affine_backward, affine_forward, batchnorm_backward, batchnorm_forward,
                     dropout_backward, dropout_forward, relu_backward, relu_forward)
 
@@ -194,8 +194,8 @@ plt.ylabel("minibatch loss");
 # %% [markdown]
 # ## The Solver, and deeper networks
 #
-# `graph.solver.Solver` runs the same loop with CS231n's interface: update rules from
-# `graph.optim` (here Adam), epochs over shuffled minibatches, accuracies after every
+# `training.solver.Solver` runs the same loop with CS231n's interface: update rules from
+# `training.optim` (here Adam), epochs over shuffled minibatches, accuracies after every
 # epoch, and the best parameters by validation accuracy kept at the end.
 #
 # First the standard sanity check of a new network: it must be able to overfit a tiny

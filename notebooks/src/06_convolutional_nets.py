@@ -23,9 +23,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from checks import check_layer
-from graph.data import load_digits_data
-from graph.models import ThreeLayerConvNet
-from graph.solver import Solver
+from training.data import load_digits_data
+from training.models import ThreeLayerConvNet
+from training.solver import Solver
 from layers import (conv_backward, conv_forward, conv_forward_naive, max_pool_backward,
                     max_pool_forward)
 

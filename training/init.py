@@ -26,7 +26,7 @@ import numbers
 
 import numpy as np
 
-from layers._validate import Args, describe
+from layers.contract import Args, describe
 
 __all__ = ["fans", "normal", "uniform", "xavier_normal", "xavier_uniform", "he_normal",
            "he_uniform"]

@@ -10,7 +10,7 @@ leaves the model untouched: it is never half-loaded.
 Examples
 --------
 >>> import tempfile, pathlib
->>> from graph import TwoLayerNet
+>>> from training import TwoLayerNet
 >>> model = TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2, seed=0)
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "net"
 >>> saved = save_params(path, model.params)           # writes net.npz
@@ -24,7 +24,7 @@ import zipfile
 
 import numpy as np
 
-from layers._validate import describe
+from layers.contract import describe
 
 __all__ = ["save_params", "load_params", "load_into"]
 

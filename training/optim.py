@@ -2,7 +2,7 @@
 
 Why a module of functions (and why this name): CS231n keeps its rules as plain functions
 in ``optim.py`` and its Solver looks them up by name (``update_rule='adam'``), so code
-written for CS231n reads the same here: ``from graph import optim; optim.adam(w, dw)``.
+written for CS231n reads the same here: ``from training import optim; optim.adam(w, dw)``.
 A function per rule keeps each update next to its equations and its defaults; the only
 object is the ``config`` dict, which holds the hyperparameters and the rule's state.
 
@@ -31,7 +31,7 @@ Examples
 
 import numpy as np
 
-from layers._validate import Args
+from layers.contract import Args
 
 __all__ = ["sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw", "UPDATE_RULES"]
 

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Union
 
-from layers._validate import Args
+from layers.contract import Args
 
 __all__ = ["StepDecay", "ExponentialDecay", "CosineDecay", "LinearWarmup"]
 

@@ -7,7 +7,7 @@ A model is anything with
   and ``(loss, grads)`` with labels (train mode), where ``grads`` has an entry per
   parameter name.
 
-The models of `graph.models` qualify, and so does CS231n code written against that
+The models of `training.models` qualify, and so does CS231n code written against that
 contract. Usage, as in CS231n::
 
     solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
@@ -17,7 +17,7 @@ contract. Usage, as in CS231n::
     model.params                   # the best parameters by validation accuracy
 
 Each parameter gets its own copy of ``optim_config`` (the update rule's state), updated
-by a rule of `graph.optim`. One epoch visits a fresh permutation of the training set in
+by a rule of `training.optim`. One epoch visits a fresh permutation of the training set in
 ``N // batch_size`` full batches; the remainder, different in every epoch, waits for a
 later one. The solver's ``seed`` decides everything random in a run (batch order, the
 accuracy subsamples, dropout masks), so two runs with one seed give identical histories.
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from layers._validate import Args, describe
+from layers.contract import Args, describe
 from . import optim
 
 __all__ = ["Solver", "History"]
@@ -106,7 +106,7 @@ class Solver:
     data : dict
         ``X_train`` (N, ...), ``y_train`` (N,) integer labels, ``X_val``, ``y_val``.
     update_rule : str or callable, default "sgd"
-        A name in `graph.optim` (``"sgd"``, ``"sgd_momentum"``, ``"nesterov"``,
+        A name in `training.optim` (``"sgd"``, ``"sgd_momentum"``, ``"nesterov"``,
         ``"rmsprop"``, ``"adam"``, ``"adamw"``), or a function with their signature.
     optim_config : dict, optional
         Hyperparameters for the rule (``{"learning_rate": 1e-3}``); every parameter gets
@@ -115,7 +115,7 @@ class Solver:
         CS231n's decay: every learning rate is multiplied by it after each epoch.
     schedule : callable, optional
         ``schedule(t) -> learning rate`` for iteration t = 0, 1, ... (see
-        `graph.schedules`); it sets the rate of every update. Not with ``lr_decay``.
+        `training.schedules`); it sets the rate of every update. Not with ``lr_decay``.
     batch_size : int, default 100
     num_epochs : int, default 10
     num_train_samples : int or None, default 1000

@@ -1,6 +1,6 @@
 """CS231n's classifier models, each a `Sequential` graph of layer pairs plus a softmax loss.
 
-Every model has CS231n's interface, so CS231n's `Solver` code (and `graph.solver.Solver`)
+Every model has CS231n's interface, so CS231n's `Solver` code (and `training.solver.Solver`)
 trains it unchanged:
 
 - ``model.params``: a dict of name -> ndarray with CS231n's names: ``W1, b1, W2, ...``
@@ -27,11 +27,11 @@ loss += 0.5 * reg * sum_W sum(W**2), so dW += reg * W.
 import numpy as np
 
 from layers import softmax_loss
-from layers._validate import Args, describe
+from layers.contract import Args, describe
 
 from . import init
 from .init import float_dtype
-from .sequential import Sequential
+from graph.sequential import Sequential
 
 __all__ = ["TwoLayerNet", "FullyConnectedNet", "ThreeLayerConvNet"]
 
@@ -168,7 +168,7 @@ class FullyConnectedNet(_Classifier):
     dtype : float32 or float64
     seed : int, optional
         Seeds the initial weights AND, as in CS231n, fixes the dropout mask: every call
-        then drops the same units, so that gradients can be checked. `graph.solver.Solver`
+        then drops the same units, so that gradients can be checked. `training.solver.Solver`
         draws a fresh mask per iteration during training (from its own seed). None draws
         fresh entropy (never the global RNG).
 

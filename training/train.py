@@ -1,8 +1,8 @@
 """Train a network on scikit-learn's 8x8 digits and print its test accuracy.
 
-    python -m graph.train                    # TwoLayerNet: 98.3% test accuracy, ~1 s
-    python -m graph.train --model convnet    # ThreeLayerConvNet on 1x8x8 images: 98.9%
-    python -m graph.train --quiet --plot history.png
+    python -m training.train                    # TwoLayerNet: 98.3% test accuracy, ~1 s
+    python -m training.train --model convnet    # ThreeLayerConvNet on 1x8x8 images: 98.9%
+    python -m training.train --quiet --plot history.png
 
 The split is fixed (80% train+validation, 20% test, seed 0), the best parameters by
 validation accuracy are kept, and the test set is used once, at the end. Needs
@@ -104,7 +104,7 @@ def blas_threads(count):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m graph.train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(PRESETS), default="twolayer")
     parser.add_argument("--epochs", type=int)
@@ -129,7 +129,7 @@ def main(argv=None):
         run = train_digits(args.model, args.seed, args.cosine, args.blas_threads,
                            verbose=not args.quiet, **overrides)
     except ImportError:
-        print(f"python -m graph.train: {INSTALL_HINT}", file=sys.stderr)
+        print(f"python -m training.train: {INSTALL_HINT}", file=sys.stderr)
         return 2
     print(f"{args.model}: test accuracy {run['test_acc']:.4f} "
           f"({len(run['data']['y_test'])} digits), best val accuracy "

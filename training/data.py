@@ -13,7 +13,7 @@ Examples
 
 import numpy as np
 
-from layers._validate import Args
+from layers.contract import Args
 
 __all__ = ["load_digits_data", "split_data"]
 

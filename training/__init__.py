@@ -1,0 +1,15 @@
+"""Training on top of the graph: CS231n's models, update rules, schedules and Solver.
+
+- `TwoLayerNet`, `FullyConnectedNet`, `ThreeLayerConvNet`: CS231n's models, built on
+  `graph.Sequential`, each with ``params`` and ``loss(X, y) -> (loss, grads)``.
+- `Solver`: CS231n's training loop, with its history and plots.
+- `training.optim`: the update rules (sgd, sgd_momentum, nesterov, rmsprop, adam, adamw);
+  `training.schedules`: learning-rate schedules; `training.init`: initializers;
+  `training.checkpoint`: save and load parameters; `training.data`: the digits data set.
+- ``python -m training.train`` trains a model on the digits data set.
+"""
+
+from .models import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
+from .solver import Solver
+
+__all__ = ["FullyConnectedNet", "Solver", "ThreeLayerConvNet", "TwoLayerNet"]
