@@ -483,8 +483,13 @@ class ComputationalGraph:
             positions = [p for p, arg in enumerate(args) if is_float_array(arg)]
             if not positions:
                 continue
+            # Each backward gets arrays of its own: a node's gradient may be an array that
+            # another gate also holds (add sends dout to both its inputs) or that the graph
+            # reports (g.grad, the caller's dout), and a backward that writes into its
+            # dout must change none of them.
             upstream = [np.zeros(np.shape(values[node.id]), values[node.id].dtype)
-                        if up is None else up for up, node in zip(upstream, gate.outputs)]
+                        if up is None else up.copy()
+                        for up, node in zip(upstream, gate.outputs)]
             try:
                 result = gate.backward(*upstream, run.caches[gate.id])
             except Exception as exc:  # noqa: BLE001 - re-raised with the gate's name
