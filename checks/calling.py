@@ -6,13 +6,26 @@ is the layer's gradient's fault:
 - a parameter dict that the forward updates (running statistics): every call gets its
   own copies of the dicts, so the updates neither pile up nor reach the caller's dict;
 - randomness drawn from NumPy's global RNG (``np.random.rand`` in a hand-written
-  dropout): as Caffe's checker does, the global state is put back to the same point
-  before every call, so every evaluation draws the same mask. The caller's global state
-  is restored when the check ends. A layer drawing from a fresh ``default_rng()`` has no
-  state to fix and is reported as not deterministic.
+  dropout): as Caffe's checker does, every call starts from the same global state, so
+  every evaluation draws the same mask. A layer drawing from a fresh ``default_rng()``
+  has no state to fix and is reported as not deterministic.
+
+NumPy's global state is one for the whole process, so checks running in several threads
+at once would otherwise set it under each other's calls. Every seeded call therefore
+holds one process-wide lock from setting the state to putting back the state it found,
+and between calls the global state is always the caller's: concurrent checks give the
+verdicts of serial ones and leave the state as they found it. Reading and setting the
+state costs more than a small layer's forward, so the first call finds out whether the
+forward draws from the global RNG at all (whether the state moved), and the calls of a
+forward that does not run without the lock and without touching the state.
 """
 
+import threading
+
 import numpy as np
+
+# Reentrant: a forward may itself run a check (a graph checked inside a layer).
+_GLOBAL_STATE = threading.RLock()
 
 
 def fresh(value):
@@ -25,7 +38,8 @@ def fresh(value):
 class FixedCalls:
     """``calls(args, kwargs)`` runs ``forward(*args, **kwargs)`` with fixed randomness.
 
-    Use as a context manager, so that NumPy's global random state is restored after::
+    Every call starts from NumPy's global random state as it was when the context was
+    entered, and puts back the state it found when it returns::
 
         with FixedCalls(forward) as calls:
             out, cache = calls(args, kwargs)
@@ -34,15 +48,32 @@ class FixedCalls:
     def __init__(self, forward):
         self.forward = forward
         self.state = None
+        self.draws = None  # whether the forward draws from the global RNG; known after a call
 
     def __enter__(self):
-        self.state = np.random.get_state()
+        with _GLOBAL_STATE:
+            self.state = np.random.get_state()
         return self
 
     def __exit__(self, *exc_info):
-        np.random.set_state(self.state)
         return False
 
     def __call__(self, args, kwargs):
-        np.random.set_state(self.state)
-        return self.forward(*[fresh(a) for a in args], **fresh(kwargs))
+        if self.draws is False:
+            return self.forward(*[fresh(a) for a in args], **fresh(kwargs))
+        with _GLOBAL_STATE:
+            found = np.random.get_state()
+            np.random.set_state(self.state)
+            try:
+                result = self.forward(*[fresh(a) for a in args], **fresh(kwargs))
+                if self.draws is None:
+                    self.draws = not _same_state(np.random.get_state(), self.state)
+                return result
+            finally:
+                np.random.set_state(found)
+
+
+def _same_state(one, other):
+    """Whether two states of ``np.random.get_state()`` are equal."""
+    return (one[0] == other[0] and np.array_equal(one[1], other[1])
+            and tuple(one[2:]) == tuple(other[2:]))

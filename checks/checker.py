@@ -2,11 +2,22 @@
 
 The pair is reduced to one scalar with a random upstream gradient u_k per output,
 L(args) = sum_k <u_k, out_k(args)>, so that backward(u_1, ..., u_K, cache) must equal
-dL/d(arg) for every floating-point argument. The upstream gradient is random and never
-all ones: with all ones, training-mode batch norm's dx is exactly zero and hides its bugs.
+dL/d(arg) for every argument that gets a gradient. The upstream gradient is random and
+never all ones: with all ones, training-mode batch norm's dx is exactly zero and hides
+its bugs.
 
-Two strategies, chosen per argument by its size (`ELEMENTWISE_MAX`) unless `strategy=`
-says otherwise:
+How a backward is called. Every call gets its own copies of the upstream gradients, so
+a backward that writes into ``dout`` (``dout *= 2; return dout``) is judged by what it
+returns, and the report carries a warning, not a failure: such a backward is right when
+called directly and wrong wherever its upstream array is shared. Backward is called again
+with the same cache and dout (it must return the same gradients: one that writes into
+its cache does not), and with dout scaled by -2 (it must return -2 times the gradients:
+a vector-Jacobian product is linear in dout, and scaling by a power of two is exact in
+floating point, so a linear backward passes to the last bit while one that ignores dout,
+adds to it, or takes its square or absolute value does not).
+
+Two strategies compare the gradients, chosen per argument by its size
+(`ELEMENTWISE_MAX`) unless `strategy=` says otherwise:
 
 - elementwise: every element by central differences, 2 to 4 forward calls each;
 - directional: k random unit directions v, comparing <grad, v> with the numeric
@@ -15,11 +26,12 @@ says otherwise:
   below tol * |<g, v>|, which for a random v has probability about
   (2/pi) * 2 tol / rho: for rho = 1e-4 and tol = 1e-6, about 1.3e-2 per direction and
   3e-8 for k = 4 independent directions. When a direction fails, bisection over halves
-  of the argument (a direction restricted to each half, following the worse one) finds
-  a wrong element in about 2 log2(n) directional differences. What it resolves is an
-  error whose norm is above about tol times the gradient's norm: one element of n off
-  by a relative 1e-4 is ~1e-4 / sqrt(n) of the norm, below tol for n of a million. For
-  element-level resolution on a large argument pass ``strategy="elementwise"``.
+  of the flattened argument (a direction restricted to each half, following the worse
+  one) finds a wrong element in about 2 log2(n) directional differences, and the report
+  names it by its index in the argument. What it resolves is an error whose norm is
+  above about tol times the gradient's norm: one element of n off by a relative 1e-4 is
+  ~1e-4 / sqrt(n) of the norm, below tol for n of a million. For element-level
+  resolution on a large argument pass ``strategy="elementwise"``.
 
 Everything numeric runs in float64 (`checks.numeric`). For float32 arguments the
 backward is also run on float64 copies: the float64 gradient is checked against the
@@ -33,26 +45,71 @@ largest gradient, so that an element whose true gradient is 0 is not judged by d
 rounding noise by itself.
 """
 
+import hashlib
 import inspect
 import numbers
+import os
+import traceback
 
 import numpy as np
 
+from layers import contract
 from layers.contract import describe, is_float_array
 from .calling import FixedCalls
-from .numeric import Objective
+from .numeric import (Direction, Objective, abs_dot, dot, max_abs_difference,
+                      rounding_spread)
 from .patterns import hint
 from .report import FAIL, NO_GRADIENT, PASS, ArgumentResult, GradReport
 
+# Elementwise costs 2 to 4 forward calls per element, directional the same per direction
+# whatever the size: at 512 elements an elementwise check costs about as much as one
+# forward call on each of a thousand or two perturbed inputs, which keeps
+# ``python -m checks`` over the whole library within seconds, and resolves every element
+# of the small example inputs the layers register.
 ELEMENTWISE_MAX = 512
+# Four independent directions miss a relative error of 1e-4 with probability ~3e-8
+# (module docstring).
 DIRECTIONS = 4
 WORST_SHOWN = 5
+# Elements compared one by one after a bisection, besides the ones it ends on: enough
+# for a hint to see a pattern (a factor, a sign) in a sample.
 SAMPLE = 16
+# Draws of the signs that probe two halves before a bisection stops (`_locate`).
+BISECTION_TRIES = 3
 
+# float64: central differences at the step of `checks.numeric` carry an error of about
+# eps^(2/3) ~ 4e-11 of the derivative, and the finest bug of the planted-bug benchmark
+# (one element off by a relative 1e-4) is two orders above 1e-6. Where rounding rather
+# than truncation sets the error (a gradient that is exactly 0, a softmax over a
+# vocabulary) it comes closer: the false-alarm sweep over 20 seeds
+# (python benchmarks/bench_checker.py --only false-alarms --seeds 20) has its closest
+# pass at 0.52 of the tolerance. float32: its backward is compared with its own float64
+# run, and eps32 ~ 1.2e-7 summed over thousands of terms reaches 1e-4; the sweep's
+# closest float32 pass is 0.23 of 1e-3.
 TOLERANCES = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-3}
+# The finest fraction of an argument's largest gradient that is judged: an element whose
+# gradient is smaller is compared on that floor. float64: rounding of the largest terms is
+# ~1e-16 of them, and even cancellation by a factor 1e7 stays below 1e-8; float32: its
+# eps 1.2e-7 times the same margin gives 1e-3, which is also its tolerance. The values
+# come from that derivation, not from tuning: the false-alarm sweep over 20 seeds
+# (python benchmarks/bench_checker.py --only false-alarms --seeds 20) gives the same
+# verdicts at 1e-9 and 1e-4.
 FLOOR_FRACTION = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
 FLOAT64 = np.dtype(np.float64)
+# Salted, so that the upstream gradient never replays the stream of a `default_rng(seed)`
+# that made the inputs: u == x would make batch norm's dx vanish.
 UPSTREAM_SALT = 0x6A7E
+# Rounding of a float32 backward, allowed for when it is compared with its float64 run:
+# an element's share of L moves by at most about M (the size of L's terms) when the
+# element moves by its own scale, so PRECISION_ULPS ulps of M / scale bound the rounding
+# of its gradient; and SPREAD_FACTOR times the spread measured under perturbations of a
+# few ulps (`checks.numeric.rounding_spread`) covers amplification. Measured with the
+# false-alarm sweep over 20 seeds (the command above): the closest float32 pass is 0.23
+# of the float32 tolerance, 0.46 at SPREAD_FACTOR = 2 and 0.91 at 1; PRECISION_ULPS from
+# 2 to 8 leaves it at 0.23 (on the library's layers the measured spread is the larger
+# allowance; the bound stays for a layer whose spread two draws underestimate). The
+# planted-bug benchmark catches the same bugs at 4 times either value: a logic bug shows
+# in the float64 run.
 PRECISION_ULPS = 8
 SPREAD_FACTOR = 4
 
@@ -69,13 +126,16 @@ def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
     backward : callable
         ``backward(dout, cache)`` (``backward(dout_1, ..., dout_K, cache)``) returning one
         gradient per floating-point array in `args`, in order; a bare array when there is
-        one. Keyword arguments, Python numbers, integer and boolean arrays get none.
+        one. Keyword arguments, Python numbers, integer and boolean arrays get none. It
+        gets its own copy of each upstream gradient at every call; writing into it is
+        reported as a warning (``report.warnings``), not a failure.
     *args, **kwargs
         The forward's arguments. They are never modified, even when forward or backward
-        raises. An exception from the pair is reported as a problem of the check, except
-        NotImplementedError (an unfinished exercise), which propagates. Parameter dicts
-        are copied before every call, so checking never updates running statistics, and
-        NumPy's global random state is the same at every call (`checks.calling`). The
+        raises. An exception from the pair is reported as a problem of the check, with
+        the file and line that raised it, except NotImplementedError (an unfinished
+        exercise), which propagates. Parameter dicts are copied before every call, so
+        checking never updates running statistics, and NumPy's global random state is
+        the same at every call (`checks.calling`; safe in concurrent threads). The
         keyword names below are the checker's own.
     tol : float, optional
         Pass threshold on the relative error of the float64 gradient: 1e-6 by default.
@@ -98,32 +158,10 @@ def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
     GradReport
         ``report.ok``, ``print(report)``, ``report.plot()``.
     """
-    if strategy not in ("auto", "elementwise", "directional"):
-        raise ValueError(f"check_layer: strategy must be 'auto', 'elementwise' or "
-                         f"'directional'; got {strategy!r}")
-    if tol is not None and (not isinstance(tol, numbers.Real) or not 0 < tol < 1):
-        raise ValueError(f"check_layer: tol must be a number in (0, 1); got {tol!r}")
-    if not isinstance(directions, numbers.Integral) or directions < 1:
-        raise ValueError(f"check_layer: directions must be an integer >= 1; got "
-                         f"{directions!r}")
-    layer = name or _layer_name(forward)
-    floats = [np.asarray(a) for a in args if is_float_array(a)]
-    dtype = floats[0].dtype if floats else FLOAT64
-    report = GradReport(layer, dtype.name, TOLERANCES[FLOAT64] if tol is None else tol)
-    names = _argument_names(forward, len(args))
-    originals = _snapshot(args, kwargs, names)
-    options = dict(seed=seed, strategy=strategy, directions=directions)
-    try:
-        with FixedCalls(forward) as calls:
-            objective = _check(report, calls, backward, args, kwargs, names, **options)
-    finally:
-        report.problems += _modified(originals)
-    if nudge_kinks and objective is not None and any(a.kinks for a in report.arguments):
-        nudged, moved = _nudged(args, report, objective, names)
-        report = check_layer(forward, backward, *nudged, tol=tol, name=layer, **options,
-                             **kwargs)
-        report.notes.append(f"{moved} elements at kinks were moved 20 or more steps up and "
-                            "the check was run again at the moved inputs")
+    validate_options("check_layer", tol, strategy, directions)
+    report = check_pair(forward, backward, args, kwargs, _argument_names(forward, len(args)),
+                        name or _layer_name(forward), tol=tol, seed=seed, strategy=strategy,
+                        directions=directions, nudge_kinks=nudge_kinks)
     if raise_on_fail:
         report.raise_if_failed()
     return report
@@ -137,89 +175,64 @@ def assert_gradients(forward, backward, *args, **kwargs):
     return check_layer(forward, backward, *args, raise_on_fail=True, **kwargs)
 
 
-def _check(report, calls, backward, args, kwargs, names, seed, strategy, directions):
-    """Fill `report`; return the float64 objective, or None when the check stopped early."""
-    outputs, cache = _run_forward(report, calls, args, kwargs)
-    if outputs is None:
-        return None
-    repeat, _ = _run_forward(report, calls, args, kwargs)
-    if repeat is None:
-        return None
-    for first, second in zip(outputs, repeat):
-        if not np.array_equal(first, second):
-            gap = float(np.max(np.abs(first.astype(np.float64) - second)))
-            report.problems.append(
-                f"forward is not deterministic: two calls with the same inputs differ by up "
-                f"to {gap:.3g} (a random layer needs a fixed seed, e.g. dropout_param['seed'])")
-            return None
+def validate_options(func, tol, strategy, directions):
+    """Refuse checker options out of range, naming `func`, the user's entry point."""
+    if strategy not in ("auto", "elementwise", "directional"):
+        raise ValueError(f"{func}: strategy must be 'auto', 'elementwise' or "
+                         f"'directional'; got {strategy!r}")
+    if tol is not None and (not isinstance(tol, numbers.Real) or not 0 < tol < 1):
+        raise ValueError(f"{func}: tol must be a number in (0, 1); got {tol!r}")
+    if not isinstance(directions, numbers.Integral) or directions < 1:
+        raise ValueError(f"{func}: directions must be an integer >= 1; got {directions!r}")
 
-    floats = [np.asarray(a) for a in args if is_float_array(a)]
-    for k, out in enumerate(outputs):
-        if floats and out.dtype != floats[0].dtype:
-            label = "output" if len(outputs) == 1 else f"output {k}"
-            report.problems.append(f"{label} is {out.dtype} for {floats[0].dtype} inputs: "
-                                   "the layer contract keeps the dtype")
-            return None
 
-    # Salted, so that the upstream gradient never replays the stream of a
-    # `default_rng(seed)` that made the inputs: u == x would make batch norm's dx vanish.
-    rng = np.random.default_rng([seed, UPSTREAM_SALT])
-    upstream = [rng.standard_normal(out.shape).astype(out.dtype) for out in outputs]
-    differentiable = [i for i, a in enumerate(args) if is_float_array(a)]
-    for i, arg in enumerate(args):
-        if i not in differentiable:
-            if isinstance(arg, np.ndarray) and np.issubdtype(arg.dtype, np.floating):
-                kind = "not checked: the contract covers float32 and float64"
-            elif isinstance(arg, np.ndarray):
-                kind = "integer/bool array"
-            else:
-                kind = "constant"
-            report.arguments.append(
-                ArgumentResult(names[i], NO_GRADIENT, detail=f"{kind}: {describe(arg)}"))
-    if not differentiable:
-        report.problems.append("no floating-point array argument: nothing to check")
-        return None
-    grads = _run_backward(report, backward, upstream, cache, args, differentiable, names)
-    if grads is None:
-        return None
+def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=0,
+               strategy="auto", directions=DIRECTIONS, nudge_kinks=False):
+    """`check_layer` with the arguments' names given: the engine under every entry point.
 
-    low_precision = any(np.asarray(args[i]).dtype != FLOAT64 for i in differentiable)
-    objective = _reported(report, "forward on float64 copies",
-                          lambda: Objective(calls, args, kwargs, upstream))
-    if objective is FAILED:
-        return None
-    grads64, rounding = grads, None
-    if low_precision:
-        grads64 = _backward64(report, calls, backward, objective, differentiable, names)
-        if grads64 is None:
-            return None
-        rounding = _rounding_spread(calls, backward, args, kwargs, upstream, differentiable,
-                                    grads, rng)
-        report.precision_tolerance = TOLERANCES[floats[0].dtype]
-    tolerance, floor = report.tolerance, FLOOR_FRACTION[FLOAT64]
-    if objective.dtype != FLOAT64:
-        # The forward computes in lower precision even on float64 inputs, so the numeric
-        # side carries that precision's rounding.
-        tolerance, floor = TOLERANCES[objective.dtype], FLOOR_FRACTION[objective.dtype]
-        report.tolerance = tolerance
-        report.notes.append(f"forward returns {objective.dtype} for float64 inputs: numeric "
-                            f"differences are judged with the {objective.dtype} tolerance")
+    Parameters
+    ----------
+    forward, backward, args, kwargs
+        As for `check_layer` (`args` a sequence, `kwargs` a dict).
+    names : list of str
+        One per argument, shown in the report's rows.
+    layer : str
+        The report's title.
 
-    for k, (position, grad, grad64) in enumerate(zip(differentiable, grads, grads64)):
-        size = np.size(args[position])
-        elementwise = strategy == "elementwise" or (
-            strategy == "auto" and size <= ELEMENTWISE_MAX)
-        compare = _elementwise if elementwise else _directional
-        result = compare(objective, position, np.asarray(grad64, dtype=np.float64),
-                         tolerance, floor, rng, directions)
-        result.name = names[position]
-        result.detail = describe(args[position])
-        if low_precision:
-            _judge_precision(result, grad, grad64, objective, position, rounding[k])
-        report.arguments.append(result)
-    report.arguments.sort(key=lambda a: names.index(a.name))
-    report.evaluations = objective.evaluations
-    return objective
+    Returns
+    -------
+    GradReport
+    """
+    positions = _differentiable_positions(forward, args)
+    dtypes = [np.asarray(args[i]).dtype for i in positions]
+    dtype = np.result_type(*dtypes) if dtypes else FLOAT64
+    report = GradReport(layer, dtype.name, TOLERANCES[FLOAT64] if tol is None else tol)
+    originals = _snapshot(args, kwargs, names)
+    calls = FixedCalls(forward)
+    check = _Check(report, calls, backward, args, kwargs, names, positions, seed, strategy,
+                   directions)
+    try:
+        with calls:
+            objective = check.run()
+    finally:
+        report.problems += _modified(originals)
+        report.warnings += check.warnings()
+    if nudge_kinks and objective is not None and any(a.kinks for a in report.arguments):
+        nudged, moved = _nudged(args, report, objective, names)
+        report = check_pair(forward, backward, nudged, kwargs, names, layer, tol=tol,
+                            seed=seed, strategy=strategy, directions=directions)
+        report.notes.append(f"{moved} elements at kinks were moved 20 or more steps up and "
+                            "the check was run again at the moved inputs")
+    return report
+
+
+def _differentiable_positions(forward, args):
+    """The positions in `args` of the arguments that get a gradient.
+
+    The one place that decides it: floating-point arrays (float32, float64, their NumPy
+    scalars) do, everything else is a constant.
+    """
+    return [i for i, a in enumerate(args) if is_float_array(a)]
 
 
 FAILED = object()
@@ -236,75 +249,345 @@ def _reported(report, what, call):
     except NotImplementedError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of the user's code is reported
-        report.problems.append(f"{what} raised {type(exc).__name__}: {exc}")
+        report.problems.append(f"{what} raised {type(exc).__name__}: {exc}{_raised_at(exc)}")
         return FAILED
 
 
-def _run_forward(report, calls, args, kwargs):
-    """Call forward (through `calls`); return (outputs, cache), or (None, None)."""
-    result = _reported(report, "forward",
-                       lambda: calls(args, kwargs))
-    if result is FAILED:
-        return None, None
-    if not isinstance(result, tuple) or len(result) < 2:
-        report.problems.append(f"forward must return (out, cache) or (out_1, ..., out_K, "
-                               f"cache); got {describe(result)}")
-        return None, None
-    outputs = [np.asarray(out) for out in result[:-1]]
-    for k, out in enumerate(outputs):
-        label = "output" if len(outputs) == 1 else f"output {k}"
-        if not np.issubdtype(out.dtype, np.floating):
-            report.problems.append(f"{label} is not floating-point: {describe(out)}")
-            return None, None
-        if not np.all(np.isfinite(out)):
-            report.problems.append(f"{label} has {np.size(out) - np.isfinite(out).sum()} "
-                                   "non-finite values (NaN or inf)")
-            return None, None
-    return outputs, result[-1]
+# Frames that are never the place to show: NumPy, the checker, the graph that runs the
+# gates (its messages name the gate), and the argument checks every layer calls (their
+# messages name the layer and the argument).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_NOT_THE_PLACE = (os.path.dirname(os.path.abspath(np.__file__)) + os.sep, _HERE + os.sep,
+                  os.path.join(os.path.dirname(_HERE), "graph") + os.sep,
+                  os.path.abspath(contract.__file__))
 
 
-def _run_backward(report, backward, upstream, cache, args, differentiable, names):
-    grads = _reported(report, "backward", lambda: backward(*upstream, cache))
-    if grads is FAILED:
-        return None
-    return _match_gradients(report, grads, args, differentiable, names)
+def _raised_at(exc):
+    """Where `exc` was raised: the innermost frame of its traceback outside NumPy, the
+    checker and the argument checks (the user's line), as
+    `` (at FILE:LINE, in FUNCTION: SOURCE)``; "" if there is none."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not os.path.abspath(f.filename).startswith(_NOT_THE_PLACE)]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    source = f": {frame.line.strip()}" if frame.line else ""
+    return f" (at {frame.filename}:{frame.lineno}, in {frame.name}{source})"
 
 
-def _backward64(report, calls, backward, objective, differentiable, names):
-    """The same backward run on float64 copies of the arguments (for float32 checks)."""
-    def run():
-        result = calls(objective.args, objective.kwargs)
-        return backward(*objective.upstream, result[-1])
+class _Check:
+    """One check of a pair at one input: `run` goes through the phases in order.
 
-    grads = _reported(report, "forward/backward on float64 copies", run)
-    if grads is FAILED:
-        return None
-    count = len(report.problems)
-    grads = _match_gradients(report, grads, objective.args, differentiable, names,
-                             check_dtype=False)
-    if grads is None:
-        report.problems[count:] = [f"on float64 copies: {p}" for p in report.problems[count:]]
-    return grads
+    Attributes shared by the phases: the `report` being filled, `calls` (the forward
+    with fixed randomness), `positions` (the arguments that get a gradient), and, once
+    drawn, `upstream` (one random upstream gradient per output).
+    """
 
+    def __init__(self, report, calls, backward, args, kwargs, names, positions, seed,
+                 strategy, directions):
+        self.report, self.calls, self.backward = report, calls, backward
+        self.args, self.kwargs, self.names, self.positions = args, kwargs, names, positions
+        self.seed, self.strategy, self.directions = seed, strategy, directions
+        self.rng = np.random.default_rng([seed, UPSTREAM_SALT])
+        self.upstream = None
+        self.dout_names = None
+        self.douts_modified = set()
+        self.low_precision = any(np.asarray(args[i]).dtype != FLOAT64 for i in positions)
 
-def _match_gradients(report, grads, args, differentiable, names, check_dtype=True):
-    """The gradients as a list in argument order, or None after reporting a mismatch."""
-    wanted = [names[i] for i in differentiable]
-    if len(differentiable) == 1:
-        if isinstance(grads, (tuple, list)):
-            report.problems.append(
-                f"backward returned a {type(grads).__name__} of {len(grads)} for one "
-                f"floating-point argument ({wanted[0]}); the contract returns a bare array")
+    def run(self):
+        """Fill the report; return the float64 objective, or None when the check stopped."""
+        outputs, cache = self.forward_twice()
+        if outputs is None or not self.outputs_follow_inputs(outputs):
             return None
+        self.list_constants()
+        if not self.positions:
+            self.report.problems.append("no floating-point array argument: nothing to check")
+            return None
+        self.draw_upstream(outputs)
+        del outputs
+        # The numeric side copies the arguments before any backward runs: a backward that
+        # writes into its cache may write into arrays the cache shares with them.
+        objective = _reported(self.report, "forward on float64 copies",
+                              lambda: Objective(self.calls, self.args, self.kwargs,
+                                                self.upstream, self.positions))
+        if objective is FAILED:
+            return None
+        grads = self.gradients(self.upstream, cache, self.args)
+        if grads is None:
+            return None
+        run64 = (grads, cache, self.args, self.upstream)
+        if self.low_precision:
+            run64 = self.gradients64(objective)
+            if run64 is None:
+                return None
+        self.check_repeatable_and_linear(*run64, objective.dtype)
+        spread = self.rounding(grads) if self.low_precision else None
+        self.compare(objective, grads, run64[0], spread)
+        return objective
+
+    # -- phases ------------------------------------------------------------------------
+
+    def forward_twice(self):
+        """(outputs, cache) of the first of two forward calls, or (None, None) when the
+        forward fails, breaks the contract or is not deterministic."""
+        outputs, cache = self.run_forward()
+        if outputs is None:
+            return None, None
+        repeat, _ = self.run_forward()
+        if repeat is None:
+            return None, None
+        for first, second in zip(outputs, repeat):
+            if not np.array_equal(first, second):
+                gap = max_abs_difference(first, second)
+                self.report.problems.append(
+                    f"forward is not deterministic: two calls with the same inputs differ by "
+                    f"up to {gap:.3g} (a random layer needs a fixed seed, e.g. "
+                    "dropout_param['seed'])")
+                return None, None
+        return outputs, cache
+
+    def run_forward(self):
+        """Call forward; return (outputs, cache), or (None, None) after a problem."""
+        result = _reported(self.report, "forward", lambda: self.calls(self.args, self.kwargs))
+        if result is FAILED:
+            return None, None
+        if not isinstance(result, tuple) or len(result) < 2:
+            self.report.problems.append(f"forward must return (out, cache) or (out_1, ..., "
+                                        f"out_K, cache); got {describe(result)}")
+            return None, None
+        outputs = [np.asarray(out) for out in result[:-1]]
+        for k, out in enumerate(outputs):
+            label = _output_label(k, len(outputs))
+            if not np.issubdtype(out.dtype, np.floating):
+                self.report.problems.append(f"{label} is not floating-point: {describe(out)}")
+                return None, None
+            if not np.all(np.isfinite(out)):
+                self.report.problems.append(f"{label} has {np.size(out) - np.isfinite(out).sum()}"
+                                            " non-finite values (NaN or inf)")
+                return None, None
+        return outputs, result[-1]
+
+    def outputs_follow_inputs(self, outputs):
+        """Whether every output has the dtype of the differentiable inputs (the contract)."""
+        if not self.positions:
+            return True
+        wanted = np.result_type(*[np.asarray(self.args[i]).dtype for i in self.positions])
+        for k, out in enumerate(outputs):
+            if out.dtype != wanted:
+                self.report.problems.append(
+                    f"{_output_label(k, len(outputs))} is {out.dtype} for {wanted} inputs: "
+                    "the layer contract keeps the dtype")
+                return False
+        return True
+
+    def list_constants(self):
+        """A row without a gradient for every argument that gets none."""
+        for i, arg in enumerate(self.args):
+            if i in self.positions:
+                continue
+            if isinstance(arg, np.ndarray) and np.issubdtype(arg.dtype, np.floating):
+                kind = "not checked: the contract covers float32 and float64"
+            elif isinstance(arg, np.ndarray):
+                kind = "integer/bool array"
+            else:
+                kind = "constant"
+            self.report.arguments.append(
+                ArgumentResult(self.names[i], NO_GRADIENT, detail=f"{kind}: {describe(arg)}"))
+
+    def draw_upstream(self, outputs):
+        self.upstream = [self.rng.standard_normal(out.shape).astype(out.dtype)
+                         for out in outputs]
+        self.dout_names = _upstream_names(self.backward, len(outputs))
+
+    def call_backward(self, upstream, cache):
+        """backward on copies of `upstream` (noting the ones it writes into), raw result."""
+        douts = [np.array(u, copy=True) for u in upstream]
+        result = self.backward(*douts, cache)
+        for k, (dout, u) in enumerate(zip(douts, upstream)):
+            if dout.shape != u.shape or not np.array_equal(dout, u):
+                self.douts_modified.add(k)
+        return result
+
+    def gradients(self, upstream, cache, args, check_dtype=True, what="backward"):
+        """The backward's gradients at `cache` as a list, or None after a problem."""
+        result = _reported(self.report, what, lambda: self.call_backward(upstream, cache))
+        if result is FAILED:
+            return None
+        grads, problems = match_gradients(result, args, self.positions, self.names,
+                                          check_dtype)
+        prefix = "" if what == "backward" else f"{what}: "
+        self.report.problems += [prefix + p for p in problems]
+        return grads
+
+    def gradients64(self, objective):
+        """(gradients, cache, args, upstream) of the same backward run on float64 copies.
+
+        The forward gets copies of the objective's arguments, so that a backward writing
+        into its cache cannot move the point the numeric side differentiates at.
+        """
+        args64 = [np.array(a) if i in self.positions else a
+                  for i, a in enumerate(objective.args)]
+        result = _reported(self.report, "forward on float64 copies",
+                           lambda: self.calls(args64, self.kwargs))
+        if result is FAILED:
+            return None
+        grads = self.gradients(objective.upstream, result[-1], args64, check_dtype=False,
+                               what="backward on float64 copies")
+        if grads is None:
+            return None
+        return grads, result[-1], args64, objective.upstream
+
+    def check_repeatable_and_linear(self, grads, cache, args, upstream, dtype):
+        """Call backward again with the same dout, then with -2 dout; report a difference.
+
+        Both comparisons allow `FLOOR_FRACTION` of the largest gradient, for the
+        precision the computation runs in.
+        """
+        resolution = FLOOR_FRACTION.get(np.dtype(dtype), FLOOR_FRACTION[np.dtype(np.float32)])
+        scale = max(float(np.max(np.abs(g), initial=0.0)) for g in grads)
+        again = self.later_call(upstream, cache, args)
+        if again is None:
+            return
+        gap, where = _largest_gap(again, grads)
+        if gap > resolution * scale:
+            self.report.problems.append(
+                f"backward is not repeatable: a second call with the same cache and dout "
+                f"returns other gradients (by up to {gap / scale:.2g} of the largest "
+                f"gradient, in {self.names[self.positions[where]]}); does it write into "
+                "its cache?")
+            return
+        del again
+        scaled = self.later_call([-2 * u for u in upstream], cache, args)
+        if scaled is None:
+            return
+        gap, where = _largest_gap(scaled, grads, factor=-2.0)
+        if gap > resolution * scale * 2:
+            self.report.problems.append(
+                f"backward is not linear in dout: backward(-2 dout) differs from -2 "
+                f"backward(dout) by up to {gap / (2 * scale):.2g} of the largest gradient "
+                f"(in {self.names[self.positions[where]]}); a backward multiplies dout by "
+                "the local Jacobian: does it ignore dout, add to it, or take its square or "
+                "absolute value?")
+
+    def later_call(self, upstream, cache, args):
+        """The gradients of one more backward call, or None after a problem."""
+        result = _reported(self.report, "backward (called again)",
+                           lambda: self.call_backward(upstream, cache))
+        if result is FAILED:
+            return None
+        grads, problems = match_gradients(result, args, self.positions, self.names,
+                                          check_dtype=False)
+        if problems:
+            self.report.problems.append(f"backward is not repeatable: called again with the "
+                                        f"same cache, {problems[0]}")
+        return grads
+
+    def rounding(self, grads):
+        """Per argument, how far the low-precision backward moves under a few ulps."""
+        def evaluate(moved):
+            try:
+                result = self.calls(moved, self.kwargs)
+                again = self.call_backward(self.upstream, result[-1])
+            except Exception:  # noqa: BLE001 - the unperturbed run worked; no spread seen
+                return grads
+            return _as_list(again, len(self.positions))
+
+        return rounding_spread(evaluate, self.args, self.positions, grads, self.rng)
+
+    def compare(self, objective, grads, grads64, spread):
+        """A row per differentiable argument: its gradient against the numeric one."""
+        report = self.report
+        tolerance, floor = report.tolerance, FLOOR_FRACTION[FLOAT64]
+        if objective.dtype != FLOAT64:
+            # The forward computes in lower precision even on float64 inputs, so the
+            # numeric side carries that precision's rounding.
+            tolerance, floor = TOLERANCES[objective.dtype], FLOOR_FRACTION[objective.dtype]
+            report.tolerance = tolerance
+            report.notes.append(f"forward returns {objective.dtype} for float64 inputs: "
+                                f"numeric differences are judged with the {objective.dtype} "
+                                "tolerance")
+        if self.low_precision:
+            report.precision_tolerance = TOLERANCES[np.dtype(np.float32)]
+        # A loss (one scalar output): an error proportional to an argument, per unit of
+        # the upstream gradient, is a term like regularization's reg * W (`hint`).
+        scalar = len(objective.upstream) == 1 and objective.upstream[0].ndim == 0
+        loss_scale = float(objective.upstream[0]) if scalar else None
+        for k, (position, grad, grad64) in enumerate(zip(self.positions, grads, grads64)):
+            size = np.size(self.args[position])
+            elementwise = self.strategy == "elementwise" or (
+                self.strategy == "auto" and size <= ELEMENTWISE_MAX)
+            compare = _elementwise if elementwise else _directional
+            result = compare(objective, position, np.asarray(grad64, dtype=np.float64),
+                             tolerance, floor, self.rng, self.directions, loss_scale)
+            result.name = self.names[position]
+            result.detail = describe(self.args[position])
+            if spread is not None and np.asarray(grad).dtype != FLOAT64:
+                _judge_precision(result, grad, grad64, objective, position, spread[k])
+            report.arguments.append(result)
+        report.arguments.sort(key=lambda a: self.names.index(a.name))
+        report.evaluations = objective.evaluations
+
+    def warnings(self):
+        """What the check saw that is wrong but does not make the gradients wrong."""
+        return [f"backward wrote into its upstream gradient {self.dout_names[k]} in place; "
+                "its gradients were judged as returned, so this does not fail the check, "
+                "but it breaks wherever the same array is used again (make a new array: "
+                f"2 * {self.dout_names[k]}, not {self.dout_names[k]} *= 2)"
+                for k in sorted(self.douts_modified)]
+
+
+def _output_label(k, count):
+    return "output" if count == 1 else f"output {k}"
+
+
+def _upstream_names(backward, count):
+    """The names of backward's upstream-gradient parameters (``dout``, or ``dnext_h``,
+    ``dnext_c``), or ``dout`` / ``dout k`` where its signature cannot say."""
+    try:
+        params = [p.name for p in inspect.signature(backward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    if len(params) == count + 1:
+        return params[:count]
+    return ["dout"] if count == 1 else [f"dout {k}" for k in range(count)]
+
+
+def _as_list(grads, count):
+    """A backward's result as a list: a bare array for one gradient, else a sequence."""
+    if count == 1 and not isinstance(grads, (tuple, list)):
+        return [grads]
+    return list(grads)
+
+
+def _largest_gap(grads, reference, factor=1.0):
+    """(max over arguments of max |grad - factor * reference|, the argument it is in)."""
+    gaps = [max_abs_difference(g, r, factor) for g, r in zip(grads, reference)]
+    where = int(np.argmax(gaps))
+    return gaps[where], where
+
+
+def match_gradients(grads, args, positions, names, check_dtype=True):
+    """A backward's result as a list in argument order, and what breaks the contract.
+
+    Returns
+    -------
+    (list of ndarray, []) when the result fits the arguments at `positions`, else
+    (None, list of str) naming every mismatch.
+    """
+    wanted = [names[i] for i in positions]
+    if len(positions) == 1:
+        if isinstance(grads, (tuple, list)):
+            return None, [f"backward returned a {type(grads).__name__} of {len(grads)} for one "
+                          f"floating-point argument ({wanted[0]}); the contract returns a bare "
+                          "array"]
         grads = [grads]
-    elif not isinstance(grads, (tuple, list)) or len(grads) != len(differentiable):
+    elif not isinstance(grads, (tuple, list)) or len(grads) != len(positions):
         count = len(grads) if isinstance(grads, (tuple, list)) else 1
-        report.problems.append(
-            f"backward returned {count} gradient{'s' * (count != 1)} for "
-            f"{len(differentiable)} floating-point arguments ({', '.join(wanted)})")
-        return None
+        return None, [f"backward returned {count} gradient{'s' * (count != 1)} for "
+                      f"{len(positions)} floating-point arguments ({', '.join(wanted)})"]
     problems = []
-    for position, grad in zip(differentiable, grads):
+    for position, grad in zip(positions, grads):
         arg, label = np.asarray(args[position]), names[position]
         if not isinstance(grad, (np.ndarray, np.generic)):
             problems.append(f"gradient of {label} is {describe(grad)}, not an array")
@@ -316,8 +599,9 @@ def _match_gradients(report, grads, args, differentiable, names, check_dtype=Tru
                             f"{arg.dtype}")
         elif not np.all(np.isfinite(grad)):
             problems.append(f"gradient of {label} has non-finite values (NaN or inf)")
-    report.problems += problems
-    return None if problems else [np.asarray(g) for g in grads]
+    if problems:
+        return None, problems
+    return [np.asarray(g) for g in grads], []
 
 
 def _relative_errors(analytic, numeric, noise, floor_fraction, tolerance, kink=None):
@@ -346,37 +630,50 @@ def _settled(analytic, tolerance, floor):
     return settled
 
 
-def _elementwise(objective, position, analytic, tolerance, floor_fraction, rng, directions):
-    x = objective.args[position]
-    numeric = np.zeros(x.shape)
-    noise = np.zeros(x.shape)
-    kink = np.zeros(x.shape, dtype=bool)
+def _elementwise(objective, position, analytic, tolerance, floor_fraction, rng, directions,
+                 loss_scale=None):
+    shape = analytic.shape
+    numeric = np.zeros(shape)
+    noise = np.zeros(shape)
+    kink = np.zeros(shape, dtype=bool)
     provisional_floor = floor_fraction * float(np.max(np.abs(analytic), initial=0.0))
-    for index in np.ndindex(*x.shape):
+    flat_analytic = analytic.reshape(-1)
+    for k in range(analytic.size):
         found = objective.derivative(
-            position, index=index,
-            settled=_settled(float(analytic[index]), tolerance, provisional_floor))
-        numeric[index], noise[index], kink[index] = found.value, found.noise, found.kink
+            position, Direction.element(k),
+            settled=_settled(float(flat_analytic[k]), tolerance, provisional_floor))
+        numeric.flat[k], noise.flat[k], kink.flat[k] = found.value, found.noise, found.kink
     errors = _relative_errors(analytic, numeric, noise, floor_fraction, tolerance, kink)
     order = np.argsort(errors, axis=None)[::-1][:WORST_SHOWN]
-    worst = [(tuple(int(i) for i in np.unravel_index(k, x.shape)), float(analytic.flat[k]),
-              float(numeric.flat[k]), float(errors.flat[k])) for k in order]
+    worst = [(_index(k, shape), float(analytic.flat[k]), float(numeric.flat[k]),
+              float(errors.flat[k])) for k in order]
     compared = errors[~kink]
     failing = errors > tolerance
     return ArgumentResult(
         "", FAIL if failing.any() else PASS, "elementwise",
         float(compared.max()) if compared.size else 0.0,
         float(np.median(compared)) if compared.size else 0.0, worst, int(kink.sum()),
-        hint(analytic, numeric, failing), errors=errors, at_kinks=kink,
-        analytic_values=analytic,
-        numeric_values=numeric)
+        hint(analytic, numeric, failing, value=_scaled(objective.args[position], loss_scale)),
+        errors=errors,
+        at_kinks=kink, analytic_values=analytic, numeric_values=numeric)
+
+
+def _scaled(value, loss_scale):
+    """An argument's values times the upstream gradient of a loss, or None (no loss)."""
+    return None if loss_scale is None else loss_scale * value
+
+
+def _index(flat_index, shape):
+    """The index tuple of element `flat_index` of an array of `shape`."""
+    return tuple(int(i) for i in np.unravel_index(int(flat_index), shape))
 
 
 def _direction_error(objective, position, analytic, direction, tolerance, floor_fraction):
     """(relative error along `direction`, numeric derivative) or (None, ...) at a kink."""
-    exact = float(np.vdot(analytic, direction))
-    scale = float(np.sum(np.abs(analytic * direction)))
-    found = objective.derivative(position, direction=direction,
+    part = analytic.reshape(-1)[direction.span]
+    exact = dot(part, direction.values)
+    scale = abs_dot(part, direction.values)
+    found = objective.derivative(position, direction,
                                  settled=_settled(exact, tolerance, floor_fraction * scale))
     if found.kink:
         return None, found
@@ -384,22 +681,13 @@ def _direction_error(objective, position, analytic, direction, tolerance, floor_
     return abs(exact - found.value) / max(abs(exact) + abs(found.value), floor), found
 
 
-def _random_direction(rng, shape, support=None):
-    direction = np.zeros(shape)
-    if support is None:
-        direction = rng.standard_normal(shape)
-    else:
-        direction.flat[support] = rng.standard_normal(len(support))
-    return direction / np.linalg.norm(direction)
-
-
-def _directional(objective, position, analytic, tolerance, floor_fraction, rng, directions):
-    shape = analytic.shape
+def _directional(objective, position, analytic, tolerance, floor_fraction, rng, directions,
+                 loss_scale=None):
     errors, kinks = [], 0
     for _ in range(directions):
         for _attempt in range(3):
             error, _ = _direction_error(objective, position, analytic,
-                                        _random_direction(rng, shape), tolerance,
+                                        Direction.random(rng, 0, analytic.size), tolerance,
                                         floor_fraction)
             if error is not None:
                 break
@@ -415,31 +703,43 @@ def _directional(objective, position, analytic, tolerance, floor_fraction, rng, 
     if not errors.size:
         result.hint = "every direction tried crossed a kink"
     if failed:
-        _locate(objective, position, analytic, tolerance, floor_fraction, rng, result)
+        _locate(objective, position, analytic, tolerance, floor_fraction, rng, result,
+                loss_scale)
     return result
 
 
-def _locate(objective, position, analytic, tolerance, floor_fraction, rng, result):
-    """Bisect towards a wrong element, then compare a sample of elements one by one."""
-    shape = analytic.shape
-    support = np.arange(analytic.size)
-    while support.size > 1:
-        halves = np.array_split(support, 2)
-        found = [_direction_error(objective, position, analytic,
-                                  _random_direction(rng, shape, half), tolerance,
-                                  floor_fraction)[0] for half in halves]
-        found = [-1.0 if e is None else e for e in found]
-        best = int(np.argmax(found))
-        if found[best] <= tolerance:
+def _locate(objective, position, analytic, tolerance, floor_fraction, rng, result,
+            loss_scale=None):
+    """Bisect towards a wrong element, then compare it, its neighbours and a sample.
+
+    The halves are contiguous spans of the flattened argument (so no index array is ever
+    built), each probed along random signs; the worse one is followed while it fails.
+    When neither half fails, the signs are drawn again (`BISECTION_TRIES` in all): the
+    span they halve did fail, and a second draw tells an unlucky one from an error
+    spread too thinly to resolve. Elements are reported by their index in the argument.
+    """
+    size, shape = analytic.size, analytic.shape
+    start, stop = 0, size
+    while stop - start > 1:
+        middle = (start + stop + 1) // 2
+        halves = [(start, middle), (middle, stop)]
+        for _ in range(BISECTION_TRIES):
+            found = [_direction_error(objective, position, analytic,
+                                      Direction.random_signs(rng, low, high), tolerance,
+                                      floor_fraction)[0] for low, high in halves]
+            found = [-1.0 if e is None else e for e in found]
+            best = int(np.argmax(found))
+            if found[best] > tolerance:
+                break
+        else:
             break
-        support = halves[best]
-    sample = set(int(k) for k in rng.choice(analytic.size, min(SAMPLE, analytic.size),
-                                            replace=False))
-    sample |= set(int(k) for k in support[:4])
+        start, stop = halves[best]
+    sample = {int(k) for k in rng.choice(size, min(SAMPLE, size), replace=False)}
+    sample |= set(range(start, min(stop, start + 4)))
     indices = sorted(sample)
     numeric, noise, kink = [], [], []
     for k in indices:
-        found = objective.derivative(position, index=np.unravel_index(k, shape))
+        found = objective.derivative(position, Direction.element(k))
         numeric.append(found.value)
         noise.append(found.noise)
         kink.append(found.kink)
@@ -448,37 +748,11 @@ def _locate(objective, position, analytic, tolerance, floor_fraction, rng, resul
     errors = _relative_errors(picked, numeric, np.array(noise), floor_fraction, tolerance,
                               kink)
     order = np.argsort(errors)[::-1][:WORST_SHOWN]
-    result.worst = [(tuple(int(i) for i in np.unravel_index(indices[k], shape)),
-                     float(picked[k]), float(numeric[k]), float(errors[k])) for k in order]
-    result.hint = hint(picked, numeric, errors > tolerance)
-
-
-def _rounding_spread(calls, backward, args, kwargs, upstream, differentiable, grads, rng):
-    """How far a low-precision backward moves when its inputs move by a few ulps.
-
-    Each floating-point argument is multiplied by (1 + r * 4 eps) with random signs r, in
-    its own dtype, twice; the largest change of each gradient is an estimate of the
-    rounding noise that computation carries, structural cancellation included (a bias
-    before a batch norm has an exact gradient of 0 and a float32 one of pure noise). It
-    is None for an argument whose perturbed run failed.
-    """
-    spread = [0.0] * len(differentiable)
-    for _ in range(2):
-        moved = list(args)
-        for i in differentiable:
-            a = np.asarray(args[i])
-            jitter = rng.choice([-4.0, 4.0], size=a.shape) * np.finfo(a.dtype).eps
-            moved[i] = (a * (1 + jitter)).astype(a.dtype)
-        try:
-            result = calls(moved, kwargs)
-            again = backward(*upstream, result[-1])
-        except Exception:  # noqa: BLE001 - the unperturbed run worked; keep what we have
-            return spread
-        again = [again] if len(differentiable) == 1 else list(again)
-        for k, (grad, other) in enumerate(zip(grads, again)):
-            change = np.abs(np.asarray(other, np.float64) - np.asarray(grad, np.float64))
-            spread[k] = max(spread[k], float(change.max()) if change.size else 0.0)
-    return spread
+    where = [_index(k, shape) for k in indices]
+    result.worst = [(where[k], float(picked[k]), float(numeric[k]), float(errors[k]))
+                    for k in order]
+    value = _scaled(objective.args[position].reshape(-1)[indices], loss_scale)
+    result.hint = hint(picked, numeric, errors > tolerance, value=value, where=where)
 
 
 def _judge_precision(result, grad, grad64, objective, position, spread):
@@ -487,12 +761,11 @@ def _judge_precision(result, grad, grad64, objective, position, spread):
     The comparison allows for rounding of two sizes: `PRECISION_ULPS` * eps32 * M / scale
     (perturbing an element by its own scale moves L by at most about M, the size of L's
     terms) and `SPREAD_FACTOR` times the measured `spread` of the backward under
-    perturbations of a few ulps (`_rounding_spread`).
+    perturbations of a few ulps.
     """
     low = np.asarray(grad, dtype=np.float64)
     dtype = np.asarray(grad).dtype
-    x = objective.args[position]
-    scale = float(np.sqrt(np.mean(x * x))) if x.size else 0.0
+    scale = objective.rms(position)
     noise = PRECISION_ULPS * float(np.finfo(dtype).eps) * objective.magnitude / (scale or 1.0)
     noise += SPREAD_FACTOR * spread
     errors = _relative_errors(low, np.asarray(grad64, dtype=np.float64), noise,
@@ -518,8 +791,8 @@ def _nudged(args, report, objective, names):
             continue
         position = names.index(result.name)
         x = np.array(args[position])
-        for k, index in enumerate(zip(*np.nonzero(result.at_kinks))):
-            x[index] += (20 + 10 * k) * objective.step(objective.args[position], index)
+        for k, flat in enumerate(np.flatnonzero(result.at_kinks)):
+            x.flat[flat] += (20 + 10 * k) * objective.step(position, Direction.element(flat))
             moved += 1
         nudged[position] = x
     return nudged, moved
@@ -541,12 +814,13 @@ def _argument_names(forward, count):
 
 
 def _snapshot(args, kwargs, names):
-    """(array, copy of its contents, label) for every array the caller passed, dicts included."""
+    """(array, shape, digest of its bytes, label) for every array the caller passed,
+    dicts included: enough to tell a modification without a copy of each array."""
     found = []
 
     def walk(value, label):
         if isinstance(value, np.ndarray):
-            found.append((value, value.copy(), label))
+            found.append((value, value.shape, _digest(value), label))
         elif isinstance(value, dict):
             for key, item in value.items():
                 walk(item, f"{label}[{key!r}]")
@@ -561,7 +835,13 @@ def _snapshot(args, kwargs, names):
     return found
 
 
+def _digest(array):
+    if array.dtype.hasobject:
+        return hashlib.blake2b(repr(array.tolist()).encode()).digest()
+    return hashlib.blake2b(np.ascontiguousarray(array).data).digest()
+
+
 def _modified(originals):
     return [f"the layer modified its input {label} in place"
-            for array, saved, label in originals
-            if array.shape != saved.shape or not np.array_equal(array, saved, equal_nan=True)]
+            for array, shape, digest, label in originals
+            if array.shape != shape or _digest(array) != digest]

@@ -6,8 +6,10 @@
     python -m checks --only affine,relu --dtype both --seeds 3
     python -m checks --plot errors.png    # and a bar chart of every layer's max error
 
-Prints one row per layer and argument, a summary line, and exits 1 when any check fails
-or when a target defines a ``*_forward`` that is not registered (it could not be checked).
+Prints one row per layer and argument (a failing one followed by its worst elements, as
+``print(check_layer(...))`` shows them), a row per problem and per warning, a summary
+line, and exits 1 when any check fails or when a target defines a ``*_forward`` that is
+not registered (it could not be checked). Warnings do not fail.
 """
 
 import argparse
@@ -129,6 +131,10 @@ def main(argv=None):
             print_row(run, spec.name, dtype, seed, arg, err, worst, status)
         for problem in report.problems:
             print_row(run, spec.name, dtype, seed, "-", "-", "-", f"FAIL: {problem}")
+        for warning in report.warnings:
+            print_row(run, spec.name, dtype, seed, "-", "-", "-", f"WARNING: {warning}")
+        for line in report.failing_details():
+            print(line, flush=True)
         failed += not report.ok
         labels.append(f"{spec.name} ({dtype}, seed {seed})")
         errors.append(report.max_rel_error if not report.problems else float("nan"))

@@ -86,13 +86,14 @@ from typing import Callable
 import numpy as np
 
 from layers.registry import REGISTRY
-from .checker import (_argument_names, _as_list, _differentiable_positions, check_layer)
+from .checker import (FLOOR_FRACTION, _argument_names, _as_list, _differentiable_positions,
+                      check_layer)
 
 SEQUENCE_LAYERS = ("rnn", "lstm", "gru", "temporal")
 SPATIAL_LAYERS = ("conv", "pool")
 # A change smaller than this fraction of a layer's largest gradient is rounding noise: the
-# resolution the checker claims in float64 (its error floor, FLOOR_FRACTION).
-RESOLUTION = 1e-8
+# resolution the checker claims in float64 (its error floor).
+RESOLUTION = FLOOR_FRACTION[np.dtype(np.float64)]
 
 
 @dataclass

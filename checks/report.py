@@ -70,14 +70,30 @@ class ArgumentResult:
 
 @dataclass
 class GradReport:
-    """The result of `checks.check_layer`.
+    """The result of `checks.check_layer` (and of `check_graph`, `check_model`).
 
     ``report.ok`` is True when no problem was found and every floating-point argument's
     gradient agrees with central differences within ``report.tolerance`` (for float32
     arguments: the same backward run in float64 does, and the float32 run agrees with it
-    within ``report.precision_tolerance``). ``str(report)``
-    is a table with one row per argument, then the worst elements and a hint for each
-    failing argument.
+    within ``report.precision_tolerance``). ``str(report)`` is a table with one row per
+    argument, then the worst elements and a hint for each failing argument, the problems
+    (each fails the check), the warnings (which do not), notes, and for a graph checked
+    with ``localize=True`` one line per gate.
+
+    Attributes
+    ----------
+    problems : list of str
+        What breaks the contract or stops the comparison (a wrong number of gradients, a
+        non-deterministic forward, a backward not linear in dout, an exception): each
+        one fails the check.
+    warnings : list of str
+        Misbehaviour that leaves the gradients right (a backward writing into its
+        upstream gradient): printed, never failing the check.
+    notes : list of str
+        How the check was run, where that differs from the defaults.
+    gates : list of (str, GradReport)
+        `checks.check_graph` with ``localize=True`` on a failing graph: every gate that
+        was checked at the values it saw in the forward pass, in topological order.
     """
 
     layer: str
@@ -85,7 +101,9 @@ class GradReport:
     tolerance: float
     arguments: list = field(default_factory=list)
     problems: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    gates: list = field(default_factory=list)
     evaluations: int = 0
     precision_tolerance: float = None
 
@@ -125,16 +143,9 @@ class GradReport:
             rows.append((self.layer, arg.name, f"{arg.max_rel_error:.2e}", *worst, status))
         return rows
 
-    def __str__(self):
-        header = ("layer", "arg", "max rel err", "worst index", "analytic", "numeric",
-                  "status")
-        tolerance = f"tolerance {self.tolerance:.0e}"
-        if self.precision_tolerance is not None:
-            tolerance += (f" for the backward run in float64, {self.precision_tolerance:.0e} "
-                          f"for its {self.dtype} run against that")
-        lines = [f"gradient check of {self.layer} ({self.dtype}, {tolerance}): "
-                 f"{'ok' if self.ok else 'FAILED'}"]
-        lines += format_table(header, self.rows())
+    def failing_details(self):
+        """Lines on each failing argument: its strategy, median error and worst elements."""
+        lines = []
         for arg in self.arguments:
             if arg.status != FAIL:
                 continue
@@ -146,8 +157,38 @@ class GradReport:
             if not np.isnan(arg.precision_error):
                 lines.append(f"    float32 vs float64 backward: rel err "
                              f"{arg.precision_error:.2e}")
+        return lines
+
+    def summary(self):
+        """One line: ok, or what fails first (a problem, or each failing argument's hint)."""
+        if self.ok:
+            return "ok"
+        if self.problems:
+            return f"FAILED: {self.problems[0]}"
+        failing = [a for a in self.arguments if a.status == FAIL]
+        return "FAILED: " + "; ".join(
+            f"{a.name} max rel err {a.max_rel_error:.1e}" + (f", {a.hint}" if a.hint else "")
+            for a in failing)
+
+    def __str__(self):
+        header = ("layer", "arg", "max rel err", "worst index", "analytic", "numeric",
+                  "status")
+        tolerance = f"tolerance {self.tolerance:.0e}"
+        if self.precision_tolerance is not None:
+            tolerance += (f" for the backward run in float64, {self.precision_tolerance:.0e} "
+                          f"for its {self.dtype} run against that")
+        lines = [f"gradient check of {self.layer} ({self.dtype}, {tolerance}): "
+                 f"{'ok' if self.ok else 'FAILED'}"]
+        lines += format_table(header, self.rows())
+        lines += self.failing_details()
         lines += [f"  problem: {p}" for p in self.problems]
+        lines += [f"  warning: {w}" for w in self.warnings]
         lines += [f"  note: {n}" for n in self.notes]
+        if self.gates:
+            lines.append(f"  each gate at the values of the forward pass "
+                         f"({sum(not r.ok for _, r in self.gates)} of {len(self.gates)} "
+                         "disagree with their forward):")
+            lines += [f"    {label}: {report.summary()}" for label, report in self.gates]
         return "\n".join(lines)
 
     def raise_if_failed(self):
