@@ -4,11 +4,16 @@
   backward with central differences of its forward; ``print(report)`` shows a row per
   argument; `assert_gradients` raises `GradientCheckError` with that table (for pytest).
 - `check_graph(g, **feeds)`: the same check for a whole `graph.ComputationalGraph`,
-  with a row per input and param.
+  with a row per input and param; when it fails, every gate is checked at the values
+  it saw in the forward pass, and the wrong one named (``localize=True``).
+- `check_model(model, X, y)`: the same check for a CS231n-style model (a ``params``
+  dict and ``loss(X, y) -> (loss, grads)``), with a row per parameter.
 - `register`: register a pair with a builder of example inputs, so that
   ``python -m checks my_layers.py`` checks it.
 - `jacobian(fn, x)` and `analytic_jacobian(forward, backward, *args)`: full Jacobians of
   small layers, for seeing Jacobian form next to the shape convention.
+- `checks.mutations`: a catalogue of planted backward bugs (a wrong sign, a dropped 1/N,
+  a cache written into, ...), for measuring what a gradient checker catches.
 - CS231n's helpers, unchanged in use: `rel_error`, `eval_numerical_gradient`,
   `eval_numerical_gradient_array`, `grad_check_sparse`.
 
@@ -19,13 +24,14 @@ from layers.registry import Example, register
 from .checker import TOLERANCES, assert_gradients, check_layer
 from .graph_check import check_graph
 from .jacobian import analytic_jacobian, jacobian
+from .model_check import check_model
 from .gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
                              grad_check_sparse, rel_error)
 from .report import GradientCheckError, GradReport
 
 __all__ = [
     "Example", "GradReport", "GradientCheckError", "TOLERANCES", "analytic_jacobian",
-    "assert_gradients", "check_graph", "check_layer", "eval_numerical_gradient",
+    "assert_gradients", "check_graph", "check_layer", "check_model", "eval_numerical_gradient",
     "eval_numerical_gradient_array", "grad_check_sparse", "jacobian", "register",
     "rel_error",
 ]

@@ -1,19 +1,24 @@
-"""Check a whole ComputationalGraph: its backward against central differences of forward.
+"""Check a whole ComputationalGraph, and find the gate whose backward is wrong.
 
 The graph is turned into one layer pair (`ComputationalGraph.as_layer`) whose arguments
 are the graph's inputs and params, so `check_layer` does the checking and the report has
-one row per input and param, exactly as for a layer.
+one row per input and param, exactly as for a layer. When that check fails, every gate
+is checked on its own at the values it was called with in a forward pass at the same
+feeds (``localize=True``, the default): a gate whose backward disagrees with its own
+forward is named, one line per gate, so a graph of correct gates and one wrong one
+points at that one.
 """
 
 from layers.contract import describe
 
-from .checker import check_layer
+from .calling import FixedCalls
+from .checker import DIRECTIONS, _differentiable_positions, check_layer, validate_options
 
 __all__ = ["check_graph"]
 
 
-def check_graph(graph, *, tol=None, seed=0, strategy="auto", nudge_kinks=False,
-                raise_on_fail=False, **feeds):
+def check_graph(graph, *, tol=None, seed=0, strategy="auto", directions=DIRECTIONS,
+                nudge_kinks=False, localize=True, raise_on_fail=False, **feeds):
     """Compare ``graph.backward()`` with central differences of ``graph.forward()``.
 
     Parameters
@@ -22,8 +27,12 @@ def check_graph(graph, *, tol=None, seed=0, strategy="auto", nudge_kinks=False,
         Its params are used at their current values (never modified), its output is the
         one `backward` starts from. The graph's last forward and backward passes are
         left as they were.
-    tol, seed, strategy, nudge_kinks, raise_on_fail
+    tol, seed, strategy, directions, nudge_kinks, raise_on_fail
         As for `checks.check_layer` (an input of the graph cannot share these names).
+    localize : bool
+        When the graph's gradient is wrong, check every gate at the values it saw in a
+        forward pass at `feeds`, and list them in ``report.gates`` (printed one line per
+        gate, the ones whose backward disagrees with their forward marked FAILED).
     **feeds : ndarray or Python number
         One value per input of the graph, as for ``graph.forward``. Python numbers become
         float64 0-d arrays, so they are checked too; integer arrays (labels) are listed
@@ -32,7 +41,8 @@ def check_graph(graph, *, tol=None, seed=0, strategy="auto", nudge_kinks=False,
     Returns
     -------
     GradReport
-        One row per input, then per param, in order of creation.
+        One row per input, then per param, in order of creation; ``report.gates`` holds
+        (gate, GradReport) for every gate checked by `localize`.
 
     Examples
     --------
@@ -47,7 +57,35 @@ def check_graph(graph, *, tol=None, seed=0, strategy="auto", nudge_kinks=False,
     if not isinstance(graph, ComputationalGraph):
         raise TypeError(f"check_graph: graph must be a ComputationalGraph (its first "
                         f"argument); got {describe(graph)}")
+    validate_options("check_graph", tol, strategy, directions)
     forward, backward = graph.as_layer()
-    return check_layer(forward, backward, *graph.layer_args(**feeds), tol=tol, seed=seed,
-                       strategy=strategy, nudge_kinks=nudge_kinks,
-                       raise_on_fail=raise_on_fail, name=graph.name)
+    args = graph.layer_args(**feeds)
+    options = dict(tol=tol, seed=seed, strategy=strategy, directions=directions)
+    report = check_layer(forward, backward, *args, nudge_kinks=nudge_kinks, name=graph.name,
+                         **options)
+    if localize and not report.ok:
+        try:
+            calls = _gate_calls(graph, forward, args)
+        except Exception as exc:  # noqa: BLE001 - the report already says what failed
+            report.notes.append(f"gates not checked one by one: the forward pass raised "
+                                f"{type(exc).__name__}")
+            calls = []
+        report.gates = [(gate.where, check_layer(gate.forward, gate.backward, *values,
+                                                 name=gate.name, **options, **gate.options))
+                        for gate, values in calls]
+    if raise_on_fail:
+        report.raise_if_failed()
+    return report
+
+
+def _gate_calls(graph, forward, args):
+    """Every gate of `graph` with the positional arguments it got in a forward pass at
+    `args` (the arguments of the graph's layer pair), in topological order.
+
+    The pass runs with NumPy's global random state fixed as in the check, so a gate
+    drawing from it sees the values the check saw.
+    """
+    with FixedCalls(forward) as calls:
+        _, (run, _) = calls(args, {})
+    return [(gate, run.args[gate.id]) for gate in graph._structure()
+            if _differentiable_positions(gate.forward, run.args[gate.id])]

@@ -1,0 +1,123 @@
+"""Check a whole CS231n-style model: the gradient of its loss for every parameter.
+
+A model is any object with a ``params`` dict (name -> float array) and
+``loss(X, y) -> (loss, grads)`` with one gradient per parameter, as CS231n's
+``TwoLayerNet``, ``FullyConnectedNet``, ``ThreeLayerConvNet`` and ``CaptioningRNN`` and
+gatelab's `training.models` have. The model is made a layer pair whose arguments are
+its parameters,
+
+    forward(*params) -> (loss, grads)      backward(dloss, grads) -> dloss * grads
+
+so that `check_layer` checks it with its usual report: one row per parameter, the worst
+elements and a hint. The model checked is a deep copy: the caller's parameters, running
+statistics and dropout state are never touched. Randomness is held fixed: NumPy's global
+state is reset before every loss evaluation (`checks.calling`), and a CS231n-style
+``model.dropout_param`` without a seed gets one in the copy, so every evaluation drops
+the same units.
+"""
+
+import copy
+from collections.abc import Mapping
+
+import numpy as np
+
+from layers.contract import describe
+
+from .checker import DIRECTIONS, check_pair, validate_options
+
+__all__ = ["check_model"]
+
+
+def check_model(model, X, y, *, tol=None, seed=0, strategy="auto", directions=DIRECTIONS,
+                raise_on_fail=False):
+    """Compare the gradients of ``model.loss(X, y)`` with central differences.
+
+    Parameters
+    ----------
+    model : object
+        ``model.params``: dict of name -> float ndarray; ``model.loss(X, y) -> (loss,
+        grads)`` with ``grads`` a dict holding a gradient of each parameter's shape.
+        Never modified: the check runs on a deep copy.
+    X : ndarray of shape (N, ...)
+        The input batch, as ``model.loss`` takes it.
+    y : ndarray of shape (N, ...)
+        The labels (or captions), as ``model.loss`` takes them.
+    tol, seed, strategy, directions, raise_on_fail
+        As for `checks.check_layer`. A model built in float64 is checked against the
+        float64 tolerance; CS231n checks its models in float64 for this reason.
+
+    Returns
+    -------
+    GradReport
+        One row per parameter, in the order of ``model.params``; a dropped
+        regularization term shows as failing weights with a hint naming it, and passing
+        biases.
+
+    Examples
+    --------
+    >>> from training.models import TwoLayerNet
+    >>> model = TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3, reg=0.1, seed=0)
+    >>> rng = np.random.default_rng(0)
+    >>> check_model(model, rng.standard_normal((6, 4)), rng.integers(0, 3, 6)).ok
+    True
+    """
+    validate_options("check_model", tol, strategy, directions)
+    params = getattr(model, "params", None)
+    if not isinstance(params, Mapping) or not callable(getattr(model, "loss", None)):
+        raise TypeError(f"check_model: model must have a params dict and a loss(X, y) "
+                        f"method, as CS231n's models do; got {describe(model)}")
+    bad = [name for name, value in params.items() if not isinstance(value, np.ndarray)]
+    if bad or not params:
+        raise TypeError("check_model: model.params must map names to NumPy arrays; got "
+                        + (", ".join(f"{name}: {describe(params[name])}" for name in bad)
+                           or "an empty dict"))
+    working, notes = _working_copy(model, seed)
+    names = list(working.params)
+    forward, backward = _as_pair(working, names, X, y)
+    report = check_pair(forward, backward, [working.params[name] for name in names], {},
+                        names, type(model).__name__, tol=tol, seed=seed, strategy=strategy,
+                        directions=directions)
+    report.notes += notes
+    if raise_on_fail:
+        report.raise_if_failed()
+    return report
+
+
+def _working_copy(model, seed):
+    """A deep copy of `model` to check, and notes on what was changed in it."""
+    try:
+        working = copy.deepcopy(model)
+    except Exception as exc:  # noqa: BLE001 - any object that cannot be copied
+        raise TypeError(f"check_model: the model must be copyable with copy.deepcopy (the "
+                        f"check never touches the caller's model); deepcopy raised "
+                        f"{type(exc).__name__}: {exc}") from exc
+    notes = []
+    dropout = getattr(working, "dropout_param", None)
+    if isinstance(dropout, dict) and dropout and dropout.get("seed") is None:
+        dropout["seed"] = seed
+        notes.append(f"dropout_param had no seed: the check used seed {seed}, so that "
+                     "every evaluation drops the same units")
+    return working, notes
+
+
+def _as_pair(model, names, X, y):
+    """The model as a layer pair whose arguments are its parameters, in `names` order."""
+    def forward(*values):
+        for name, value in zip(names, values):
+            model.params[name] = value
+        loss, grads = model.loss(X, y)
+        return np.asarray(loss), grads
+
+    def backward(dloss, grads):
+        if not isinstance(grads, Mapping):
+            raise TypeError(f"check_model: model.loss(X, y) must return (loss, grads) with "
+                            f"grads a dict; got {describe(grads)}")
+        missing = [name for name in names if name not in grads]
+        if missing:
+            raise ValueError(f"check_model: model.loss(X, y) returned no gradient for "
+                             f"{', '.join(missing)}")
+        result = tuple(dloss * np.asarray(grads[name]) for name in names)
+        return result[0] if len(result) == 1 else result
+
+    forward.__name__ = f"{type(model).__name__}_forward"
+    return forward, backward
