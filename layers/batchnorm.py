@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, describe, is_float_array, upstream
+from .contract import Args, backward_of, describe, differentiable, is_float_array, upstream
 from .registry import Example, register
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt"]
@@ -46,6 +46,7 @@ class BatchnormCache(NamedTuple):
     gamma: np.ndarray     # (D,)
 
 
+@differentiable("x", "gamma", "beta")
 def batchnorm_forward(x, gamma, beta, bn_param):
     """Batch normalization of each feature over the batch, then a scale and a shift.
 
@@ -136,6 +137,7 @@ def normalize_features(func, x, x_spec, gamma, beta, bn_param):
     return out, BatchnormCache(mode, axes, xmu, std, inv_std, xhat, gamma)
 
 
+@backward_of(batchnorm_forward)
 def batchnorm_backward(dout, cache):
     """Backward pass of `batchnorm_forward`, step by step through its computational graph.
 
@@ -153,6 +155,7 @@ def batchnorm_backward(dout, cache):
     return _backward("batchnorm_backward", dout, cache, _dx_through_graph)
 
 
+@backward_of(batchnorm_forward)
 def batchnorm_backward_alt(dout, cache):
     """Backward pass of `batchnorm_forward` with the simplified closed form of dx.
 
@@ -170,7 +173,13 @@ def batchnorm_backward_alt(dout, cache):
     dgamma : ndarray of shape (D,)
     dbeta : ndarray of shape (D,)
     """
-    return _backward("batchnorm_backward_alt", dout, cache, _dx_closed_form)
+    return closed_form_backward("batchnorm_backward_alt", dout, cache)
+
+
+def closed_form_backward(func, dout, cache):
+    """(dx, dgamma, dbeta) from a `normalize_features` cache, dx in closed form; errors
+    name `func`. Shared by batch norm and spatial batch norm."""
+    return _backward(func, dout, cache, _dx_closed_form)
 
 
 def standardize_backward(dxhat, xhat, inv_std, axis, sums=None):

@@ -36,7 +36,7 @@ import threading
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from ._windows import pad_spatial, param_int, param_keys, sliding_windows
 from .registry import Example, register
 
@@ -124,6 +124,7 @@ def conv_settings(check, conv_param):
 
 # -- naive: the definition, loop by loop ----------------------------------------------------
 
+@differentiable("x", "w", "b")
 def conv_forward_naive(x, w, b, conv_param):
     """Convolution by its definition: a loop over every output element (slow; a reference).
 
@@ -166,6 +167,7 @@ def conv_forward_naive(x, w, b, conv_param):
     return out, (x, w, windows)
 
 
+@backward_of(conv_forward_naive)
 def conv_backward_naive(dout, cache):
     """Backward pass of `conv_forward_naive`, loop by loop.
 
@@ -335,6 +337,7 @@ class Im2col:
         return np.matmul(a, b, out=self.buffer(name, (a.shape[0], b.shape[1])))
 
 
+@differentiable("x", "w", "b")
 def conv_forward(x, w, b, conv_param):
     """Convolution via im2col and one matrix product per chunk of the batch (fast).
 
@@ -356,6 +359,7 @@ def conv_forward(x, w, b, conv_param):
     return out, (x, w, windows)
 
 
+@backward_of(conv_forward)
 def conv_backward(dout, cache):
     """Backward pass of `conv_forward`: im2col again, two products, col2im.
 

@@ -12,12 +12,13 @@ that ambiguity, ``dropout_param['keep_prob']`` is accepted as an alias of ``'p'`
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from .registry import Example, register
 
 __all__ = ["dropout_forward", "dropout_backward"]
 
 
+@differentiable("x")
 def dropout_forward(x, dropout_param):
     """Inverted dropout: out = x * keep / p in train mode, out = x in test mode.
 
@@ -62,6 +63,7 @@ def dropout_forward(x, dropout_param):
     return x * mask, (mask, x.shape, x.dtype)
 
 
+@backward_of(dropout_forward)
 def dropout_backward(dout, cache):
     """Backward pass of `dropout_forward`.
 

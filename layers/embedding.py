@@ -9,12 +9,13 @@ in a batch gets both contributions: they add (``np.add.at``), never overwrite, a
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from .registry import register
 
 __all__ = ["word_embedding_forward", "word_embedding_backward"]
 
 
+@differentiable("W")
 def word_embedding_forward(x, W):
     """Word vectors for a minibatch of index sequences.
 
@@ -44,6 +45,7 @@ def word_embedding_forward(x, W):
     return W[x], (x, W.shape, W.dtype)
 
 
+@backward_of(word_embedding_forward)
 def word_embedding_backward(dout, cache):
     """Backward pass of `word_embedding_forward`.
 

@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from ._windows import param_int, param_keys, sliding_windows
 from .registry import Example, register
 
@@ -63,6 +63,7 @@ POOL_CHUNK_BYTES = 2 << 20
 
 # -- max pooling, naive ---------------------------------------------------------------------
 
+@differentiable("x")
 def max_pool_forward_naive(x, pool_param):
     """Max pooling by its definition, one window at a time (slow; a reference).
 
@@ -95,6 +96,7 @@ def max_pool_forward_naive(x, pool_param):
     return out, (x, windows)
 
 
+@backward_of(max_pool_forward_naive)
 def max_pool_backward_naive(dout, cache):
     """Backward pass of `max_pool_forward_naive`: each dout goes to its window's first max.
 
@@ -124,6 +126,7 @@ def max_pool_backward_naive(dout, cache):
 
 # -- max pooling, fast ----------------------------------------------------------------------
 
+@differentiable("x")
 def max_pool_forward(x, pool_param):
     """Max pooling, vectorized over all windows at once (fast).
 
@@ -158,6 +161,7 @@ def max_pool_forward(x, pool_param):
     return out.reshape(shape), (x.shape, x.dtype, windows, winner.reshape(shape))
 
 
+@backward_of(max_pool_forward)
 def max_pool_backward(dout, cache):
     """Backward pass of `max_pool_forward`: route each dout to its window's first max.
 
@@ -202,6 +206,7 @@ max_pool_backward_fast = max_pool_backward
 
 # -- average pooling ------------------------------------------------------------------------
 
+@differentiable("x")
 def avg_pool_forward(x, pool_param):
     """Average pooling: the mean of each window.
 
@@ -230,6 +235,7 @@ def avg_pool_forward(x, pool_param):
     return total / len(offsets), (x.shape, x.dtype, windows)
 
 
+@backward_of(avg_pool_forward)
 def avg_pool_backward(dout, cache):
     """Backward pass of `avg_pool_forward`: each window element gets dout / window size.
 
@@ -252,6 +258,7 @@ def avg_pool_backward(dout, cache):
     return dx
 
 
+@differentiable("x")
 def global_avg_pool_forward(x):
     """Global average pooling: the mean of each channel over all of H and W.
 
@@ -269,6 +276,7 @@ def global_avg_pool_forward(x):
     return x.mean(axis=(2, 3)), (x.shape, x.dtype)
 
 
+@backward_of(global_avg_pool_forward)
 def global_avg_pool_backward(dout, cache):
     """Backward pass of `global_avg_pool_forward`: dx = dout / (H * W) at every position.
 

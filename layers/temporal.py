@@ -14,7 +14,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import log_softmax, softmax
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from .registry import register
 
 __all__ = [
@@ -55,6 +55,7 @@ def affine_grads(dout, x, w):
 
 # -- temporal affine ----------------------------------------------------------------------
 
+@differentiable("x", "w", "b")
 def temporal_affine_forward(x, w, b):
     """The same affine map applied to the vector at every step of every sequence.
 
@@ -76,6 +77,7 @@ def temporal_affine_forward(x, w, b):
     return affine_map(x, w, b), (x, w)
 
 
+@backward_of(temporal_affine_forward)
 def temporal_affine_backward(dout, cache):
     """Backward pass of `temporal_affine_forward`.
 
@@ -97,6 +99,7 @@ def temporal_affine_backward(dout, cache):
 
 # -- temporal softmax loss ----------------------------------------------------------------
 
+@differentiable("x")
 def temporal_softmax_loss_forward(x, y, mask):
     """Softmax cross-entropy at every step, over the steps where ``mask`` is True.
 
@@ -135,6 +138,7 @@ def temporal_softmax_loss_forward(x, y, mask):
     return x.dtype.type(loss), (x, y, mask)
 
 
+@backward_of(temporal_softmax_loss_forward)
 def temporal_softmax_loss_backward(dloss, cache):
     """Backward pass of `temporal_softmax_loss_forward`.
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import sigmoid
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from .affine import affine_backward, affine_forward
 from .embedding import word_embedding_backward, word_embedding_forward
 from .registry import Example, register
@@ -33,6 +33,7 @@ ACTIVATIONS = {
 }
 
 
+@differentiable("embeddings", "W", "b", "u")
 def window_classifier_forward(windows, embeddings, W, b, u, activation="sigmoid"):
     """Probability that the center word of each window is an entity.
 
@@ -68,6 +69,7 @@ def window_classifier_forward(windows, embeddings, W, b, u, activation="sigmoid"
     return p, (embedding_cache, affine_cache, h, u, p, activation)
 
 
+@backward_of(window_classifier_forward)
 def window_classifier_backward(dp, cache):
     """Backward pass of `window_classifier_forward`.
 

@@ -204,10 +204,12 @@ GOOD_X, GOOD_W, GOOD_B = np.zeros((2, 3, 5, 5)), np.zeros((4, 3, 3, 3)), np.zero
      "b must have shape (F,) with F=4 from w; got b.shape = (3,)"),
     ((np.zeros((3, 5, 5)), GOOD_W, GOOD_B, {"stride": 1, "pad": 1}), ValueError,
      "x must be a 4-d array of shape (N, C, H, W); got x.shape = (3, 5, 5)"),
-    ((GOOD_X.astype(int), GOOD_W, GOOD_B, {"stride": 1, "pad": 1}), TypeError,
-     "x must be a floating-point array (float32 or float64); got int64 array"),
-    ((GOOD_X, GOOD_W.astype(np.float32), GOOD_B, {"stride": 1, "pad": 1}), TypeError,
-     "w is float32 but x is float64"),
+    ((GOOD_X.astype(bool), GOOD_W, GOOD_B, {"stride": 1, "pad": 1}), TypeError,
+     "x must be a number array, float32 or float64 (integers and Python numbers are "
+     "promoted as NumPy does); got bool array"),
+    ((GOOD_X, None, GOOD_B, {"stride": 1, "pad": 1}), TypeError,
+     "w must be a number array, float32 or float64 (integers and Python numbers are "
+     "promoted as NumPy does); got NoneType"),
     ((GOOD_X, GOOD_W, GOOD_B, {"pad": 1}), ValueError,
      "conv_param must have the key 'stride'; got keys ['pad']"),
     ((GOOD_X, GOOD_W, GOOD_B, {"stride": 1}), ValueError,

@@ -128,8 +128,9 @@ def test_unseeded_dropout_is_reported_as_not_deterministic():
      "dropout_forward: dropout_param['seed'] must be an integer; got float"),
     (np.ones((2, 2)), {"mode": "train", "p": 0.5, "seed": -1}, ValueError,
      "dropout_forward: dropout_param['seed'] must be >= 0; got -1"),
-    (np.ones((2, 2), dtype=int), {"mode": "train", "p": 0.5}, TypeError,
-     "dropout_forward: x must be a floating-point array (float32 or float64); got int64"),
+    (np.ones((2, 2), dtype=complex), {"mode": "train", "p": 0.5}, TypeError,
+     "dropout_forward: x must be a number array, float32 or float64 (integers and Python "
+     "numbers are promoted as NumPy does); got complex128"),
     (np.ones((2, 2)), [("mode", "train")], TypeError,
      "dropout_forward: dropout_param must be a dict; got list"),
 ])
