@@ -3,11 +3,22 @@
 The layer contract
 ------------------
 - ``name_forward(*args) -> (out, cache)`` and ``name_backward(dout, cache) -> grads``.
-- ``grads`` holds one gradient per floating-point array argument (float32 or float64
-  ``ndarray``, or NumPy float scalar), in argument order; a bare array when there is one.
-  Integer arrays (labels, indices), boolean masks, parameter dicts, keyword options and
-  Python numbers (constants such as a power's exponent) get none. Each gradient has its
-  argument's shape and dtype.
+- Which arguments get a gradient is a property of the layer, declared on its forward
+  (``@differentiable("x", "w", "b")`` from `layers.contract`): ``grads`` holds one
+  gradient per declared argument, in that order, a bare array when there is one. Labels,
+  indices, masks, parameter dicts and options are not declared and get none. The gates of
+  a circuit (add, multiply, ...) take a Python number as a constant with no gradient. A
+  user's pair without a declaration gets today's rule: one gradient per float32/float64
+  array argument.
+- Declared arguments are number arrays as NumPy sees them: float32/float64 arrays, integer
+  arrays, NumPy scalars, Python numbers, lists of numbers. The layer computes in their
+  NumPy result type (integers alone: float64), so float32 in gives float32 out and float32
+  weights with float64 data compute in float64; each gradient comes back in its own
+  argument's shape and dtype (an integer or Python-number argument's in the computation's
+  dtype). Bool, complex, float16 and non-numbers are refused by name.
+- A backward takes only the cache its own forward made (``@backward_of``): another
+  layer's cache, None or a hand-built tuple is refused by name. A sandwich layer's cache
+  unpacks like CS231n's, ``fc_cache, relu_cache = cache``.
 - A layer with several outputs returns them before the cache, and its backward takes one
   upstream gradient per output, as CS231n's LSTM step does:
   ``lstm_step_forward(...) -> (next_h, next_c, cache)``,
@@ -22,8 +33,6 @@ The layer contract
   statistics): its entries are rebound to new arrays, never written into.
 - Randomness never touches NumPy's global RNG: dropout draws from
   ``np.random.default_rng(dropout_param['seed'])`` (or a Generator passed in the dict).
-- Output dtype follows the input: float32 in, float32 out; float64 in, float64 out. The
-  floating-point arrays of one call must share a dtype.
 - Bad input raises ValueError or TypeError naming the function, the argument, and what
   was expected versus received.
 
