@@ -33,7 +33,7 @@ import numpy as np
 
 import layers  # noqa: F401 - importing registers every layer in REGISTRY
 from layers.contract import (Args, describe, gradient_positions, is_float_array,
-                             match_gradients)
+                             is_python_number, match_gradients)
 from layers.registry import REGISTRY, LayerSpec
 
 from .node import GATE, INPUT, PARAM, Gate, Node
@@ -665,6 +665,13 @@ class ComputationalGraph:
             if spec is not None:
                 check.shape(name, np.asarray(value), spec)
             values[name] = value
+        # NumPy's rule for Python scalars: a number fed beside float32 arrays is float32.
+        arrays = [v for name, v in values.items() if not is_python_number(feeds[name])]
+        floats = [v for v in arrays + list(self.params.values()) if is_float_array(v)]
+        dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
+        for name in self.inputs:
+            if is_python_number(feeds[name]):
+                values[name] = values[name].astype(dtype)
         return values
 
     def _param_names(self, where):

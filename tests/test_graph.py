@@ -480,3 +480,15 @@ def test_check_graph_on_a_float32_graph():
     report = check_graph(g, **feeds)
     assert report.dtype == "float32"
     assert report.ok, report
+
+
+def test_a_python_number_fed_beside_float32_arrays_is_float32():
+    g = ComputationalGraph()
+    x, s = g.input("x"), g.input("s")
+    g.output(g.gate("multiply", x, s))
+    out = g.forward(x=np.array([1.0, 2.0], np.float32), s=3.0)
+    assert out.dtype == np.float32
+    grads = g.backward()
+    assert grads["s"].dtype == np.float32 and grads["s"].shape == ()
+    np.testing.assert_array_equal(grads["s"], np.float32(3.0))
+    assert g.forward(x=np.array([1.0, 2.0]), s=3.0).dtype == np.float64
