@@ -39,7 +39,7 @@ import numbers
 import numpy as np
 
 from layers.contract import (describe, gradient_positions, is_float_array,
-                             is_python_number, match_gradients)
+                             is_python_number, match_gradients, pair_name)
 from .calling import FixedCalls
 from .numeric import Objective
 from .patterns import hint
@@ -534,8 +534,7 @@ def _nudged(args, report, objective, names):
 
 
 def _layer_name(forward):
-    name = getattr(forward, "__name__", "layer")
-    return name[: -len("_forward")] if name.endswith("_forward") else name
+    return pair_name(forward)
 
 
 def _argument_names(forward, count):

@@ -33,7 +33,7 @@ import numpy as np
 
 import layers  # noqa: F401 - importing registers every layer in REGISTRY
 from layers.contract import (Args, describe, gradient_positions, is_float_array,
-                             is_python_number, match_gradients)
+                             is_python_number, match_gradients, pair_name)
 from layers.registry import REGISTRY, LayerSpec
 
 from .node import GATE, INPUT, PARAM, Gate, Node
@@ -730,9 +730,7 @@ def _resolve_layer(layer):
         return layer.forward, layer.backward, layer.name
     if isinstance(layer, (tuple, list)) and len(layer) == 2 and all(map(callable, layer)):
         forward, backward = layer
-        label = getattr(forward, "__name__", "layer")
-        return forward, backward, label[: -len("_forward")] if label.endswith(
-            "_forward") else label
+        return forward, backward, pair_name(forward)
     raise TypeError(f"gate: layer must be a registered layer name or a (forward, backward) "
                     f"pair of callables; got {describe(layer)}")
 

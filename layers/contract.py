@@ -569,3 +569,11 @@ def match_gradients(result, args, positions, labels, *, check_dtype=True):
     if problems:
         return None, problems
     return [np.asarray(g) for g in received], []
+
+
+def pair_name(forward, default="layer"):
+    """The name of a layer pair: its forward's name without ``_forward``
+    (``affine_forward`` -> ``"affine"``); a forward named otherwise keeps its name, and
+    one without a name is called `default`."""
+    name = getattr(forward, "__name__", None) or default
+    return name[: -len("_forward")] if name.endswith("_forward") else name

@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .contract import pair_name
+
 
 @dataclass(frozen=True)
 class Example:
@@ -64,11 +66,12 @@ REGISTRY = {}
 
 
 def base_name(forward):
+    """`forward`'s pair name, for a forward whose name ends in ``_forward``."""
     name = getattr(forward, "__name__", "")
     if not name.endswith("_forward"):
         raise ValueError(f"register: cannot infer a layer name from {name!r}; its name "
                          "does not end in '_forward': pass name='...'")
-    return name[: -len("_forward")]
+    return pair_name(forward)
 
 
 def register(forward, backward=None, *, name=None, registry=None):
