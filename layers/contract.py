@@ -439,19 +439,19 @@ def _promote(func, slots, args, kwargs, numbers_are_constants):
     Returns the new args and kwargs and, per declared argument, the (dtype, shape) of its
     gradient, or None for a constant.
     """
-    values = []
-    for name, position in slots:
-        if position < len(args):
-            values.append(args[position])
-        elif name in kwargs:
-            values.append(kwargs[name])
-        else:
-            values.append(_ABSENT)
+    count = len(args)
+    values = [args[position] if position < count else kwargs.get(name, _ABSENT)
+              for name, position in slots]
     # The common case, float arrays of one dtype, takes no conversion at all.
-    first = values[0] if values else None
-    if isinstance(first, np.ndarray) and first.dtype in FLOAT_DTYPES and all(
-            isinstance(v, np.ndarray) and v.dtype == first.dtype for v in values):
-        return args, kwargs, tuple((v.dtype, v.shape) for v in values)
+    dtype = getattr(values[0], "dtype", None)
+    if dtype is _FLOAT64 or dtype is _FLOAT32:
+        grads = []
+        for value in values:
+            if type(value) is not np.ndarray or value.dtype is not dtype:
+                break
+            grads.append((dtype, value.shape))
+        else:
+            return args, kwargs, tuple(grads)
 
     arrays = {}
     for (name, _), value in zip(slots, values):
@@ -482,24 +482,28 @@ def _promote(func, slots, args, kwargs, numbers_are_constants):
 
 
 _ABSENT = object()
+_FLOAT32, _FLOAT64 = FLOAT_DTYPES
 
 
 def _finish(func, result, grads):
     """A backward's gradients in their arguments' dtypes and shapes, bare when one."""
     wanted = [g for g in grads if g is not None]
-    received = list(result) if len(wanted) != 1 else [result]
-    if len(received) != len(wanted):
-        raise RuntimeError(f"{func}: returned {len(received)} gradients for "
+    if len(wanted) == 1:
+        return _finished(result, *wanted[0])
+    if len(result) != len(wanted):
+        raise RuntimeError(f"{func}: returned {len(result)} gradients for "
                            f"{len(wanted)} declared arguments (a bug in the layer)")
-    finished = []
-    for grad, (dtype, shape) in zip(received, wanted):
-        grad = np.asarray(grad)
-        if grad.shape != shape:
-            grad = unbroadcast(grad, shape)
-        if grad.dtype != dtype:
-            grad = grad.astype(dtype)
-        finished.append(grad)
-    return finished[0] if len(finished) == 1 else tuple(finished)
+    return tuple(_finished(grad, *want) for grad, want in zip(result, wanted))
+
+
+def _finished(grad, dtype, shape):
+    """One gradient in its argument's dtype and shape (summed where it was broadcast)."""
+    if type(grad) is np.ndarray and grad.dtype is dtype and grad.shape == shape:
+        return grad
+    grad = np.asarray(grad)
+    if grad.shape != shape:
+        grad = unbroadcast(grad, shape)
+    return grad if grad.dtype == dtype else grad.astype(dtype)
 
 
 def computation_dtype(values):
