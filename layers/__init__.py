@@ -20,8 +20,11 @@ The layer contract
 - Layers are pure: array arguments are never modified. The one documented exception is
   a state dict that CS231n code expects to be updated (``bn_param``'s running
   statistics): its entries are rebound to new arrays, never written into.
-- Randomness never touches NumPy's global RNG: dropout draws from
-  ``np.random.default_rng(dropout_param['seed'])`` (or a Generator passed in the dict).
+- Randomness is CS231n's and never SEEDS NumPy's global generator: with
+  ``dropout_param['seed']`` dropout draws CS231n's mask for that seed from a local legacy
+  ``np.random.RandomState(seed)``; without a seed it DRAWS from NumPy's global generator
+  (``np.random.rand``), as CS231n does, so ``np.random.seed(231)`` makes a run
+  reproducible (and the checker fixes the global state for every evaluation).
 - Output dtype follows the input: float32 in, float32 out; float64 in, float64 out. The
   floating-point arrays of one call must share a dtype.
 - Bad input raises ValueError or TypeError naming the function, the argument, and what
