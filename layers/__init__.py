@@ -32,6 +32,10 @@ The layer contract
 
 Every pair is registered with a builder of valid example inputs (`layers.registry`), and
 ``python -m checks`` compares every backward with central differences.
+
+`layers.cs224n` is a submodule, not part of this namespace: CS224N's word2vec functions
+(``naiveSoftmaxLossAndGradient``, ``skipgram``, ``sgd``, ...) under the assignment's
+names, built on the word2vec pairs.
 """
 
 from .activations import (
@@ -52,6 +56,7 @@ from .conv import (
     conv_backward_fast, clear_scratch,
 )
 from .conv_transpose import conv_transpose_forward, conv_transpose_backward
+from . import cs224n
 from .dropout import dropout_forward, dropout_backward
 from .embedding import word_embedding_forward, word_embedding_backward
 from .gates import (
@@ -105,8 +110,9 @@ __all__ = [
     "conv_backward_naive", "conv_bn_relu_backward", "conv_bn_relu_forward", "conv_forward",
     "conv_forward_fast", "conv_forward_naive", "conv_relu_backward", "conv_relu_forward",
     "conv_relu_pool_backward", "conv_relu_pool_forward", "conv_transpose_backward",
-    "conv_transpose_forward", "divide_backward", "divide_forward", "dropout_backward",
-    "dropout_forward", "elu_backward", "elu_forward", "exp_backward", "exp_forward",
+    "conv_transpose_forward", "cs224n", "divide_backward", "divide_forward",
+    "dropout_backward", "dropout_forward", "elu_backward", "elu_forward", "exp_backward",
+    "exp_forward",
     "gelu_backward", "gelu_forward", "gelu_tanh_backward", "gelu_tanh_forward",
     "global_avg_pool_backward", "global_avg_pool_forward", "gru_backward", "gru_forward",
     "gru_step_backward", "gru_step_forward", "layernorm_backward", "layernorm_forward",
