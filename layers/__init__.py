@@ -31,13 +31,20 @@ The layer contract
 - Layers are pure: array arguments are never modified. The one documented exception is
   a state dict that CS231n code expects to be updated (``bn_param``'s running
   statistics): its entries are rebound to new arrays, never written into.
-- Randomness never touches NumPy's global RNG: dropout draws from
-  ``np.random.default_rng(dropout_param['seed'])`` (or a Generator passed in the dict).
+- Randomness is CS231n's and never SEEDS NumPy's global generator: with
+  ``dropout_param['seed']`` dropout draws CS231n's mask for that seed from a local legacy
+  ``np.random.RandomState(seed)``; without a seed it DRAWS from NumPy's global generator
+  (``np.random.rand``), as CS231n does, so ``np.random.seed(231)`` makes a run
+  reproducible (and the checker fixes the global state for every evaluation).
 - Bad input raises ValueError or TypeError naming the function, the argument, and what
   was expected versus received.
 
 Every pair is registered with a builder of valid example inputs (`layers.registry`), and
 ``python -m checks`` compares every backward with central differences.
+
+`layers.cs224n` is a submodule, not part of this namespace: CS224N's word2vec functions
+(``naiveSoftmaxLossAndGradient``, ``skipgram``, ``sgd``, ...) under the assignment's
+names, built on the word2vec pairs.
 """
 
 from .activations import (
@@ -58,6 +65,7 @@ from .conv import (
     conv_backward_fast, clear_scratch,
 )
 from .conv_transpose import conv_transpose_forward, conv_transpose_backward
+from . import cs224n
 from .dropout import dropout_forward, dropout_backward
 from .embedding import word_embedding_forward, word_embedding_backward
 from .gates import (
@@ -111,8 +119,9 @@ __all__ = [
     "conv_backward_naive", "conv_bn_relu_backward", "conv_bn_relu_forward", "conv_forward",
     "conv_forward_fast", "conv_forward_naive", "conv_relu_backward", "conv_relu_forward",
     "conv_relu_pool_backward", "conv_relu_pool_forward", "conv_transpose_backward",
-    "conv_transpose_forward", "divide_backward", "divide_forward", "dropout_backward",
-    "dropout_forward", "elu_backward", "elu_forward", "exp_backward", "exp_forward",
+    "conv_transpose_forward", "cs224n", "divide_backward", "divide_forward",
+    "dropout_backward", "dropout_forward", "elu_backward", "elu_forward", "exp_backward",
+    "exp_forward",
     "gelu_backward", "gelu_forward", "gelu_tanh_backward", "gelu_tanh_forward",
     "global_avg_pool_backward", "global_avg_pool_forward", "gru_backward", "gru_forward",
     "gru_step_backward", "gru_step_forward", "layernorm_backward", "layernorm_forward",

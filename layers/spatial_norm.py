@@ -42,7 +42,8 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     bn_param : dict
         As for `batchnorm_forward`: ``'mode'`` ('train' or 'test', required), ``'eps'``,
         ``'momentum'``, and running statistics ``'running_mean'``, ``'running_var'`` of
-        shape (C,), rebound (never written into) in train mode.
+        shape (C,) (zeros when absent, as in CS231n), rebound (never written into) in
+        train mode.
 
     Returns
     -------

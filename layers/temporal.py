@@ -159,13 +159,28 @@ def temporal_softmax_loss_backward(dloss, cache):
     return dx * (mask[..., None] * (dloss / x.shape[0]))
 
 
-def temporal_softmax_loss(x, y, mask):
+def temporal_softmax_loss(x, y, mask, verbose=False):
     """CS231n's fused form: ``(loss, dx)`` from the pair, with dloss = 1.
 
-    Parameters and the loss are those of `temporal_softmax_loss_forward`; dx has x's shape.
+    Parameters
+    ----------
+    x, y, mask
+        As for `temporal_softmax_loss_forward`: scores (N, T, V), labels (N, T), boolean
+        mask (N, T).
+    verbose : bool
+        Print the shape of the flattened gradient, (N * T, V), as CS231n's does.
+
+    Returns
+    -------
+    loss : NumPy scalar of x's dtype, as `temporal_softmax_loss_forward`
+    dx : ndarray of x's shape and dtype
     """
     loss, cache = temporal_softmax_loss_forward(x, y, mask)
-    return loss, temporal_softmax_loss_backward(1.0, cache)
+    dx = temporal_softmax_loss_backward(1.0, cache)
+    if verbose:
+        n, t, v = dx.shape
+        print("dx_flat: ", (n * t, v))
+    return loss, dx
 
 
 # -- registration -------------------------------------------------------------------------

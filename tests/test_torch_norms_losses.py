@@ -105,7 +105,8 @@ def test_dropout_matches_the_mask_applied_in_torch():
     x, dout = rng.standard_normal((6, 7)), rng.standard_normal((6, 7))
     keep, seed = 0.65, 42
     out, cache = dropout_forward(x, {"mode": "train", "p": keep, "seed": seed})
-    kept = torch.tensor(np.random.default_rng(seed).random(x.shape) < keep)
+    # An int seed gives CS231n's mask: the legacy generator's uniforms for that seed.
+    kept = torch.tensor(np.random.RandomState(seed).rand(*x.shape) < keep)
     torch_out, (torch_dx,) = run_torch(lambda x_: x_ * kept / keep, [x], dout)
     assert_close(out, torch_out)
     assert_close(dropout_backward(dout, cache), torch_dx)

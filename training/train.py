@@ -81,11 +81,11 @@ def build_model(model_name, settings, seed, dtype=np.float64):
     if model_name == "twolayer":
         return models.TwoLayerNet(input_dim=64, hidden_dim=settings["hidden"],
                                   num_classes=10, weight_scale="he", reg=settings["reg"],
-                                  seed=seed, dtype=dtype)
+                                  weight_seed=seed, dtype=dtype)
     return models.ThreeLayerConvNet(input_dim=(1, 8, 8), num_filters=settings["filters"],
                                     filter_size=3, hidden_dim=settings["hidden"],
                                     num_classes=10, weight_scale="he", reg=settings["reg"],
-                                    seed=seed, dtype=dtype)
+                                    weight_seed=seed, dtype=dtype)
 
 
 def blas_threads(count):
