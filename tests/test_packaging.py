@@ -36,10 +36,12 @@ SHIPPED = [(".", "LICENSE"), (".", "README.md"), ("tests", "*.py"), ("notebooks"
 QUICK_SUBSET = ["tests/test_readme.py", "tests/test_mutations.py",
                 "tests/test_notebooks.py::test_the_series_is_there",
                 "tests/test_notebooks.py::test_every_notebook_is_built_from_its_source"]
-# Left out of the copy the sdist is built from: build output and caches of this checkout.
+# Left out of the copy the sdist is built from: build output, caches and environments
+# of this checkout.
 NOT_SOURCES = shutil.ignore_patterns(".git", "*.egg-info", "build", "dist", "__pycache__",
                                      "*.py[cod]", ".pytest_cache", ".hypothesis",
-                                     ".ipynb_checkpoints", "student")
+                                     ".ruff_cache", ".ipynb_checkpoints", "student", ".venv",
+                                     "venv", ".tox", ".nox")
 
 
 def run(command, cwd, env, timeout=900):
