@@ -441,9 +441,9 @@ def _locate(objective, position, analytic, tolerance, floor_fraction, rng, resul
         if found[best] <= tolerance:
             break
         support = halves[best]
-    sample = set(int(k) for k in rng.choice(analytic.size, min(SAMPLE, analytic.size),
-                                            replace=False))
-    sample |= set(int(k) for k in support[:4])
+    sample = {int(k) for k in rng.choice(analytic.size, min(SAMPLE, analytic.size),
+                                         replace=False)}
+    sample |= {int(k) for k in support[:4]}
     indices = sorted(sample)
     numeric, noise, kink = [], [], []
     for k in indices:

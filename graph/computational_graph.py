@@ -1,7 +1,7 @@
 """ComputationalGraph: layer pairs wired into a circuit, run forward and backward.
 
-The lecture notes' picture (SOURCE_MATERIAL section 4): source nodes are inputs, inner
-nodes are gates, edges carry values. Forward visits the gates in topological order; each
+The lecture notes' picture: source nodes are inputs, inner nodes are gates, edges carry
+values. Forward visits the gates in topological order; each
 keeps what backward needs (here: the `cache` its forward returns, which the graph holds).
 Backward visits them in reverse: each gate turns the upstream gradient of its output into
 a gradient for each of its inputs (downstream = upstream x local gradient), and where a

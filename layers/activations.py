@@ -1,7 +1,7 @@
 """Activation functions: elementwise nonlinearities, and softmax over the last axis.
 
 An elementwise activation y = f(x) has a diagonal Jacobian diag(f'(x)), so its backward is
-dx = dout * f'(x) (SOURCE_MATERIAL section 1). The derivatives used here::
+dx = dout * f'(x). The derivatives used here::
 
     relu        f'(x) = 1 if x > 0 else 0                (0 at x = 0)
     leaky_relu  f'(x) = 1 if x > 0 else alpha            (alpha at x = 0)

@@ -55,9 +55,10 @@ def pool_windows(check, pool_param, size, size_names=("H", "W")):
                            kernel_names=("pool_height", "pool_width"))
 
 
-# The fast max pool makes several passes over its input; done a chunk of about this many
-# bytes of (n, c) planes at a time, they hit the cache instead of memory. On a 2-core
-# machine, fwd+bwd on (64, 32, 32, 32) float64 went from 11.3 ms (whole batch) to 5.7 ms.
+# The fast max pool makes several passes over its input (one per window element, each
+# reading x and updating out and winner); done a chunk of about this many bytes of
+# (n, c) planes at a time, they hit the cache instead of memory
+# (benchmarks/bench_conv_choices.py, section pool).
 POOL_CHUNK_BYTES = 2 << 20
 
 

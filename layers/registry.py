@@ -18,8 +18,9 @@ several seeds checks several shapes. Inputs must keep a margin from the layer's 
 are valid there.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""The binary word-window classifier of CS224N's lecture 3 (SOURCE_MATERIAL section 3).
+"""The binary word-window classifier of CS224N's lecture 3, "Backprop and Neural Networks".
 
 Is the center word of a window a named entity (say, a location)? For a window of w word
 indices: x = the concatenation of their word vectors (w * d numbers), z = x @ W + b,

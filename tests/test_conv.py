@@ -101,7 +101,7 @@ def test_scratch_kept_stays_under_its_total_limit(rng, monkeypatch):
     monkeypatch.setattr(conv, "SCRATCH_TOTAL_LIMIT", limit)
     out_capped, cache = conv_forward(x, w, b, param)
     np.testing.assert_array_equal(out_capped, out)
-    for got, expected in zip(conv_backward(np.ones_like(out), cache), grads):
+    for got, expected in zip(conv_backward(np.ones_like(out), cache), grads, strict=True):
         np.testing.assert_array_equal(got, expected)
     kept = conv.scratch_buffers()
     assert 0 < sum(flat.nbytes for flat in kept.values()) <= limit
@@ -125,7 +125,7 @@ def test_chunks_of_the_batch_give_the_same_result(rng, monkeypatch):
         assert conv.Im2col(x.shape, windows, x.dtype).chunk == chunk
         out_chunked, cache = conv_forward(x, w, b, param)
         np.testing.assert_allclose(out_chunked, out, rtol=1e-13, atol=1e-13)
-        for got, expected in zip(conv_backward(dout, cache), grads):
+        for got, expected in zip(conv_backward(dout, cache), grads, strict=True):
             np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
 
 
@@ -161,7 +161,7 @@ def test_fast_matches_naive(problem):
     assert rel_error(out_fast, out_naive) < 1e-12
     dout = rng.standard_normal(out_naive.shape)
     for fast, naive in zip(conv_backward(dout, cache_fast),
-                           conv_backward_naive(dout, cache_naive)):
+                           conv_backward_naive(dout, cache_naive), strict=True):
         assert fast.shape == naive.shape
         assert rel_error(fast, naive) < 1e-12
 
@@ -177,7 +177,7 @@ def test_fast_matches_naive_on_stride_2_pad_0_non_square(rng):
     assert rel_error(out_fast, out_naive) < 1e-12
     dout = rng.standard_normal(out_fast.shape)
     for fast, naive in zip(conv_backward(dout, cache_fast),
-                           conv_backward_naive(dout, cache_naive)):
+                           conv_backward_naive(dout, cache_naive), strict=True):
         assert rel_error(fast, naive) < 1e-12
 
 

@@ -301,7 +301,7 @@ def test_draw_refuses_huge_graphs():
         g.draw(max_nodes=4)
 
 
-# -- regressions of the audit (issue 4) -----------------------------------------------------------
+# -- regressions: malformed backward results, bad names and options, each named -------------
 
 def one_gradient_graph(backward_result):
     def relu_forward(x):

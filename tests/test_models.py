@@ -21,7 +21,7 @@ def loss_as_layer(model, X, y):
 
     def forward(*values):
         saved = dict(model.params)
-        model.params.update(zip(names, values))
+        model.params.update(zip(names, values, strict=True))
         try:
             loss, grads = model.loss(X, y)
         finally:

@@ -104,7 +104,7 @@ def test_batchnorm_backward_and_alt_agree(seed, shape):
     _, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
     dout = np.random.default_rng(seed + 100).standard_normal(shape)
     for graph, closed in zip(batchnorm_backward(dout, cache),
-                             batchnorm_backward_alt(dout, cache)):
+                             batchnorm_backward_alt(dout, cache), strict=True):
         np.testing.assert_allclose(closed, graph, rtol=1e-12, atol=1e-12)
 
 
@@ -154,7 +154,7 @@ def test_layernorm_on_sequences_equals_layernorm_on_the_flattened_batch():
     flat_out, flat_cache = layernorm_forward(x.reshape(6, 4), gamma, beta, {"eps": 1e-3})
     np.testing.assert_array_equal(out, flat_out.reshape(x.shape))
     for grad, flat in zip(layernorm_backward(dout, cache),
-                          layernorm_backward(dout.reshape(6, 4), flat_cache)):
+                          layernorm_backward(dout.reshape(6, 4), flat_cache), strict=True):
         np.testing.assert_allclose(grad.reshape(flat.shape), flat, rtol=1e-14, atol=1e-15)
 
 

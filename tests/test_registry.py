@@ -120,7 +120,8 @@ def test_inputs_are_never_modified(name, dtype, seed):
     saved_upstream = [u.tobytes() for u in upstream]
     spec.backward(*upstream, forward[-1])
     check_layer(spec.forward, spec.backward, *example.args, **example.kwargs)
-    for array, (dtype_before, shape_before, bytes_before) in zip(inputs, saved_inputs):
+    for array, (dtype_before, shape_before, bytes_before) in zip(inputs, saved_inputs,
+                                                                 strict=True):
         assert (array.dtype, array.shape) == (dtype_before, shape_before)
         assert array.tobytes() == bytes_before
     assert [u.tobytes() for u in upstream] == saved_upstream

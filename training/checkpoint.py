@@ -3,9 +3,9 @@
 `save_params` writes one array per parameter name in ``np.savez``'s format.
 `load_params` reads the file with ``np.load(allow_pickle=False)`` (a parameter file never
 runs code), checks EVERY array against the parameters it replaces (same names, shapes
-and dtypes) and only then returns them; `load_into` then swaps a model's dict in one step. A truncated file, a
-missing or extra name, or a wrong shape raises ``ValueError`` naming the parameter, and
-leaves the model untouched: it is never half-loaded.
+and dtypes) and only then returns them; `load_into` then swaps a model's dict in one
+step. A truncated file, a missing or extra name, or a wrong shape raises ``ValueError``
+naming the parameter, and leaves the model untouched: it is never half-loaded.
 
 Examples
 --------

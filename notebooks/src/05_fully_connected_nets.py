@@ -10,7 +10,7 @@
 # Needs scikit-learn: `pip install -e ".[examples]"`.
 
 # %%
-%matplotlib inline
+# %matplotlib inline
 import matplotlib.pyplot as plt
 import numpy as np
 

@@ -16,7 +16,7 @@
 # Needs scikit-learn for the digits: `pip install -e ".[examples]"`.
 
 # %%
-%matplotlib inline
+# %matplotlib inline
 import time
 
 import matplotlib.pyplot as plt
