@@ -18,6 +18,8 @@ import functools
 import inspect
 import math
 import numbers
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -259,6 +261,12 @@ def upstream(func, dout, shape, dtype, name="dout"):
 SUPPORTED = "float32 or float64 (integers and Python numbers are promoted as NumPy does)"
 
 
+# The decorators return a function with the decorated one's signature and docstring
+# (functools.wraps); typed as the same type, so that editors and type checkers resolve a
+# layer's name to its own ``def``.
+_Pair = TypeVar("_Pair", bound=Callable)
+
+
 class Cache:
     """The cache a library forward returns: the layer's own cache, tagged with its maker.
 
@@ -307,7 +315,7 @@ def is_python_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.generic))
 
 
-def differentiable(*names, numbers_are_constants=False):
+def differentiable(*names, numbers_are_constants=False) -> Callable[[_Pair], _Pair]:
     """Decorator of a library forward: the arguments `names` get a gradient, in this order.
 
     The declaration is a property of the layer, not of a call: labels, indices, masks and
@@ -326,7 +334,7 @@ def differentiable(*names, numbers_are_constants=False):
     The decorated forward's cache is a `Cache`; its backward is decorated with
     `backward_of`.
     """
-    def decorate(forward):
+    def decorate(forward: _Pair) -> _Pair:
         parameters = list(inspect.signature(forward).parameters)
         missing = [n for n in names if n not in parameters]
         if missing:
@@ -348,7 +356,7 @@ def differentiable(*names, numbers_are_constants=False):
     return decorate
 
 
-def backward_of(*forwards):
+def backward_of(*forwards) -> Callable[[_Pair], _Pair]:
     """Decorator of a library backward: it takes the caches of `forwards` only.
 
     The backward's own body receives the forward's inner cache and returns its gradients
@@ -357,7 +365,7 @@ def backward_of(*forwards):
     """
     accepted = tuple(f.__name__ for f in forwards)
 
-    def decorate(backward):
+    def decorate(backward: _Pair) -> _Pair:
         func = backward.__name__
 
         @functools.wraps(backward)
@@ -466,7 +474,7 @@ def _promote(func, slots, args, kwargs, numbers_are_constants):
     dtype = computation_dtype([value if is_python_number(value) else arrays[name]
                                for (name, _), value in zip(slots, values) if name in arrays])
     args, grads = list(args), []
-    for (name, position), value in zip(slots, values):
+    for name, position in slots:
         if name not in arrays:
             grads.append(None)
             continue
