@@ -15,6 +15,11 @@ v_c and one observed outside word o:
 
 Skip-gram sums one of these losses over the outside words of a window around the center
 word (CS224N sums; it does not average).
+
+As every loss, these refuse NaN and infinite values in the vectors they use, and scores
+u_w . v_c that overflow the dtype (ValueError naming the argument): a NaN loss would
+silently stop training. Rows of the vector matrices that a call does not use are not
+looked at.
 """
 
 import numbers
@@ -61,9 +66,7 @@ def naive_softmax_loss_forward(center_vec, outside_idx, outside_vectors):
     center_vec = check.floats("center_vec", center_vec, "D")
     outside_vectors = check.floats("outside_vectors", outside_vectors, "V D")
     outside_idx = _word_indices(check, "outside_idx", outside_idx, "")
-    scores = outside_vectors @ center_vec
-    loss = -log_softmax(scores)[outside_idx]
-    return center_vec.dtype.type(loss), (center_vec, outside_idx, outside_vectors, scores)
+    return _naive_softmax_loss(check, center_vec, outside_idx, outside_vectors)
 
 
 @backward_of(naive_softmax_loss_forward)
@@ -120,14 +123,8 @@ def negative_sampling_loss_forward(center_vec, outside_idx, outside_vectors, neg
     outside_vectors = check.floats("outside_vectors", outside_vectors, "V D")
     outside_idx = _word_indices(check, "outside_idx", outside_idx, "")
     negative_idx = _word_indices(check, "negative_idx", negative_idx, "K")
-    # Row 0 is the outside word with sign +1, rows 1..K the negatives with sign -1:
-    # the loss is sum_j softplus(-sign_j u_j . v_c).
-    words = np.concatenate([[outside_idx], negative_idx])
-    signs = np.ones(words.shape, dtype=center_vec.dtype)
-    signs[1:] = -1
-    margins = signs * (outside_vectors[words] @ center_vec)
-    loss = np.sum(softplus(-margins))
-    return center_vec.dtype.type(loss), (center_vec, outside_vectors, words, signs, margins)
+    return _negative_sampling_loss(check, center_vec, outside_idx, outside_vectors,
+                                   negative_idx)
 
 
 @backward_of(negative_sampling_loss_forward)
@@ -188,12 +185,14 @@ def skipgram_forward(center_idx, outside_idx, center_vectors, outside_vectors,
     center_vec = center_vectors[center_idx]
     loss, caches = 0.0, []
     for j, word in enumerate(outside_idx):
+        # center_vec is a row of center_vectors, the argument the messages name.
         if negative_idx is None:
-            word_loss, cache = naive_softmax_loss_forward(center_vec, word, outside_vectors)
+            word_loss, cache = _naive_softmax_loss(check, center_vec, word, outside_vectors,
+                                                   "center_vectors")
         else:
-            word_loss, cache = negative_sampling_loss_forward(center_vec, word,
-                                                              outside_vectors,
-                                                              negative_idx[j])
+            word_loss, cache = _negative_sampling_loss(check, center_vec, word,
+                                                       outside_vectors, negative_idx[j],
+                                                       "center_vectors")
         loss += word_loss
         caches.append(cache)
     backward = negative_sampling_loss_backward if negative_idx is not None \
@@ -225,6 +224,46 @@ def skipgram_backward(dloss, cache):
         dcenter_vectors[center_idx] += dcenter
         doutside_vectors += doutside
     return dcenter_vectors, doutside_vectors
+
+
+def _naive_softmax_loss(check, center_vec, outside_idx, outside_vectors,
+                        center_name="center_vec"):
+    """`naive_softmax_loss_forward` on validated arguments; errors name `check`'s function
+    and call the center vector `center_name`."""
+    scores = _scores(check, outside_vectors, center_vec, center_name)
+    loss = -log_softmax(scores)[outside_idx]
+    return center_vec.dtype.type(loss), (center_vec, outside_idx, outside_vectors, scores)
+
+
+def _negative_sampling_loss(check, center_vec, outside_idx, outside_vectors, negative_idx,
+                            center_name="center_vec"):
+    """`negative_sampling_loss_forward` on validated arguments; errors name `check`'s
+    function and call the center vector `center_name`."""
+    # Row 0 is the outside word with sign +1, rows 1..K the negatives with sign -1:
+    # the loss is sum_j softplus(-sign_j u_j . v_c).
+    words = np.concatenate([[outside_idx], negative_idx])
+    signs = np.ones(words.shape, dtype=center_vec.dtype)
+    signs[1:] = -1
+    margins = signs * _scores(check, outside_vectors, center_vec, center_name, words)
+    loss = np.sum(softplus(-margins))
+    return center_vec.dtype.type(loss), (center_vec, outside_vectors, words, signs, margins)
+
+
+def _scores(check, outside_vectors, center_vec, center_name, words=None):
+    """outside_vectors[words] @ center_vec (all rows when `words` is None), refusing NaN
+    and infinite scores: from a NaN or infinite input, named with its position (the
+    center vector as `center_name`), or from a product that overflows."""
+    used = outside_vectors if words is None else outside_vectors[words]
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = used @ center_vec
+    if not np.isfinite(scores).all():
+        check.finite(center_name, center_vec)
+        check.finite("outside_vectors", outside_vectors)
+        position = int(np.flatnonzero(~np.isfinite(scores))[0])
+        word = position if words is None else int(words[position])
+        raise check.error(f"the score outside_vectors[{word}] . {center_name} of word "
+                          f"{word} overflows {center_vec.dtype}: the vectors are too large")
+    return scores
 
 
 def _word_indices(check, name, value, spec):
