@@ -83,12 +83,9 @@ def naive_softmax_loss_backward(dloss, cache):
     dcenter_vec : ndarray of shape (D,), dloss * U^T (yhat - y)
     doutside_vectors : ndarray of shape (V, D), dloss * (yhat - y) v_c^T
     """
-    center_vec, outside_idx, outside_vectors, scores = cache
-    dloss = upstream("naive_softmax_loss_backward", dloss, (), center_vec.dtype, "dloss")
-    dscores = softmax(scores)
-    dscores[outside_idx] -= 1
-    dscores *= dloss
-    return outside_vectors.T @ dscores, np.outer(dscores, center_vec)
+    dtype = cache[0].dtype
+    return _naive_softmax_grads(upstream("naive_softmax_loss_backward", dloss, (), dtype,
+                                         "dloss"), cache)
 
 
 @differentiable("center_vec", "outside_vectors")
@@ -142,15 +139,9 @@ def negative_sampling_loss_backward(dloss, cache):
     doutside_vectors : ndarray of shape (V, D); only the rows of o and the negatives are
         non-zero, and a row gets one term per occurrence
     """
-    center_vec, outside_vectors, words, signs, margins = cache
-    dloss = upstream("negative_sampling_loss_backward", dloss, (), center_vec.dtype,
-                     "dloss")
-    # d softplus(-m)/dm = -sigmoid(-m) = -(1 - sigmoid(m)); m_j = sign_j u_j . v_c.
-    dscores = -signs * sigmoid(-margins) * dloss
-    dcenter = dscores @ outside_vectors[words]
-    doutside = np.zeros_like(outside_vectors)
-    np.add.at(doutside, words, np.outer(dscores, center_vec))
-    return dcenter, doutside
+    dtype = cache[0].dtype
+    return _negative_sampling_grads(upstream("negative_sampling_loss_backward", dloss, (),
+                                             dtype, "dloss"), cache)
 
 
 @differentiable("center_vectors", "outside_vectors")
@@ -195,8 +186,8 @@ def skipgram_forward(center_idx, outside_idx, center_vectors, outside_vectors,
                                                        "center_vectors")
         loss += word_loss
         caches.append(cache)
-    backward = negative_sampling_loss_backward if negative_idx is not None \
-        else naive_softmax_loss_backward
+    backward = _negative_sampling_grads if negative_idx is not None \
+        else _naive_softmax_grads
     return center_vectors.dtype.type(loss), (center_idx, center_vectors.shape,
                                              outside_vectors, backward, caches)
 
@@ -247,6 +238,28 @@ def _negative_sampling_loss(check, center_vec, outside_idx, outside_vectors, neg
     margins = signs * _scores(check, outside_vectors, center_vec, center_name, words)
     loss = np.sum(softplus(-margins))
     return center_vec.dtype.type(loss), (center_vec, outside_vectors, words, signs, margins)
+
+
+def _naive_softmax_grads(dloss, cache):
+    """(dcenter_vec, doutside_vectors) of `_naive_softmax_loss`'s cache, for a checked
+    dloss."""
+    center_vec, outside_idx, outside_vectors, scores = cache
+    dscores = softmax(scores)
+    dscores[outside_idx] -= 1
+    dscores *= dloss
+    return outside_vectors.T @ dscores, np.outer(dscores, center_vec)
+
+
+def _negative_sampling_grads(dloss, cache):
+    """(dcenter_vec, doutside_vectors) of `_negative_sampling_loss`'s cache, for a checked
+    dloss."""
+    center_vec, outside_vectors, words, signs, margins = cache
+    # d softplus(-m)/dm = -sigmoid(-m) = -(1 - sigmoid(m)); m_j = sign_j u_j . v_c.
+    dscores = -signs * sigmoid(-margins) * dloss
+    dcenter = dscores @ outside_vectors[words]
+    doutside = np.zeros_like(outside_vectors)
+    np.add.at(doutside, words, np.outer(dscores, center_vec))
+    return dcenter, doutside
 
 
 def _scores(check, outside_vectors, center_vec, center_name, words=None):
