@@ -196,6 +196,18 @@ def test_a_constant_feature_at_the_top_of_the_range_gives_beta(name, dtype):
     assert_close(dx, dx_ref, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(NORMS))
+def test_a_constant_feature_of_any_value_gives_beta_exactly(name, dtype):
+    # A mean that rounds by one unit of a float32 value of 1e5 leaves deviations of 0.008,
+    # whose variance dwarfs eps = 1e-5: they normalized to noise of order 1 before.
+    forward, backward, x, gamma, beta, dout = norm_inputs(name, dtype)
+    for value in np.random.default_rng(0).uniform(1, 1e6, 40).astype(dtype):
+        out = quiet(forward, np.full_like(x, value), gamma, beta, EPS)[0]
+        np.testing.assert_array_equal(out, np.broadcast_to(
+            channel_view(name, beta, x.shape), x.shape))
+
+
 @pytest.mark.parametrize("forward, shape", [(layers.batchnorm_forward, (4, 2)),
                                             (layers.spatial_batchnorm_forward, (2, 2, 2, 1))])
 def test_a_running_variance_beyond_its_dtype_is_inf_and_refused_in_test_mode(forward, shape):
