@@ -65,7 +65,7 @@ from .conv import (
     conv_backward_fast, clear_scratch,
 )
 from .conv_transpose import conv_transpose_forward, conv_transpose_backward
-from . import cs224n
+from . import cs224n  # noqa: F401 - layers.cs224n, a submodule (see above)
 from .dropout import dropout_forward, dropout_backward
 from .embedding import word_embedding_forward, word_embedding_backward
 from .gates import (

@@ -305,9 +305,10 @@ def test_activations_reach_their_limits_exactly(name, above, below, dtype):
 
 # -- losses: +inf, NaN and -inf ------------------------------------------------------------------
 # The rule: a loss refuses NaN and +inf in any floating argument (in the rows it uses, for
-# word2vec's), naming the argument and the first such position. -inf is a score of probability 0 in the softmax losses (the
-# way a mask removes a class): the loss is +inf only where it is the correct class, and
-# the gradient stays finite; a row with no finite score is refused. The other losses
+# word2vec's), naming the argument and the first such position. -inf is a score of
+# probability 0 in the softmax losses (the way a mask removes a class): the loss is +inf
+# only where it is the correct class, and the gradient stays finite; a row with no finite
+# score is refused. The other losses
 # refuse -inf too.
 
 LOSSES = sorted(n for n in REGISTRY if n.endswith("loss") or n == "skipgram")

@@ -131,7 +131,7 @@ def test_backward_refuses_a_bad_upstream_gradient_under_its_own_name(name):
     outputs, cache = [np.asarray(o) for o in result[:-1]], result[-1]
     backward_signature = inspect.signature(spec.backward)
     upstream_names = list(backward_signature.parameters)[:len(outputs)]
-    for j, (upstream_name, output) in enumerate(zip(upstream_names, outputs)):
+    for j, (upstream_name, output) in enumerate(zip(upstream_names, outputs, strict=True)):
         for what, bad, _ in bad_values(output):
             upstream = [np.ones(o.shape, o.dtype) for o in outputs]
             upstream[j] = bad
@@ -316,7 +316,7 @@ def test_empty_batches_follow_one_rule(name):
     full_shapes = [np.shape(o) for o in call(spec.forward, bound)[:-1]]
     result = call(spec.forward, empty_bound)
     outputs, cache = [np.asarray(o) for o in result[:-1]], result[-1]
-    for output, full_shape in zip(outputs, full_shapes):
+    for output, full_shape in zip(outputs, full_shapes, strict=True):
         # The batch axis is empty; a sum over it is 0.
         if full_shape[:1] == (n,):
             assert output.shape == (0, *full_shape[1:])
