@@ -320,8 +320,8 @@ def speed_section(repeats=5):
     lines = []
     for extra in ([], ["--dtype", "both"]):
         command = [sys.executable, "-m", "checks", *extra]
-        seconds, done = best_of(repeats, lambda command=command: subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True))
+        seconds, done = best_of(repeats, partial(subprocess.run, command, cwd=ROOT,
+                                                 capture_output=True, text=True))
         last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
         shown = " ".join(["python -m checks", *extra])
         print(f"{shown}: {seconds:.1f} s wall, exit {done.returncode}: {last}")

@@ -54,7 +54,8 @@ import traceback
 import numpy as np
 
 from layers import contract
-from layers.contract import describe, is_float_array
+from layers.contract import (describe, gradient_positions, is_float_array, is_python_number,
+                             match_gradients, pair_name)
 from .calling import FixedCalls
 from .numeric import (Direction, Objective, abs_dot, dot, max_abs_difference,
                       rounding_spread)
@@ -159,12 +160,37 @@ def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
         ``report.ok``, ``print(report)``, ``report.plot()``.
     """
     validate_options("check_layer", tol, strategy, directions)
+    args = _numbers_as_arrays(forward, args)
     report = check_pair(forward, backward, args, kwargs, _argument_names(forward, len(args)),
                         name or _layer_name(forward), tol=tol, seed=seed, strategy=strategy,
                         directions=directions, nudge_kinks=nudge_kinks)
     if raise_on_fail:
         report.raise_if_failed()
     return report
+
+
+def _numbers_as_arrays(forward, args):
+    """`args` with the declared differentiable arguments that are integer arrays, lists or
+    NumPy/Python numbers made float arrays, so that they can be perturbed.
+
+    Integers become float64, as the layer computes with them; a Python number takes the
+    dtype of the float arrays beside it, as NumPy's promotion treats it.
+    """
+    positions = _differentiable_positions(forward, args)
+    floats = [np.asarray(a) for a in args if is_float_array(a)]
+    beside = np.result_type(*floats) if floats else FLOAT64
+    converted = list(args)
+    for i in positions:
+        arg = args[i]
+        if is_float_array(arg):
+            continue
+        if is_python_number(arg):
+            converted[i] = np.asarray(arg, dtype=beside)
+        elif isinstance(arg, (np.ndarray, np.generic, list, tuple)):
+            array = np.asarray(arg)
+            if array.dtype.kind in "iu":
+                converted[i] = array.astype(FLOAT64)
+    return tuple(converted)
 
 
 def assert_gradients(forward, backward, *args, **kwargs):
@@ -204,8 +230,8 @@ def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=
     GradReport
     """
     positions = _differentiable_positions(forward, args)
-    dtypes = [np.asarray(args[i]).dtype for i in positions]
-    dtype = np.result_type(*dtypes) if dtypes else FLOAT64
+    floats = [np.asarray(a) for a in args if is_float_array(a)]
+    dtype = np.result_type(*floats) if floats else FLOAT64
     report = GradReport(layer, dtype.name, TOLERANCES[FLOAT64] if tol is None else tol)
     originals = _snapshot(args, kwargs, names)
     calls = FixedCalls(forward)
@@ -227,12 +253,10 @@ def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=
 
 
 def _differentiable_positions(forward, args):
-    """The positions in `args` of the arguments that get a gradient.
-
-    The one place that decides it: floating-point arrays (float32, float64, their NumPy
-    scalars) do, everything else is a constant.
-    """
-    return [i for i, a in enumerate(args) if is_float_array(a)]
+    """The positions in `args` of the arguments that get a gradient: the checker's one
+    place for it, which asks the layer contract (a library forward's declaration, or
+    the float arrays of a user's pair)."""
+    return gradient_positions(forward, args)
 
 
 FAILED = object()
@@ -368,10 +392,12 @@ class _Check:
         return outputs, result[-1]
 
     def outputs_follow_inputs(self, outputs):
-        """Whether every output has the dtype of the differentiable inputs (the contract)."""
-        if not self.positions:
+        """Whether every output has the dtype NumPy promotes the float inputs to (the
+        contract)."""
+        floats = [np.asarray(a) for a in self.args if is_float_array(a)]
+        if not floats:
             return True
-        wanted = np.result_type(*[np.asarray(self.args[i]).dtype for i in self.positions])
+        wanted = np.result_type(*floats)
         for k, out in enumerate(outputs):
             if out.dtype != wanted:
                 self.report.problems.append(
@@ -413,8 +439,7 @@ class _Check:
         result = _reported(self.report, what, lambda: self.call_backward(upstream, cache))
         if result is FAILED:
             return None
-        grads, problems = match_gradients(result, args, self.positions, self.names,
-                                          check_dtype)
+        grads, problems = _matched(result, args, self.positions, self.names, check_dtype)
         prefix = "" if what == "backward" else f"{what}: "
         self.report.problems += [prefix + p for p in problems]
         return grads
@@ -475,8 +500,8 @@ class _Check:
                            lambda: self.call_backward(upstream, cache))
         if result is FAILED:
             return None
-        grads, problems = match_gradients(result, args, self.positions, self.names,
-                                          check_dtype=False)
+        grads, problems = _matched(result, args, self.positions, self.names,
+                                   check_dtype=False)
         if problems:
             self.report.problems.append(f"backward is not repeatable: called again with the "
                                         f"same cache, {problems[0]}")
@@ -567,41 +592,17 @@ def _largest_gap(grads, reference, factor=1.0):
     return gaps[where], where
 
 
-def match_gradients(grads, args, positions, names, check_dtype=True):
-    """A backward's result as a list in argument order, and what breaks the contract.
-
-    Returns
-    -------
-    (list of ndarray, []) when the result fits the arguments at `positions`, else
-    (None, list of str) naming every mismatch.
-    """
-    wanted = [names[i] for i in positions]
-    if len(positions) == 1:
-        if isinstance(grads, (tuple, list)):
-            return None, [f"backward returned a {type(grads).__name__} of {len(grads)} for one "
-                          f"floating-point argument ({wanted[0]}); the contract returns a bare "
-                          "array"]
-        grads = [grads]
-    elif not isinstance(grads, (tuple, list)) or len(grads) != len(positions):
-        count = len(grads) if isinstance(grads, (tuple, list)) else 1
-        return None, [f"backward returned {count} gradient{'s' * (count != 1)} for "
-                      f"{len(positions)} floating-point arguments ({', '.join(wanted)})"]
-    problems = []
-    for position, grad in zip(positions, grads):
-        arg, label = np.asarray(args[position]), names[position]
-        if not isinstance(grad, (np.ndarray, np.generic)):
-            problems.append(f"gradient of {label} is {describe(grad)}, not an array")
-        elif np.shape(grad) != arg.shape:
-            problems.append(f"gradient of {label} has shape {np.shape(grad)}; {label} has "
-                            f"{arg.shape}")
-        elif check_dtype and np.asarray(grad).dtype != arg.dtype:
-            problems.append(f"gradient of {label} is {np.asarray(grad).dtype}; {label} is "
-                            f"{arg.dtype}")
-        elif not np.all(np.isfinite(grad)):
-            problems.append(f"gradient of {label} has non-finite values (NaN or inf)")
-    if problems:
-        return None, problems
-    return [np.asarray(g) for g in grads], []
+def _matched(result, args, positions, names, check_dtype=True):
+    """A backward's result as a list in argument order (the contract's
+    `match_gradients`), and what is wrong with it: ([grads], []) or (None, problems)."""
+    labels = [names[i] for i in positions]
+    grads, problems = match_gradients(result, args, positions, labels,
+                                      check_dtype=check_dtype)
+    if grads is None:
+        return None, [message for _, message in problems]
+    broken = [f"gradient of {label} has non-finite values (NaN or inf)"
+              for label, grad in zip(labels, grads) if not np.all(np.isfinite(grad))]
+    return (None, broken) if broken else (grads, [])
 
 
 def _relative_errors(analytic, numeric, noise, floor_fraction, tolerance, kink=None):
@@ -799,8 +800,7 @@ def _nudged(args, report, objective, names):
 
 
 def _layer_name(forward):
-    name = getattr(forward, "__name__", "layer")
-    return name[: -len("_forward")] if name.endswith("_forward") else name
+    return pair_name(forward)
 
 
 def _argument_names(forward, count):

@@ -10,10 +10,10 @@ its parameters,
 
 so that `check_layer` checks it with its usual report: one row per parameter, the worst
 elements and a hint. The model checked is a deep copy: the caller's parameters, running
-statistics and dropout state are never touched. Randomness is held fixed: NumPy's global
-state is reset before every loss evaluation (`checks.calling`), and a CS231n-style
-``model.dropout_param`` without a seed gets one in the copy, so every evaluation drops
-the same units.
+statistics and dropout state are never touched. Randomness is held fixed as for a layer:
+NumPy's global state is reset before every loss evaluation (`checks.calling`), so a
+dropout drawing from it (CS231n's and gatelab's without a seed) drops the same units at
+every evaluation, and one seeded through ``dropout_param['seed']`` does anyway.
 """
 
 import copy
@@ -56,7 +56,7 @@ def check_model(model, X, y, *, tol=None, seed=0, strategy="auto", directions=DI
     Examples
     --------
     >>> from training.models import TwoLayerNet
-    >>> model = TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3, reg=0.1, seed=0)
+    >>> model = TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3, reg=0.1, weight_seed=0)
     >>> rng = np.random.default_rng(0)
     >>> check_model(model, rng.standard_normal((6, 4)), rng.integers(0, 3, 6)).ok
     True
@@ -71,33 +71,25 @@ def check_model(model, X, y, *, tol=None, seed=0, strategy="auto", directions=DI
         raise TypeError("check_model: model.params must map names to NumPy arrays; got "
                         + (", ".join(f"{name}: {describe(params[name])}" for name in bad)
                            or "an empty dict"))
-    working, notes = _working_copy(model, seed)
+    working = _working_copy(model)
     names = list(working.params)
     forward, backward = _as_pair(working, names, X, y)
     report = check_pair(forward, backward, [working.params[name] for name in names], {},
                         names, type(model).__name__, tol=tol, seed=seed, strategy=strategy,
                         directions=directions)
-    report.notes += notes
     if raise_on_fail:
         report.raise_if_failed()
     return report
 
 
-def _working_copy(model, seed):
-    """A deep copy of `model` to check, and notes on what was changed in it."""
+def _working_copy(model):
+    """A deep copy of `model` to check, so that the caller's model is never touched."""
     try:
-        working = copy.deepcopy(model)
+        return copy.deepcopy(model)
     except Exception as exc:  # noqa: BLE001 - any object that cannot be copied
         raise TypeError(f"check_model: the model must be copyable with copy.deepcopy (the "
                         f"check never touches the caller's model); deepcopy raised "
                         f"{type(exc).__name__}: {exc}") from exc
-    notes = []
-    dropout = getattr(working, "dropout_param", None)
-    if isinstance(dropout, dict) and dropout and dropout.get("seed") is None:
-        dropout["seed"] = seed
-        notes.append(f"dropout_param had no seed: the check used seed {seed}, so that "
-                     "every evaluation drops the same units")
-    return working, notes
 
 
 def _as_pair(model, names, X, y):

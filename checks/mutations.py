@@ -78,10 +78,10 @@ passes with a warning).
 
 import copy
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from math import prod
-from typing import Callable
 
 import numpy as np
 
@@ -518,9 +518,9 @@ def _add_one_to_cache(grads, call):
 
 
 def _own_arrays(cache, site):
-    """The writable float arrays in `cache` (through tuples, lists, dicts and plain
-    objects) that share no memory with an argument of the site: writing into them
-    changes the cache and nothing else."""
+    """The writable float arrays in `cache` (through tuples, lists, dicts and objects'
+    attributes or slots) that share no memory with an argument of the site: writing into
+    them changes the cache and nothing else."""
     inputs = list(_arrays_in((site.args, site.kwargs)))
     return [a for a in _arrays_in(cache)
             if np.issubdtype(a.dtype, np.floating) and a.flags.writeable and a.size
@@ -536,8 +536,12 @@ def _arrays_in(value, depth=0):
     elif depth < 4 and isinstance(value, dict):
         for item in value.values():
             yield from _arrays_in(item, depth + 1)
-    elif depth < 4 and hasattr(value, "__dict__") and not callable(value):
-        for item in vars(value).values():
+    elif depth < 4 and not callable(value):
+        # A plain object's attributes, or its slots (the contract's tagged cache).
+        slots = getattr(type(value), "__slots__", ())
+        items = vars(value).values() if hasattr(value, "__dict__") else [
+            getattr(value, name, None) for name in slots]
+        for item in items:
             yield from _arrays_in(item, depth + 1)
 
 

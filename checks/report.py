@@ -176,7 +176,7 @@ class GradReport:
         tolerance = f"tolerance {self.tolerance:.0e}"
         if self.precision_tolerance is not None:
             tolerance += (f" for the backward run in float64, {self.precision_tolerance:.0e} "
-                          f"for its {self.dtype} run against that")
+                          "for its float32 gradients against that")
         lines = [f"gradient check of {self.layer} ({self.dtype}, {tolerance}): "
                  f"{'ok' if self.ok else 'FAILED'}"]
         lines += format_table(header, self.rows())

@@ -109,11 +109,16 @@ def test_dropout_on_numpys_global_rng_is_held_fixed(rng):
 def test_gatelab_models_pass_and_are_left_as_they_were(rng):
     X, y = data(rng, d=8)
     models = [TwoLayerNet(input_dim=8, hidden_dim=7, num_classes=4, reg=0.3,
-                          weight_scale=0.3, seed=0),
+                          weight_scale=0.3, weight_seed=0),
+              # Dropout without a seed draws from NumPy's global generator.
               FullyConnectedNet([7, 6], input_dim=8, num_classes=4, dropout_keep_ratio=0.6,
-                                normalization="batchnorm", reg=0.1, weight_scale=0.3),
-              FullyConnectedNet([7, 6], input_dim=8, num_classes=4, normalization="layernorm",
-                                reg=0.1, weight_scale=0.3, seed=1)]
+                                normalization="batchnorm", reg=0.1, weight_scale=0.3,
+                                weight_seed=1),
+              FullyConnectedNet([7, 6], input_dim=8, num_classes=4, dropout_keep_ratio=0.6,
+                                normalization="layernorm", reg=0.1, weight_scale=0.3,
+                                seed=3, weight_seed=2)]
+    np.random.seed(7)
+    before = np.random.get_state()[1].copy()
     for model in models:
         saved = snapshot(model)
         state = [dict(p) for p in model.mode_params]
@@ -121,15 +126,13 @@ def test_gatelab_models_pass_and_are_left_as_they_were(rng):
         assert report.ok, str(report)
         assert [a.name for a in report.arguments] == list(model.params)
         assert_unchanged(model, saved)
-        assert [dict(p) for p in model.mode_params] == state   # no seed, no running stats
-    dropout = models[1]
-    assert "seed" not in dropout.dropout_param
-    assert "dropout_param had no seed: the check used seed 0" in str(check_model(dropout, X, y))
+        assert [dict(p) for p in model.mode_params] == state   # no running statistics
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
 
 
 def test_gatelab_convnet_passes(rng):
     model = ThreeLayerConvNet(input_dim=(2, 6, 6), num_filters=3, filter_size=3, hidden_dim=7,
-                              num_classes=4, weight_scale=0.3, reg=0.05, seed=0)
+                              num_classes=4, weight_scale=0.3, reg=0.05, weight_seed=0)
     report = check_model(model, rng.standard_normal((3, 2, 6, 6)), np.array([0, 3, 1]))
     assert report.ok, str(report)
     assert [a.name for a in report.arguments] == ["W1", "b1", "W2", "b2", "W3", "b3"]
