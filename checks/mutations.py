@@ -85,6 +85,7 @@ from math import prod
 
 import numpy as np
 
+from layers.contract import Cache
 from layers.registry import REGISTRY
 from .checker import (FLOOR_FRACTION, _argument_names, _as_list, _differentiable_positions,
                       check_layer)
@@ -576,7 +577,7 @@ def _normalization_term_dropped(site):
 
 def _standardized_without(term, read, grads, call):
     """dx = (inv_std / M) (M dxhat - sum(dxhat) - xhat sum(dxhat xhat)), a term dropped."""
-    dxhat, xhat, inv_std, axis, finish = read(call.douts[0], call.cache)
+    dxhat, xhat, inv_std, axis, finish = read(call.douts[0], _inner(call.cache))
     count = xhat.size // inv_std.size
     dx = count * dxhat
     if term != "mean":
@@ -585,6 +586,11 @@ def _standardized_without(term, read, grads, call):
         dx = dx - xhat * (dxhat * xhat).sum(axis=axis, keepdims=True)
     grads[0] = finish(inv_std / count * dx).astype(grads[0].dtype)
     return grads
+
+
+def _inner(cache):
+    """The layer's own cache inside the contract's tagged one (`layers.contract.Cache`)."""
+    return cache.inner if isinstance(cache, Cache) else cache
 
 
 def _same(dx):
