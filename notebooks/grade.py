@@ -175,13 +175,14 @@ def _grade_id(cell):
 def answer_sources(nb, assignment):
     """exercise id -> the student's source for it, or None when its cell is missing.
 
-    A cell is found by nbgrader's grade_id, else by its cell id; it must be of the
-    reference cell's type.
+    A cell is found by nbgrader's grade_id (the first, as nbgrader does), else by its
+    cell id when a frontend dropped the metadata; it must be of the reference cell's type.
     """
     by_grade_id, by_cell_id = {}, {}
     for cell in nb["cells"]:
         by_grade_id.setdefault(_grade_id(cell), cell)
-        by_cell_id.setdefault(cell.get("id"), cell)
+        if _grade_id(cell) is None:
+            by_cell_id.setdefault(cell.get("id"), cell)
     sources = {}
     for exercise in assignment.exercises:
         reference = assignment.nb["cells"][exercise.cell]
@@ -304,15 +305,20 @@ def column(notebook, exercise_id):
 
 def table(records):
     """(header, rows) of the class table: one row per student, one column per exercise,
-    then the total; a cell holds the points, "manual", or nothing (not handed in)."""
-    columns, rows = [], {}
+    then the total; a cell holds the points, "manual", or nothing (not handed in). A
+    student's second file of one notebook gets a row of its own, named after the file."""
+    columns, rows, handed_in = [], {}, set()
     for record in records:
-        row = rows.setdefault(record["student"], {"total": 0, "max_total": 0})
+        name = record["student"]
+        if (name, record["notebook"]) in handed_in:     # a second copy gets a row of its own
+            name = f"{name} ({Path(record['path']).name})"
+        handed_in.add((name, record["notebook"]))
+        row = rows.setdefault(name, {"total": 0, "max_total": 0})
         for exercise in record["exercises"]:
-            name = column(record["notebook"], exercise["id"])
-            if name not in columns:
-                columns.append(name)
-            row[name] = "manual" if exercise["points"] is None else f"{exercise['points']:g}"
+            key = column(record["notebook"], exercise["id"])
+            if key not in columns:
+                columns.append(key)
+            row[key] = "manual" if exercise["points"] is None else f"{exercise['points']:g}"
         row["total"] += record["total"]
         row["max_total"] += record["max_total"]
     header = ["student", *columns, "total"]

@@ -31,6 +31,7 @@ SEED_VARIABLE = "GATELAB_SEED"
 # that the child never blocks writing it before it exits.
 FEEDBACK_CHARACTERS = 400
 POLL_SECONDS = 0.005
+ALARM_MARGIN_SECONDS = 5
 
 
 def make_shell():
@@ -108,10 +109,13 @@ def outcome(shell, answer, check):
     return {"status": "error", "feedback": summary(error)}
 
 
-def _child(shell, answer, check, seed, pipe):
+def _child(shell, answer, check, seed, pipe, timeout):
     """In a forked child: run the exercise, write its outcome to `pipe`, exit."""
     try:
         os.setpgid(0, 0)            # one group: a kill reaches whatever the student started
+        # The runner kills the child at the timeout; the alarm ends it even if the
+        # runner itself was stopped first (Ctrl-C), so no endless loop outlives grading.
+        signal.alarm(int(timeout) + ALARM_MARGIN_SECONDS)
         os.environ[SEED_VARIABLE] = str(seed)
         result = outcome(shell, answer, check)
     except BaseException as exc:    # noqa: BLE001 - the child must always report and exit
@@ -130,12 +134,22 @@ def _died(status):
             "running this exercise")
 
 
-def _collect(pid, pipe, status):
-    """The outcome a finished child wrote, or why there is none."""
+def _timed_out(timeout):
+    return {"status": "timeout",
+            "feedback": f"did not finish within {timeout:g} s (an endless loop?)"}
+
+
+def _kill_group(pid):
+    """Kill the child's process group: the child, and whatever its code started."""
     try:
-        os.killpg(pid, signal.SIGKILL)       # leftovers the student's code started
+        os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _collect(pid, pipe, status, timeout):
+    """The outcome a finished child wrote, or why there is none."""
+    _kill_group(pid)
     chunks = []
     while True:
         try:
@@ -149,6 +163,8 @@ def _collect(pid, pipe, status):
     try:
         return json.loads(b"".join(chunks))
     except ValueError:
+        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGALRM:
+            return _timed_out(timeout)          # its own alarm ended it first
         return {"status": "error", "feedback": _died(status)}
 
 
@@ -169,7 +185,7 @@ def run_children(shell, runs, check, timeout, jobs):
             pid = os.fork()
             if pid == 0:
                 os.close(read_end)
-                _child(shell, answer, check, seed, write_end)
+                _child(shell, answer, check, seed, write_end, timeout)
             os.close(write_end)
             try:
                 os.setpgid(pid, pid)     # also here: the child may not have run yet
@@ -180,14 +196,12 @@ def run_children(shell, runs, check, timeout, jobs):
         for pid, (key, pipe, start) in list(running.items()):
             done, status = os.waitpid(pid, os.WNOHANG)
             if not done and time.monotonic() - start > timeout:
-                os.killpg(pid, signal.SIGKILL)
+                _kill_group(pid)
                 os.waitpid(pid, 0)
                 os.close(pipe)
-                results[key] = {"status": "timeout",
-                                "feedback": f"did not finish within {timeout:g} s "
-                                            "(an endless loop?)"}
+                results[key] = _timed_out(timeout)
             elif done:
-                results[key] = _collect(pid, pipe, status)
+                results[key] = _collect(pid, pipe, status, timeout)
             else:
                 continue
             del running[pid]

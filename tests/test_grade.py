@@ -182,6 +182,75 @@ def test_files_that_cannot_be_graded_get_a_record(tmp_path, capsys):
     ]
 
 
+def test_the_runner_reports_each_way_an_exercise_can_end(tmp_path):
+    """The runner on a tiny assignment: exercise `e` sets x, its check wants x == 1;
+    exercise `later` comes after a reference cell that fails."""
+    cells = [{"kind": "code", "source": "x = 1", "exercise": "e"},
+             {"kind": "code", "source": "assert x == 1", "check": "e"},
+             {"kind": "markdown", "source": "text"},
+             {"kind": "code", "source": "import os\nseed = os.environ.get('GATELAB_SEED')"},
+             {"kind": "code", "source": "assert seed is None\n1 / 0"},
+             {"kind": "code", "source": "y = 1", "exercise": "later"},
+             {"kind": "code", "source": "assert y == 1", "check": "later"}]
+    answers = {"pass": "x = 1",
+               "fail": "x = 2",
+               "raises": "raise ValueError('bad value')",
+               "syntax": "x = = 1",
+               "signal": "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)",
+               "alarm": "import os, signal\nos.kill(os.getpid(), signal.SIGALRM)",
+               "loops": "while True:\n    pass",
+               "seed": "import os\nassert os.environ['GATELAB_SEED'] == '12345'\nx = 1"}
+    job = {"cells": cells, "timeout": 2, "jobs": 2,
+           "submissions": [{"seed": 12345, "answers": {"e": source, "later": "y = 1"}}
+                           for source in answers.values()]}
+    job["submissions"].append({"seed": 1, "answers": {"e": None, "later": None}})
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    subprocess.run([sys.executable, "-m", "notebooks.runner", str(tmp_path / "job.json"),
+                    str(tmp_path / "result.json")], cwd=ROOT, check=True, timeout=120,
+                   stdout=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    results = json.loads((tmp_path / "result.json").read_text())
+    outcomes = dict(zip([*answers, "missing"], (result["e"] for result in results)))
+    assert outcomes == {
+        "pass": {"status": "pass", "feedback": "all checks passed"},
+        "fail": {"status": "fail", "feedback": "a check failed: assert x == 1"},
+        "raises": {"status": "error", "feedback": "ValueError: bad value"},
+        "syntax": {"status": "error", "feedback":
+                   "SyntaxError: invalid syntax (line 1 of the exercise cell)"},
+        "signal": {"status": "error", "feedback":
+                   "the kernel died (killed by SIGSEGV) while running this exercise"},
+        "alarm": {"status": "timeout", "feedback": "did not finish within 2 s (an endless loop?)"},
+        "loops": {"status": "timeout", "feedback": "did not finish within 2 s (an endless loop?)"},
+        "seed": {"status": "pass", "feedback": "all checks passed"},
+        "missing": {"status": "missing", "feedback": "the exercise's cell is not in the notebook"},
+    }
+    assert all(result["later"] == {"status": "error", "feedback": "not graded: the reference "
+                                   "solution fails in its cell 4 (ZeroDivisionError: division "
+                                   "by zero)"} for result in results)
+
+
+def test_the_table_has_a_row_per_student_and_a_column_per_exercise():
+    def record(student, path, notebook, points, manual=None):
+        exercises = [{"id": f"e{k}", "points": p, "max_points": 2, "status": "pass" if p
+                      else "fail", "feedback": ""} for k, p in enumerate(points)]
+        if manual is not None:
+            exercises.append({"id": manual, "points": None, "max_points": 1,
+                              "status": "manual", "feedback": ""})
+        return {"student": student, "path": path, "notebook": notebook,
+                "exercises": exercises, "total": sum(points),
+                "max_total": 2 * len(points), "error": None}
+
+    records = [record("ann", "ann/01_a.ipynb", "01_a", [2, 0]),
+               record("ann", "ann/02_b.ipynb", "02_b", [2], manual="why"),
+               record("ann", "copy/ann.ipynb", "01_a", [2, 2]),
+               record("bo", "bo.ipynb", "02_b", [0])]
+    header, rows = grade.table(records)
+    assert header == ["student", "01:e0", "01:e1", "02:e0", "02:why", "total"]
+    assert rows == [["ann", "2", "0", "2", "manual", "4/6"],
+                    ["ann (ann.ipynb)", "2", "2", "", "", "4/4"],
+                    ["bo", "", "", "0", "", "0/2"]]
+
+
 def class_of(folder):
     """Synthetic submissions of notebook 01 (and two of 03): student -> what it holds."""
     nb, student = solution(GATES), make_student.student_version(solution(GATES))

@@ -50,15 +50,23 @@ x, y, z = g.input("x"), g.input("y"), g.input("z")
 q = g.gate("add", x, y, name="q")
 f = g.gate("multiply", q, z, name="f")
 
-value = g.forward(x=-2.0, y=5.0, z=-4.0)
-grads = g.backward()
-assert value == -12.0 and g.value(q) == 3.0
+
+def compare_with_circuit(circuit, formulas, point, where="at the lecture's point"):
+    """Assert that formulas(x, y, z) gives the circuit's gradients at point = (x, y, z)."""
+    circuit.forward(**dict(zip("xyz", point)))
+    expected, got = circuit.backward(), formulas(*point)
+    name = formulas.__name__
+    assert set(got) == {"x", "y", "z"}, f"{name} returns a dict with keys 'x', 'y', 'z'"
+    for wrt in "xyz":
+        # At integer points the circuit's gradients are exact: yours must match to rounding.
+        assert np.isclose(got[wrt], expected[wrt], rtol=1e-12, atol=0), \
+            f"{name}(x, y, z): df/d{wrt} is wrong {where}"
+
+
+assert g.forward(x=-2.0, y=5.0, z=-4.0) == -12.0 and g.value(q) == 3.0
+g.backward()
 assert g.grad(q) == -4.0          # df/dq = z
-# The circuit's gradients are exact here (integers): they must equal yours exactly.
-yours = by_hand(-2.0, 5.0, -4.0)
-assert set(yours) == {"x", "y", "z"}, "by_hand returns a dict with keys 'x', 'y', 'z'"
-for name, grad in grads.items():
-    assert yours[name] == grad, f"df/d{name} differs from the circuit's: see the drawing"
+compare_with_circuit(g, by_hand, (-2.0, 5.0, -4.0))
 g.draw()
 ### BEGIN HIDDEN TESTS
 import os
@@ -66,12 +74,7 @@ import os
 
 def hidden_checks(rng):
     for point in rng.integers(-9, 10, size=(5, 3)).astype(float):
-        feeds = dict(zip("xyz", point))
-        g.forward(**feeds)
-        expected, got = g.backward(), by_hand(*point)
-        for name in "xyz":
-            assert np.isclose(got[name], expected[name], rtol=1e-12, atol=0), \
-                f"by_hand(x, y, z): df/d{name} is wrong away from the lecture's point"
+        compare_with_circuit(g, by_hand, point, where="away from the lecture's point")
 
 
 hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
@@ -175,12 +178,7 @@ fan = ComputationalGraph()
 x, y, z = fan.input("x"), fan.input("y"), fan.input("z")
 (x + y) * fan.maximum(y, z)
 assert fan.forward(x=1.0, y=2.0, z=0.0) == 6.0
-fan_grads = fan.backward()
-yours = fan_out_by_hand(1.0, 2.0, 0.0)
-assert set(yours) == {"x", "y", "z"}, "fan_out_by_hand returns a dict with keys 'x', 'y', 'z'"
-for name, grad in fan_grads.items():
-    # Exact again: the circuit's gradients are integers here.
-    assert yours[name] == grad, f"df/d{name} differs from the circuit's: see the drawing"
+compare_with_circuit(fan, fan_out_by_hand, (1.0, 2.0, 0.0))
 fan.draw()
 ### BEGIN HIDDEN TESTS
 import os
@@ -189,12 +187,7 @@ import os
 def hidden_checks(rng):
     points = rng.integers(-9, 10, size=(8, 3)).astype(float)
     for point in points[points[:, 1] != points[:, 2]]:
-        feeds = dict(zip("xyz", point))
-        fan.forward(**feeds)
-        expected, got = fan.backward(), fan_out_by_hand(*point)
-        for name in "xyz":
-            assert np.isclose(got[name], expected[name], rtol=1e-12, atol=0), \
-                f"fan_out_by_hand(x, y, z): df/d{name} is wrong away from the lecture's point"
+        compare_with_circuit(fan, fan_out_by_hand, point, where="away from the lecture's point")
 
 
 hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
