@@ -43,6 +43,10 @@ def make_shell():
     config.HistoryManager.enabled = False
     shell = InteractiveShell.instance(config=config)
     shell.display_formatter.active_types = ["text/plain"]
+    # Nobody reads a traceback here, and formatting one (stack_data, pygments) costs a
+    # failing exercise about a second: the exception itself is what `summary` reads.
+    shell.showtraceback = lambda *args, **kwargs: None
+    shell.showsyntaxerror = lambda *args, **kwargs: None
     # Figures are drawn by the Agg backend and closed after every cell; the notebooks'
     # "%matplotlib inline" asks for a frontend that is not there.
     shell.register_magic_function(lambda line: None, magic_name="matplotlib")
