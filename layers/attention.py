@@ -24,7 +24,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import softmax
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from .registry import Example, register
 from .temporal import temporal_affine_backward, temporal_affine_forward
 
@@ -60,6 +60,7 @@ def causal_may_attend(steps_q, steps_k=None):
     return np.tri(steps_q, steps_k, dtype=bool)
 
 
+@differentiable("q", "k", "v")
 def scaled_dot_product_attention_forward(q, k, v, may_attend=None):
     """softmax(q @ k^T / sqrt(Dk)) @ v, over the keys each query may attend to.
 
@@ -92,6 +93,7 @@ def scaled_dot_product_attention_forward(q, k, v, may_attend=None):
     return out, (q, k, v, weights)
 
 
+@backward_of(scaled_dot_product_attention_forward)
 def scaled_dot_product_attention_backward(dout, cache):
     """Backward pass of `scaled_dot_product_attention_forward`.
 
@@ -112,6 +114,7 @@ def scaled_dot_product_attention_backward(dout, cache):
     return _attend_backward(dout, q, k, v, weights)
 
 
+@differentiable("query", "key", "value", "Wq", "bq", "Wk", "bk", "Wv", "bv", "Wo", "bo")
 def multihead_attention_forward(query, key, value, Wq, bq, Wk, bk, Wv, bv, Wo, bo, *,
                                 num_heads, may_attend=None):
     """Multi-head attention with input and output projections.
@@ -161,6 +164,7 @@ def multihead_attention_forward(query, key, value, Wq, bq, Wk, bk, Wv, bv, Wo, b
     return out, ([p[1] for p in projected], q, k, v, weights, out_cache)
 
 
+@backward_of(multihead_attention_forward)
 def multihead_attention_backward(dout, cache):
     """Backward pass of `multihead_attention_forward`.
 
@@ -176,6 +180,10 @@ def multihead_attention_backward(dout, cache):
     dWq, dbq, dWk, dbk, dWv, dbv, dWo, dbo : of the shapes of the weights and biases
     """
     projection_caches, q, k, v, weights, out_cache = cache
+    # The output projection's cache is its input (N, Tq, E) and Wo (E, E).
+    joined, Wo = out_cache
+    dout = upstream("multihead_attention_backward", dout, joined.shape[:2] + Wo.shape[1:],
+                    joined.dtype)
     heads = q.shape[1]
     djoined, dWo, dbo = temporal_affine_backward(dout, out_cache)
     dq, dk, dv = _attend_backward(_split_heads(djoined, heads), q, k, v, weights)

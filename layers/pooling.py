@@ -24,8 +24,8 @@ import math
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, upstream
-from ._windows import param_int, param_keys, sliding_windows
+from .contract import Args, backward_of, differentiable, upstream
+from ._windows import param_int, sliding_windows
 from .registry import Example, register
 
 __all__ = ["max_pool_forward_naive", "max_pool_backward_naive",
@@ -42,27 +42,30 @@ def pool_arguments(func, x, pool_param):
     return x, pool_windows(check, pool_param, x.shape[2:])
 
 
-def pool_windows(check, pool_param, size, size_names=("H", "W")):
+def pool_windows(check, pool_param, size, size_names=("H", "W"),
+                 arguments="x and pool_param"):
     """The `Windows` of pool_param {'pool_height', 'pool_width', 'stride'} (no other key)
     on an input of spatial `size`, validated with `check`; `size_names` label the sizes
-    in the messages."""
-    pool_param = check.mapping("pool_param", pool_param)
-    param_keys(check, "pool_param", pool_param, ("pool_height", "pool_width", "stride"))
+    in the messages, and `arguments` the arguments that give the input and pool_param."""
+    pool_param = check.mapping("pool_param", pool_param,
+                               ("pool_height", "pool_width", "stride"))
     height = param_int(check, "pool_param", pool_param, "pool_height", low=1)
     width = param_int(check, "pool_param", pool_param, "pool_width", low=1)
     stride = param_int(check, "pool_param", pool_param, "stride", low=1)
     return sliding_windows(check, size, (height, width), stride, size_names=size_names,
-                           kernel_names=("pool_height", "pool_width"))
+                           kernel_names=("pool_height", "pool_width"), arguments=arguments)
 
 
-# The fast max pool makes several passes over its input; done a chunk of about this many
-# bytes of (n, c) planes at a time, they hit the cache instead of memory. On a 2-core
-# machine, fwd+bwd on (64, 32, 32, 32) float64 went from 11.3 ms (whole batch) to 5.7 ms.
+# The fast max pool makes several passes over its input (one per window element, each
+# reading x and updating out and winner); done a chunk of about this many bytes of
+# (n, c) planes at a time, they hit the cache instead of memory
+# (benchmarks/bench_conv_choices.py, section pool).
 POOL_CHUNK_BYTES = 2 << 20
 
 
 # -- max pooling, naive ---------------------------------------------------------------------
 
+@differentiable("x")
 def max_pool_forward_naive(x, pool_param):
     """Max pooling by its definition, one window at a time (slow; a reference).
 
@@ -95,6 +98,7 @@ def max_pool_forward_naive(x, pool_param):
     return out, (x, windows)
 
 
+@backward_of(max_pool_forward_naive)
 def max_pool_backward_naive(dout, cache):
     """Backward pass of `max_pool_forward_naive`: each dout goes to its window's first max.
 
@@ -124,6 +128,7 @@ def max_pool_backward_naive(dout, cache):
 
 # -- max pooling, fast ----------------------------------------------------------------------
 
+@differentiable("x")
 def max_pool_forward(x, pool_param):
     """Max pooling, vectorized over all windows at once (fast).
 
@@ -158,6 +163,7 @@ def max_pool_forward(x, pool_param):
     return out.reshape(shape), (x.shape, x.dtype, windows, winner.reshape(shape))
 
 
+@backward_of(max_pool_forward)
 def max_pool_backward(dout, cache):
     """Backward pass of `max_pool_forward`: route each dout to its window's first max.
 
@@ -202,6 +208,7 @@ max_pool_backward_fast = max_pool_backward
 
 # -- average pooling ------------------------------------------------------------------------
 
+@differentiable("x")
 def avg_pool_forward(x, pool_param):
     """Average pooling: the mean of each window.
 
@@ -230,6 +237,7 @@ def avg_pool_forward(x, pool_param):
     return total / len(offsets), (x.shape, x.dtype, windows)
 
 
+@backward_of(avg_pool_forward)
 def avg_pool_backward(dout, cache):
     """Backward pass of `avg_pool_forward`: each window element gets dout / window size.
 
@@ -252,6 +260,7 @@ def avg_pool_backward(dout, cache):
     return dx
 
 
+@differentiable("x")
 def global_avg_pool_forward(x):
     """Global average pooling: the mean of each channel over all of H and W.
 
@@ -266,9 +275,13 @@ def global_avg_pool_forward(x):
     """
     check = Args("global_avg_pool_forward")
     x = check.floats("x", x, "N C H W")
+    if x.shape[2] * x.shape[3] == 0:
+        raise check.error(f"x must have H*W >= 1 positions to average (a mean of nothing "
+                          f"is undefined); got x.shape = {x.shape}")
     return x.mean(axis=(2, 3)), (x.shape, x.dtype)
 
 
+@backward_of(global_avg_pool_forward)
 def global_avg_pool_backward(dout, cache):
     """Backward pass of `global_avg_pool_forward`: dx = dout / (H * W) at every position.
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import log_softmax, softmax
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
+from .losses import softmax_row_max
 from .registry import register
 
 __all__ = [
@@ -55,6 +56,7 @@ def affine_grads(dout, x, w):
 
 # -- temporal affine ----------------------------------------------------------------------
 
+@differentiable("x", "w", "b")
 def temporal_affine_forward(x, w, b):
     """The same affine map applied to the vector at every step of every sequence.
 
@@ -76,6 +78,7 @@ def temporal_affine_forward(x, w, b):
     return affine_map(x, w, b), (x, w)
 
 
+@backward_of(temporal_affine_forward)
 def temporal_affine_backward(dout, cache):
     """Backward pass of `temporal_affine_forward`.
 
@@ -97,13 +100,16 @@ def temporal_affine_backward(dout, cache):
 
 # -- temporal softmax loss ----------------------------------------------------------------
 
+@differentiable("x")
 def temporal_softmax_loss_forward(x, y, mask):
     """Softmax cross-entropy at every step, over the steps where ``mask`` is True.
 
     Parameters
     ----------
-    x : ndarray of shape (N, T, V), float32 or float64
-        Scores (logits) over a vocabulary of V words at each of T steps.
+    x : ndarray of shape (N, T, V), float32 or float64, N >= 1
+        Scores (logits) over a vocabulary of V words at each of T steps. As for
+        `softmax_loss_forward`, NaN and +inf are refused, at every step, and -inf is a
+        word of probability 0.
     y : integer ndarray of shape (N, T)
         The correct word at each step, 0 <= y[n, t] < V.
     mask : boolean ndarray of shape (N, T)
@@ -126,8 +132,13 @@ def temporal_softmax_loss_forward(x, y, mask):
     x = check.floats("x", x, "N T V")
     if x.shape[2] == 0:
         raise check.error(f"x must score at least one word (V >= 1); got x.shape = {x.shape}")
+    if x.shape[0] == 0:
+        raise check.error(f"x must hold at least one sequence (N >= 1): the loss averages "
+                          f"over the N sequences; got x.shape = {x.shape}")
     y = check.ints("y", y, "N T", high=check.dim("V"), high_name="V")
     mask = check.bools("mask", mask, "N T")
+    # At every step, masked or not: a NaN there would still reach dx as NaN * 0.
+    softmax_row_max(check, x, axis=2)
     log_probs = np.take_along_axis(log_softmax(x, axis=2), y[..., None], axis=2)[..., 0]
     # The sum of the negated terms, not the negated sum: with no True step the sum is 0.0
     # and negating it afterwards would give -0.0.
@@ -135,6 +146,7 @@ def temporal_softmax_loss_forward(x, y, mask):
     return x.dtype.type(loss), (x, y, mask)
 
 
+@backward_of(temporal_softmax_loss_forward)
 def temporal_softmax_loss_backward(dloss, cache):
     """Backward pass of `temporal_softmax_loss_forward`.
 
@@ -155,13 +167,28 @@ def temporal_softmax_loss_backward(dloss, cache):
     return dx * (mask[..., None] * (dloss / x.shape[0]))
 
 
-def temporal_softmax_loss(x, y, mask):
+def temporal_softmax_loss(x, y, mask, verbose=False):
     """CS231n's fused form: ``(loss, dx)`` from the pair, with dloss = 1.
 
-    Parameters and the loss are those of `temporal_softmax_loss_forward`; dx has x's shape.
+    Parameters
+    ----------
+    x, y, mask
+        As for `temporal_softmax_loss_forward`: scores (N, T, V), labels (N, T), boolean
+        mask (N, T).
+    verbose : bool
+        Print the shape of the flattened gradient, (N * T, V), as CS231n's does.
+
+    Returns
+    -------
+    loss : NumPy scalar of x's dtype, as `temporal_softmax_loss_forward`
+    dx : ndarray of x's shape and dtype
     """
     loss, cache = temporal_softmax_loss_forward(x, y, mask)
-    return loss, temporal_softmax_loss_backward(1.0, cache)
+    dx = temporal_softmax_loss_backward(1.0, cache)
+    if verbose:
+        n, t, v = dx.shape
+        print("dx_flat: ", (n * t, v))
+    return loss, dx
 
 
 # -- registration -------------------------------------------------------------------------

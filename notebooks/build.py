@@ -8,6 +8,7 @@ Spyder and PyCharm), so that a notebook is reviewed and diffed as code::
     # Markdown lines are comments.
 
     # %%
+    # %matplotlib inline
     x = 1 + 1          # a code cell
 
 A line ``# %%`` starts a code cell and ``# %% [markdown]`` a markdown cell; blank lines
@@ -64,8 +65,7 @@ SOURCES = HERE / "src"
 
 CELL_MARKER = re.compile(r"^# %%(?P<markdown> \[markdown\])?(?P<options>(?: \w+=\S+)*)\s*$")
 OPTION = re.compile(r" (?P<key>\w+)=(?P<value>\S+)")
-# jupytext writes a line magic as a comment in a percent-format source.
-MAGIC = re.compile(r"^# (?P<magic>%[A-Za-z]\w*(?: .*)?)$")
+COMMENTED_MAGIC = re.compile(r"^# (?P<magic>%[A-Za-z]\w*\b.*)$")
 EXERCISE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 OPTIONS = {"exercise": str, "check": str, "points": (int, float)}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -111,9 +111,6 @@ def parse_cells(text, where="<source>"):
             kind, lines = ("markdown" if marker["markdown"] else "code"), []
             options = _options(marker["options"], f"{where}:{number}")
             continue
-        if line.startswith("# %%"):
-            raise ValueError(f"{where}:{number}: a cell marker must be '# %%' or "
-                             f"'# %% [markdown]', then key=value options; got {line!r}")
         if kind is None:
             if line.strip():
                 raise ValueError(f"{where}:{number}: text before the first '# %%' marker")
@@ -147,7 +144,7 @@ def _cell_source(kind, lines):
     if kind == "markdown":
         lines = [line[2:] if line.startswith("# ") else line[1:] for line in lines]
     else:
-        lines = [MAGIC.sub(r"\g<magic>", line) for line in lines]
+        lines = [COMMENTED_MAGIC.sub(r"\g<magic>", line) for line in lines]
     return "\n".join(lines).strip("\n")
 
 

@@ -47,15 +47,14 @@ from pathlib import Path
 
 from notebooks.build import CHECK_SUFFIX
 from notebooks.make_student import ANSWER_STUB, read_notebook
-from notebooks.runner import SEED_VARIABLE
+from notebooks.runner import SEED_VARIABLE, command
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 DEFAULT_TIMEOUT = 60.0
 # The runner forks its children from one process: a BLAS thread pool does not survive a
 # fork, and one thread per child keeps parallel children from slowing each other down.
-SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                          "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
+SINGLE_THREADED = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                  "VECLIB_MAXIMUM_THREADS"), "1")
 
 __all__ = ["Exercise", "grade", "main", "seed", "SEED_VARIABLE"]
 
@@ -208,16 +207,14 @@ def run_job(assignment, submissions, timeout, jobs):
         folder = Path(folder)
         (folder / "job.json").write_text(json.dumps(job), encoding="utf-8")
         (folder / "work").mkdir()
-        python_path = [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
         env = {**os.environ, **SINGLE_THREADED, "MPLBACKEND": "Agg",
-               "IPYTHONDIR": str(folder / "ipython"), "PYTHONPATH": os.pathsep.join(python_path)}
+               "IPYTHONDIR": str(folder / "ipython")}
         env.pop(SEED_VARIABLE, None)
         with open(folder / "runner.log", "w", encoding="utf-8") as log:
             finished = subprocess.run(
-                [sys.executable, "-m", "notebooks.runner", str(folder / "job.json"),
-                 str(folder / "result.json")],
-                cwd=folder / "work", env=env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=log, check=False)
+                command(folder / "job.json", folder / "result.json"), cwd=folder / "work",
+                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                check=False)
         if finished.returncode == 0 and (folder / "result.json").exists():
             return json.loads((folder / "result.json").read_text(encoding="utf-8"))
         lines = (folder / "runner.log").read_text(encoding="utf-8").strip().splitlines()

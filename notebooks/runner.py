@@ -1,5 +1,5 @@
 """The process that runs one assignment's exercises for a class: `notebooks.grade` starts
-one per assignment, as ``python -m notebooks.runner JOB RESULT`` (two JSON files).
+one per assignment, as ``python notebooks/runner.py JOB RESULT`` (two JSON files).
 
 It executes the reference (solution) notebook cell by cell in an IPython shell, the
 shell a Jupyter kernel runs. On reaching an exercise's cell it forks one child per
@@ -25,6 +25,9 @@ import signal
 import sys
 import time
 import traceback
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
 
 SEED_VARIABLE = "GATELAB_SEED"
 # A child's outcome must fit in a pipe's buffer (64 KiB on Linux, 16 KiB on macOS) so
@@ -246,7 +249,18 @@ def grade(job):
     return results
 
 
+def command(job_path, result_path):
+    """The command line that runs this module on a job: the file as a script, so that
+    the repository comes after the installed packages on the path (see `main`)."""
+    return [sys.executable, str(HERE / "runner.py"), str(job_path), str(result_path)]
+
+
 def main(argv=None):
+    # The notebooks import layers, graph, checks, training: an installed gatelab stays
+    # the one imported, and a checkout that is not installed still finds its own.
+    if sys.path and Path(sys.path[0]).resolve() == HERE:
+        del sys.path[0]
+    sys.path.append(str(HERE.parent))
     job_path, result_path = argv if argv is not None else sys.argv[1:]
     with open(job_path, encoding="utf-8") as file:
         job = json.load(file)

@@ -22,8 +22,10 @@ if not hasattr(os, "fork"):
     pytest.skip("grading forks its exercise runs", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[1]
+# notebooks/ is a folder of the repo, not installed. Appended, not prepended: where the
+# packages are installed (from the sdist), the installed ones must stay the ones imported.
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))        # notebooks/ is a folder of the repo, not installed
+    sys.path.append(str(ROOT))
 
 from notebooks import grade, make_student, runner  # noqa: E402
 
@@ -205,12 +207,11 @@ def test_the_runner_reports_each_way_an_exercise_can_end(tmp_path):
                            for source in answers.values()]}
     job["submissions"].append({"seed": 1, "answers": {"e": None, "later": None}})
     (tmp_path / "job.json").write_text(json.dumps(job))
-    subprocess.run([sys.executable, "-m", "notebooks.runner", str(tmp_path / "job.json"),
-                    str(tmp_path / "result.json")], cwd=ROOT, check=True, timeout=120,
-                   stdout=subprocess.DEVNULL,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    subprocess.run(runner.command(tmp_path / "job.json", tmp_path / "result.json"),
+                   cwd=tmp_path, check=True, timeout=120, stdout=subprocess.DEVNULL)
     results = json.loads((tmp_path / "result.json").read_text())
-    outcomes = dict(zip([*answers, "missing"], (result["e"] for result in results)))
+    outcomes = dict(zip([*answers, "missing"], (result["e"] for result in results),
+                        strict=True))
     assert outcomes == {
         "pass": {"status": "pass", "feedback": "all checks passed"},
         "fail": {"status": "fail", "feedback": "a check failed: assert x == 1"},
@@ -286,8 +287,7 @@ def test_a_class_is_graded_end_to_end(tmp_path):
     finished = subprocess.run(
         [sys.executable, "-m", "notebooks.grade", str(submissions), "--json", str(json_path),
          "--csv", str(csv_path), "--timeout", str(TIMEOUT), "--jobs", "2"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     records = json.loads(json_path.read_text())
     by_file = {Path(r["path"]).relative_to(submissions).as_posix(): r for r in records}
@@ -313,7 +313,7 @@ def test_a_class_is_graded_end_to_end(tmp_path):
             by_file["alice/01_gates_and_circuits.ipynb"]["max_total"]) == (10, 10)
     # The untouched student version: 0 on every code exercise, each with its hint.
     bob = by_file["bob.ipynb"]
-    assert outcome("bob.ipynb") == {name: ("error", 0) for name in full}
+    assert outcome("bob.ipynb") == dict.fromkeys(full, ("error", 0))
     assert all(e["feedback"].startswith("NotImplementedError: ") for e in bob["exercises"])
     assert bob["total"] == 0 and bob["max_total"] == 10
     # One wrong gradient: only that exercise loses its points, with the checker's hint.

@@ -19,7 +19,7 @@ from nbgrader.api import Gradebook  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+    sys.path.append(str(ROOT))          # notebooks/ is a folder of the repo, not installed
 
 from notebooks import grade  # noqa: E402
 

@@ -17,6 +17,8 @@
 
 # %%
 # %matplotlib inline
+import os
+
 import numpy as np
 
 from checks import assert_gradients, check_graph
@@ -69,9 +71,6 @@ assert g.grad(q) == -4.0          # df/dq = z
 compare_with_circuit(g, by_hand, (-2.0, 5.0, -4.0))
 g.draw()
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for point in rng.integers(-9, 10, size=(5, 3)).astype(float):
         compare_with_circuit(g, by_hand, point, where="away from the lecture's point")
@@ -118,9 +117,6 @@ for name, gradient in expected.items():
     assert np.isclose(neuron_grads[name], gradient, rtol=0, atol=1e-10), \
         f"the gradient of {name} differs from the lecture's"
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for values in rng.uniform(-2, 2, size=(4, 5)):
         feeds = dict(zip(("w0", "x0", "w1", "x1", "w2"), values))
@@ -167,7 +163,7 @@ merged.draw()
 # %% exercise="fan_out" points=2
 def fan_out_by_hand(x, y, z):
     """{"x": df/dx, "y": df/dy, "z": df/dz} of f = (x + y) max(y, z), for y != z."""
-    ### BEGIN SOLUTION: df/da = b and df/db = a; max routes df/db to the larger input; y sums two paths
+    ### BEGIN SOLUTION: df/da = b, df/db = a; max routes df/db to the larger input; y sums 2 paths
     a, b = x + y, max(y, z)
     return {"x": b, "y": b + (a if y > z else 0.0), "z": a if z > y else 0.0}
     ### END SOLUTION
@@ -181,9 +177,6 @@ assert fan.forward(x=1.0, y=2.0, z=0.0) == 6.0
 compare_with_circuit(fan, fan_out_by_hand, (1.0, 2.0, 0.0))
 fan.draw()
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     points = rng.integers(-9, 10, size=(8, 3)).astype(float)
     for point in points[points[:, 1] != points[:, 2]]:
@@ -267,9 +260,6 @@ assert {name: float(grad) for name, grad in mine.backward().items()} == \
     {"x": -4.0, "y": -4.0, "z": 3.0}, "the circuit's gradients differ from Example 1's"
 mine.draw()
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for shape in [(), (3,), (2, 4)]:
         a, b = rng.standard_normal(shape), rng.standard_normal(shape)

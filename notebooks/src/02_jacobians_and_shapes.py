@@ -23,6 +23,8 @@
 
 # %%
 # %matplotlib inline
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -78,9 +80,6 @@ fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
 heatmap(axes[0], J_numeric, "numeric dh/dz of sigmoid")
 heatmap(axes[1], J_backward - J_numeric, "backward minus numeric")
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for n in rng.integers(1, 9, size=3):
         v = rng.standard_normal(n) * 3
@@ -155,9 +154,6 @@ heatmap(axes[0], J_x, "dz/dx (= W)")
 heatmap(axes[1], J_b, "dz/db (= I)")
 heatmap(axes[2], J_u, "ds/du (= h^T)")
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for n_, m_ in rng.integers(1, 6, size=(3, 2)):
         W_, x_ = rng.standard_normal((n_, m_)), rng.standard_normal(m_)
@@ -239,14 +235,11 @@ assert np.allclose(dW, dW_chain, rtol=1e-7, atol=1e-10), \
     "dW differs from the backward chain's: which element of W is column k of J_W?"
 assert np.allclose(db, db_chain, rtol=1e-7, atol=1e-10), "db differs from the backward chain's"
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for shape in [tuple(rng.integers(1, 5, size=k)) for k in (1, 2, 3)]:
         V = rng.standard_normal(shape)
         weights = rng.standard_normal(shape)
-        J_row = jacobian(lambda a: np.sum(weights * np.sin(a)), V)   # exactly 1 x size
+        J_row = jacobian(lambda a, w=weights: np.sum(w * np.sin(a)), V)   # 1 x size
         got = to_shape_convention(J_row, shape)
         assert np.shape(got) == shape and np.allclose(got, weights * np.cos(V), rtol=1e-7,
                                                       atol=1e-10), \
@@ -287,9 +280,6 @@ assert np.shape(dw_expected) == dw.shape, "affine_dw returns an array of w's sha
 assert np.allclose(dw, dw_expected, rtol=1e-7, atol=1e-10), "affine_dw(dW) is not affine's dw"
 assert np.allclose(db_row, db, rtol=1e-7, atol=1e-10)
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for n_, m_ in rng.integers(1, 6, size=(3, 2)):
         W_, x_ = rng.standard_normal((n_, m_)), rng.standard_normal(m_)
@@ -391,9 +381,6 @@ for k in range(1, len(vocabulary)):
     axes[1].axvline(k * word_dim - 0.5, color="black", linewidth=0.5)
 axes[1].set_xticks([k * word_dim + 1.5 for k in range(len(vocabulary))], vocabulary);
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for n_, m_ in rng.integers(1, 9, size=(3, 2)):
         x_, W_ = rng.standard_normal(m_), rng.standard_normal((n_, m_))

@@ -17,6 +17,8 @@
 
 # %%
 # %matplotlib inline
+import os
+
 import numpy as np
 
 from checks import assert_gradients, check_layer
@@ -88,9 +90,6 @@ print(report)
 # A correct float64 layer: max relative error about 1e-10 (the check passes below 1e-6).
 report.raise_if_failed()
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for shape in [(7,), (3, 4), (2, 3, 2)]:
         v = rng.standard_normal(shape) * 4
@@ -160,9 +159,6 @@ for n, k in [(0, 0), (1, 0), (3, 1)]:
     assert np.isclose(out[n, k], x1[n] @ W[k] @ x2[n] + b[k], rtol=1e-12), \
         f"out[{n}, {k}] is not x1[{n}] @ W[{k}] @ x2[{n}] + b[{k}]"
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for N_, D1_, D2_, K_ in rng.integers(1, 6, size=(3, 4)):
         a, c = rng.standard_normal((N_, D1_)), rng.standard_normal((N_, D2_))
@@ -217,9 +213,6 @@ print(report)
 report.raise_if_failed()
 assert [a.status for a in report.arguments] == ["pass"] * 4
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for N_, D1_, D2_, K_ in rng.integers(1, 6, size=(3, 4)):
         args = (rng.standard_normal((N_, D1_)), rng.standard_normal((N_, D2_)),

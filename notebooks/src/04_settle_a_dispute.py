@@ -20,6 +20,8 @@
 
 # %%
 # %matplotlib inline
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -138,9 +140,6 @@ report = check_layer(exam_forward, right_key_backward, W1, b1, W2, b2, x=x, labe
 print(report)
 report.raise_if_failed()
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for inputs, hidden, classes in rng.integers(2, 6, size=(3, 3)):
         params = (rng.standard_normal((hidden, inputs)), rng.standard_normal(hidden),

@@ -11,6 +11,8 @@
 
 # %%
 # %matplotlib inline
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -123,9 +125,6 @@ report.raise_if_failed()
 assert [a.name for a in report.arguments if a.status == "pass"] == \
     ["x", "w", "b", "gamma", "beta"]
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for N_, D_, M_ in rng.integers(2, 7, size=(3, 3)):
         args = (rng.standard_normal((N_, D_)), rng.standard_normal((D_, M_)),
@@ -183,7 +182,8 @@ def sgd_step(model, X_batch, y_batch, learning_rate):
 
 
 # %% check="sgd_step"
-model = TwoLayerNet(input_dim=64, hidden_dim=50, num_classes=10, weight_scale=1e-3, seed=0)
+model = TwoLayerNet(input_dim=64, hidden_dim=50, num_classes=10, weight_scale=1e-3,
+                    weight_seed=0)
 X, y = data["X_train"], data["y_train"]
 
 # Sanity check: with tiny weights every class gets the same score, so the loss is
@@ -191,7 +191,8 @@ X, y = data["X_train"], data["y_train"]
 initial_loss, _ = model.loss(X[:100], y[:100])
 assert abs(initial_loss - np.log(10)) < 1e-3
 
-model = TwoLayerNet(input_dim=64, hidden_dim=50, num_classes=10, weight_scale="he", seed=0)
+model = TwoLayerNet(input_dim=64, hidden_dim=50, num_classes=10, weight_scale="he",
+                    weight_seed=0)
 batches = np.random.default_rng(1)
 losses = []
 for step in range(300):
@@ -210,12 +211,9 @@ plt.plot(losses, ".", markersize=3)
 plt.xlabel("step")
 plt.ylabel("minibatch loss");
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     net = TwoLayerNet(input_dim=64, hidden_dim=int(rng.integers(5, 20)), num_classes=10,
-                      weight_scale="he", seed=int(rng.integers(2**31)))
+                      weight_scale="he", weight_seed=int(rng.integers(2**31)))
     batch = rng.choice(len(X), 16, replace=False)
     learning_rate = float(rng.uniform(0.01, 1))
     arrays = dict(net.params)
@@ -244,7 +242,8 @@ hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
 
 # %%
 small = {"X_train": X[:50], "y_train": y[:50], "X_val": data["X_val"], "y_val": data["y_val"]}
-net = FullyConnectedNet([64, 64], input_dim=64, num_classes=10, weight_scale="he", seed=0)
+net = FullyConnectedNet([64, 64], input_dim=64, num_classes=10, weight_scale="he",
+                        weight_seed=0)
 solver = Solver(net, small, update_rule="adam", optim_config={"learning_rate": 1e-2},
                 batch_size=25, num_epochs=20, verbose=False, seed=0)
 solver.train()
@@ -264,7 +263,7 @@ variants = {
 solvers = {}
 for name, options in variants.items():
     net = FullyConnectedNet([100, 100], input_dim=64, num_classes=10, weight_scale="he",
-                            reg=1e-4, seed=0, **options)
+                            reg=1e-4, weight_seed=0, **options)
     solvers[name] = Solver(net, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
                            batch_size=50, num_epochs=8, verbose=False, seed=0)
     solvers[name].train()

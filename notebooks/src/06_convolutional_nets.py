@@ -17,6 +17,7 @@
 
 # %%
 # %matplotlib inline
+import os
 import time
 
 import matplotlib.pyplot as plt
@@ -86,9 +87,6 @@ assert np.allclose(mine, naive, rtol=1e-12, atol=1e-12), "conv_forward_loops dif
     "conv_forward_naive"
 assert np.allclose(mine, fast, rtol=1e-12, atol=1e-12)
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     def size(kernel, stride, pad):
         """An input size >= 1 for which the windows tile the padded input exactly."""
@@ -172,7 +170,7 @@ data = load_digits_data(seed=0, images=True)
 print("X_train:", data["X_train"].shape)
 
 model = ThreeLayerConvNet(input_dim=(1, 8, 8), num_filters=16, filter_size=3, hidden_dim=64,
-                          num_classes=10, weight_scale="he", reg=1e-3, seed=0)
+                          num_classes=10, weight_scale="he", reg=1e-3, weight_seed=0)
 solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 2e-3},
                 batch_size=50, num_epochs=5, verbose=False, seed=0)
 solver.train()

@@ -13,6 +13,8 @@
 
 # %%
 # %matplotlib inline
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -104,9 +106,6 @@ for name, a, b in zip(("dcenter_vec", "doutside_vectors"),
                       naive_softmax_loss_backward(0.7, library[1])):
     assert np.allclose(a, b, rtol=1e-12, atol=1e-14), f"{name} differs from the library's"
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for V_, D_ in rng.integers(2, 9, size=(3, 2)):
         center, outside = rng.standard_normal(D_), rng.standard_normal((V_, D_))
@@ -270,9 +269,6 @@ assert rnn_norms[1.2][0] > 10 * rnn_norms[1.2][-1], "the RNN's gradient should e
 # and loses it as fast as a contracting RNN when f ~ 0.5.
 assert lstm_norms[3.0][0] > 1e5 * lstm_norms[0.0][0], "the open forget gate should carry it"
 ### BEGIN HIDDEN TESTS
-import os
-
-
 def hidden_checks(rng):
     for forward, backward, gates in ((rnn_forward, rnn_backward, 1),
                                      (lstm_forward, lstm_backward, 4)):
@@ -281,7 +277,11 @@ def hidden_checks(rng):
                 rng.standard_normal((D_, gates * H_)), rng.standard_normal((H_, gates * H_)),
                 rng.standard_normal(gates * H_))
         u_ = rng.standard_normal((N_, H_))
-        dx = jacobian(lambda v: np.sum(u_ * forward(v, *args[1:])[0][:, -1]), args[0])
+
+        def loss(v, forward=forward, rest=args[1:], u=u_):
+            return np.sum(u * forward(v, *rest)[0][:, -1])
+
+        dx = jacobian(loss, args[0])
         expected = np.sqrt(np.sum(dx.reshape(N_, T_, D_) ** 2, axis=(0, 2)))
         got = input_gradient_norms(forward, backward, *args, u_)
         assert np.shape(got) == (T_,) and np.allclose(got, expected, rtol=1e-6,
