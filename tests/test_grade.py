@@ -230,6 +230,15 @@ def test_the_runner_reports_each_way_an_exercise_can_end(tmp_path):
                                    "by zero)"} for result in results)
 
 
+def test_a_runner_that_dies_leaves_each_of_its_files_a_reason(tmp_path, monkeypatch):
+    monkeypatch.setattr(grade, "command", lambda job, result: [
+        sys.executable, "-c", "import sys; sys.exit('the runner broke')"])
+    write(solution(GATES), tmp_path / "ann.ipynb")
+    [record] = grade.grade([tmp_path / "ann.ipynb"])
+    assert (record["notebook"], record["exercises"], record["error"]) == (
+        "01_gates_and_circuits", [], "the grading runner stopped with status 1: the runner broke")
+
+
 def test_the_table_has_a_row_per_student_and_a_column_per_exercise():
     def record(student, path, notebook, points, manual=None):
         exercises = [{"id": f"e{k}", "points": p, "max_points": 2, "status": "pass" if p
