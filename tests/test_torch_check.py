@@ -186,6 +186,42 @@ def test_the_float64_run_gets_float64_copies_of_every_float_input(torch):
     assert seen == {(torch.float32, torch.float32), (torch.float64, torch.float64)}
 
 
+def test_a_float32_module_is_judged_through_a_float64_copy(torch):
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh())
+    x = torch.randn(5, 4, requires_grad=True)
+    report = check_torch(module, x)
+    assert report.ok, str(report)
+    assert "float64 copy of the module" in " ".join(report.notes)
+    assert report.tolerance == pytest.approx(1e-6)
+    assert next(module.parameters()).dtype == torch.float32
+
+
+def test_an_fn_that_cannot_run_in_float64_is_judged_in_its_own_dtype(torch):
+    rng = np.random.default_rng(3)
+    weight = torch.tensor(rng.standard_normal((4, 3)), dtype=torch.float32)
+    x = torch.tensor(rng.standard_normal((5, 4)), dtype=torch.float32, requires_grad=True)
+
+    class Wrong(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, v):
+            ctx.save_for_backward(v)
+            return torch.tanh(v @ weight)
+
+        @staticmethod
+        def backward(ctx, grad):
+            v, = ctx.saved_tensors
+            out = torch.tanh(v @ weight)
+            return 1.01 * (grad * (1 - out * out)) @ weight.T
+
+    report = check_torch(lambda v: torch.tanh(v @ weight), x)
+    assert report.ok, str(report)
+    assert any(note.startswith("fn does not run on float64 copies of its inputs (RuntimeError")
+               for note in report.notes)
+    wrong = check_torch(Wrong.apply, x)
+    assert not wrong.ok and wrong.arguments[0].hint == "analytic = 1.01 x numeric"
+
+
 def test_gradchecks_tuple_of_inputs_is_accepted(torch):
     rng = np.random.default_rng(4)
     x, w = tensor(torch, rng.standard_normal((2, 3))), tensor(torch, rng.standard_normal(3))
