@@ -134,61 +134,49 @@ class Relu(Layer):
         return checked(x, dtype=dtype)
 
 
-class Sigmoid(Layer):
+class _FromOutput(Layer):
+    """out = f(x) elementwise, whose derivative is written in terms of out:
+    dx = dout * slope(out). x (3, 4), normal with standard deviation `scale`."""
+
+    scale = 1.0
+
+    @classmethod
+    def forward(cls, ctx, x):
+        ctx.out = cls.function(x)
+        return ctx.out.clone()
+
+    @classmethod
+    def backward(cls, ctx, dout):
+        return (dout * cls.slope(ctx.out),)
+
+    @classmethod
+    def example(cls, rng, dtype):
+        return checked(cls.scale * rng.standard_normal((3, 4)), dtype=dtype)
+
+
+class Sigmoid(_FromOutput):
     """out = 1 / (1 + exp(-x)); dx = dout * out * (1 - out)."""
 
     name = "sigmoid"
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.out = torch.sigmoid(x)
-        return ctx.out.clone()
-
-    @staticmethod
-    def backward(ctx, dout):
-        return (dout * ctx.out * (1 - ctx.out),)
-
-    @staticmethod
-    def example(rng, dtype):
-        return checked(2 * rng.standard_normal((3, 4)), dtype=dtype)
+    scale = 2.0
+    function = staticmethod(torch.sigmoid)
+    slope = staticmethod(lambda out: out * (1 - out))
 
 
-class Tanh(Layer):
+class Tanh(_FromOutput):
     """out = tanh(x); dx = dout * (1 - out^2)."""
 
     name = "tanh"
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.out = torch.tanh(x)
-        return ctx.out.clone()
-
-    @staticmethod
-    def backward(ctx, dout):
-        return (dout * (1 - ctx.out * ctx.out),)
-
-    @staticmethod
-    def example(rng, dtype):
-        return checked(rng.standard_normal((3, 4)), dtype=dtype)
+    function = staticmethod(torch.tanh)
+    slope = staticmethod(lambda out: 1 - out * out)
 
 
-class Exp(Layer):
+class Exp(_FromOutput):
     """out = exp(x); dx = dout * out."""
 
     name = "exp"
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.out = torch.exp(x)
-        return ctx.out.clone()
-
-    @staticmethod
-    def backward(ctx, dout):
-        return (dout * ctx.out,)
-
-    @staticmethod
-    def example(rng, dtype):
-        return checked(rng.standard_normal((3, 4)), dtype=dtype)
+    function = staticmethod(torch.exp)
+    slope = staticmethod(lambda out: out)
 
 
 class SoftmaxCrossEntropy(Layer):

@@ -120,6 +120,7 @@ def to_torch(model):
 
     Examples
     --------
+    >>> from training import TwoLayerNet
     >>> model = TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3, seed=0)
     >>> net = to_torch(model)
     >>> net.layers.affine1.weight.shape, model.params["W1"].shape
