@@ -7,6 +7,7 @@ itself is never edited. Used by ``tests/test_torch_check.py`` (every bug caught,
 alarm) and ``benchmarks/bench_torch_check.py`` (gatelab's `check_torch` next to
 ``torch.autograd.gradcheck``).
 
+    >>> from checks import check_torch
     >>> bug = next(planted("float64", seed=0))
     >>> check_torch(bug.fn, *bug.inputs).ok, bug.effective
     (False, True)

@@ -23,9 +23,11 @@ that run every floating-point input, checked or not, is given to `fn` in float64
 logic bug shows there against float64 central differences, and the float32 gradient is
 then compared with the float64 one for precision.
 
-Randomness: torch's CPU generator is put back to one state before every call of `fn` (a
-dropout inside `fn` draws the same mask at every evaluation), and is restored when the
-check ends, as `checks.calling` does for NumPy's global generator.
+Randomness and state: torch's CPU generator is put back to one state before every call
+of `fn` (a dropout inside `fn` draws the same mask at every evaluation), and is restored
+when the check ends, as `checks.calling` does for NumPy's global generator. A module's
+parameters and buffers (batch norm's running statistics, which move at every call in
+train mode) are restored too. The inputs are never modified.
 
 Devices: an input on another device (a GPU) is copied to the CPU for the checker; at
 every call `fn` runs on copies placed back on the input's device, and its outputs and
@@ -124,12 +126,17 @@ def check_torch(fn, *inputs, **options):
 
     pair = _TorchPair(torch, fn, inputs, checked)
     name = options.pop("name", None) or _fn_name(fn)
-    rng_state = torch.get_rng_state()
+    raise_on_fail = options.pop("raise_on_fail", False)
+    # A module's buffers (batch norm's running statistics) would move at every one of
+    # the check's calls: they are put back afterwards, as torch's generator is.
+    state = copy.deepcopy(fn.state_dict()) if isinstance(fn, torch.nn.Module) else None
     try:
         report = check_layer(pair.forward, pair.backward, *pair.arguments(), name=name,
                              **options)
     finally:
-        torch.set_rng_state(rng_state)
+        torch.set_rng_state(pair.rng_state)
+        if state is not None:
+            fn.load_state_dict(state)
     _describe_unchecked(torch, report, pair)
     report.warnings += pair.warnings
     report.notes += pair.notes
@@ -141,7 +148,7 @@ def check_torch(fn, *inputs, **options):
             f"inputs on {', '.join(pair.devices)}: fn ran there, on copies of the inputs; "
             "its outputs and gradients were copied to the CPU, where the central "
             "differences and the comparison were computed")
-    if options.get("raise_on_fail"):
+    if raise_on_fail:
         report.raise_if_failed()
     return report
 

@@ -144,6 +144,22 @@ def test_the_inputs_are_left_as_they_were(torch):
     assert torch.equal(torch.get_rng_state(), state)
 
 
+def test_a_modules_state_is_restored_and_raise_on_fail_raises_the_full_report(torch):
+    from checks import GradientCheckError
+
+    torch.manual_seed(1)
+    module = torch.nn.BatchNorm1d(3).double()
+    saved = {k: v.clone() for k, v in module.state_dict().items()}
+    x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    assert check_torch(module, x, raise_on_fail=True).ok
+    assert all(torch.equal(module.state_dict()[k], v) for k, v in saved.items())
+
+    square = square_writing_into_its_upstream(torch)
+    with pytest.raises(GradientCheckError) as caught:
+        check_torch(lambda v: v + square.apply(v), x, raise_on_fail=True)
+    assert "warning: the backward modified" in str(caught.value)
+
+
 def test_torch_randomness_is_the_same_at_every_evaluation(torch):
     x = tensor(torch, np.random.default_rng(0).standard_normal((4, 5)))
     report = check_torch(lambda v: torch.nn.functional.dropout(v, 0.5, training=True) ** 2, x)
