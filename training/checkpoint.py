@@ -3,18 +3,18 @@
 `save_params` writes one array per parameter name in ``np.savez``'s format.
 `load_params` reads the file with ``np.load(allow_pickle=False)`` (a parameter file never
 runs code), checks EVERY array against the parameters it replaces (same names, shapes
-and dtypes) and only then returns them; `load_into` then swaps a model's dict in one step. A truncated file, a
-missing or extra name, or a wrong shape raises ``ValueError`` naming the parameter, and
-leaves the model untouched: it is never half-loaded.
+and dtypes) and only then returns them; `load_into` then swaps a model's dict in one
+step. A truncated file, a missing or extra name, or a wrong shape raises ``ValueError``
+naming the parameter, and leaves the model untouched: it is never half-loaded.
 
 Examples
 --------
 >>> import tempfile, pathlib
 >>> from training import TwoLayerNet
->>> model = TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2, seed=0)
+>>> model = TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2, weight_seed=0)
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "net"
 >>> saved = save_params(path, model.params)           # writes net.npz
->>> restored = load_into(TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2, seed=1), path)
+>>> restored = load_into(TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2, weight_seed=1), path)
 >>> bool(np.array_equal(restored.params["W1"], model.params["W1"]))
 True
 """
