@@ -25,7 +25,7 @@ dropout, dropout_param p                 ``nn.Dropout(1 - p)``: gatelab's p is t
                                          dropping it; both scale the kept units by 1 / keep
 batchnorm, bn_param {eps, momentum m,    ``nn.BatchNorm1d(D, eps, momentum=1 - m)``:
 running_mean, running_var}               weight = gamma, bias = beta, the running
-                                         statistics copied (zeros and ones when absent)
+                                         statistics copied (gatelab's zeros when absent)
 spatial_batchnorm                        ``nn.BatchNorm2d(C, eps, momentum=1 - m)``, the same
 layernorm(x (..., D)), ln_param eps      ``nn.LayerNorm(D, eps)``: weight = gamma, bias = beta
 spatial_groupnorm(G), gn_param eps       ``nn.GroupNorm(G, C, eps)``: weight = gamma, bias =
@@ -60,8 +60,9 @@ Conventions that differ, and what the export does about them:
   in eval mode) is the same, so scores, loss and gradients agree.
 - Dropout: torch draws its masks from its own generator, so the units dropped differ;
   the distribution of the masks (keep with probability p, scale by 1 / p) is the same.
-  A gatelab model built with a ``seed`` drops the same units at every call (CS231n's
-  gradient-check convention); the exported ``nn.Dropout`` draws a new mask at every call.
+  A gatelab model built with a dropout ``seed`` drops the same units at every call
+  (CS231n's gradient-check convention); the exported ``nn.Dropout`` draws a new mask at
+  every call.
 - Regularization: ``net.loss(x, y)`` adds gatelab's 0.5 * reg * sum(W ** 2) over the
   model's weights (not biases, gamma or beta). To train with torch's
   ``weight_decay=reg`` instead, which adds reg * W to those gradients, set
@@ -82,7 +83,8 @@ import numpy as np
 
 from graph.node import PARAM, Node
 from graph.sequential import Sequential
-from layers.contract import describe
+from layers.batchnorm import bn_settings
+from layers.contract import Args, describe
 from layers.registry import REGISTRY
 
 __all__ = ["to_torch"]
@@ -121,7 +123,7 @@ def to_torch(model):
     Examples
     --------
     >>> from training import TwoLayerNet
-    >>> model = TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3, seed=0)
+    >>> model = TwoLayerNet(input_dim=4, hidden_dim=5, num_classes=3, weight_seed=0)
     >>> net = to_torch(model)
     >>> net.layers.affine1.weight.shape, model.params["W1"].shape
     (torch.Size([5, 4]), (4, 5))
@@ -335,17 +337,20 @@ def _conv(layer, path=None):
 
 def _batchnorm(layer, spatial=False, path=None):
     gamma = np.asarray(layer.values["gamma"])
-    bn_param = layer.values["bn_param"]
+    # gatelab's own reading of bn_param: its defaults (eps, momentum, running statistics
+    # at zeros when absent, where torch would start running_var at ones) and its checks.
+    check = Args("to_torch")
+    check.floats("gamma", gamma, "D")
+    _, eps, momentum, running_mean, running_var = bn_settings(
+        check, layer.values["bn_param"], "D", gamma.dtype)
     kind = layer.nn.BatchNorm2d if spatial else layer.nn.BatchNorm1d
-    module = kind(gamma.size, eps=bn_param.get("eps", 1e-5),
-                  momentum=_complement(bn_param.get("momentum", 0.9)),
+    module = kind(gamma.size, eps=eps, momentum=_complement(momentum),
                   dtype=layer.dtype("gamma"))
     layer.set(module, "weight", "gamma", path=path)
     layer.set(module, "bias", "beta", path=path)
     with layer.torch.no_grad():
-        for key, fill in (("running_mean", 0.0), ("running_var", 1.0)):
-            running = bn_param.get(key, np.full(gamma.size, fill))
-            getattr(module, key).copy_(layer.tensor(np.asarray(running).astype(gamma.dtype)))
+        module.running_mean.copy_(layer.tensor(running_mean.astype(gamma.dtype)))
+        module.running_var.copy_(layer.tensor(running_var.astype(gamma.dtype)))
     return module
 
 
