@@ -48,9 +48,9 @@ this catalogue does at its example inputs, and the test asserts it.
 
 import inspect
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
 
 import numpy as np
 import torch
@@ -526,7 +526,8 @@ def _transposed(layer, inputs):
     for k in layer.weights:
         shape = tuple(inputs[k].shape)
         if len(shape) >= 2 and min(shape[-2:]) >= 2:
-            planted.append((f"d{layer.names[k]} transposed", partial(_replace_one, k, _swap_last, {})))
+            planted.append((f"d{layer.names[k]} transposed",
+                            partial(_replace_one, k, _swap_last, {})))
     return planted
 
 

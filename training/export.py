@@ -105,9 +105,10 @@ def to_torch(model):
     TorchNet
         ``net(x)``: the scores, (N, C) for a classifier, from x of the model's input shape
         (N, ...) in the model's dtype. ``net.loss(x, y)``: the loss, a 0-d tensor,
-        ``net.data_loss(net(x), y) + net.regularization()``. ``net.layers``: an ``nn.Sequential`` with one child per
-        gate of the graph, named after it. ``net.gatelab_params()``,
-        ``net.gatelab_grads()``: dicts of NumPy arrays under gatelab's names and layouts.
+        ``net.data_loss(net(x), y) + net.regularization()``. ``net.layers``: an
+        ``nn.Sequential`` with one child per gate of the graph, named after it.
+        ``net.gatelab_params()``, ``net.gatelab_grads()``: dicts of NumPy arrays under
+        gatelab's names and layouts.
         In train mode (torch's default) until ``net.eval()``.
 
     Raises
