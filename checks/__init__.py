@@ -5,6 +5,9 @@
   argument; `assert_gradients` raises `GradientCheckError` with that table (for pytest).
 - `check_graph(g, **feeds)`: the same check for a whole `graph.ComputationalGraph`,
   with a row per input and param.
+- `check_torch(fn, *inputs)`: the same check for PyTorch code (a custom
+  ``torch.autograd.Function``, a module), with gradcheck's calling convention; torch is
+  imported only when it is called.
 - `register`: register a pair with a builder of example inputs, so that
   ``python -m checks my_layers.py`` checks it.
 - `jacobian(fn, x)` and `analytic_jacobian(forward, backward, *args)`: full Jacobians of
@@ -22,10 +25,11 @@ from .jacobian import analytic_jacobian, jacobian
 from .gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
                              grad_check_sparse, rel_error)
 from .report import GradientCheckError, GradReport
+from .torch_check import check_torch
 
 __all__ = [
     "Example", "GradReport", "GradientCheckError", "TOLERANCES", "analytic_jacobian",
-    "assert_gradients", "check_graph", "check_layer", "eval_numerical_gradient",
-    "eval_numerical_gradient_array", "grad_check_sparse", "jacobian", "register",
-    "rel_error",
+    "assert_gradients", "check_graph", "check_layer", "check_torch",
+    "eval_numerical_gradient", "eval_numerical_gradient_array", "grad_check_sparse",
+    "jacobian", "register", "rel_error",
 ]

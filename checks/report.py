@@ -77,7 +77,9 @@ class GradReport:
     arguments: the same backward run in float64 does, and the float32 run agrees with it
     within ``report.precision_tolerance``). ``str(report)``
     is a table with one row per argument, then the worst elements and a hint for each
-    failing argument.
+    failing argument. ``report.warnings`` lists what is wrong without making a gradient
+    wrong (a backward that modifies its upstream gradient in place); it leaves ``ok`` as
+    it is.
     """
 
     layer: str
@@ -86,6 +88,7 @@ class GradReport:
     arguments: list = field(default_factory=list)
     problems: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
     evaluations: int = 0
     precision_tolerance: float = None
 
@@ -147,6 +150,7 @@ class GradReport:
                 lines.append(f"    float32 vs float64 backward: rel err "
                              f"{arg.precision_error:.2e}")
         lines += [f"  problem: {p}" for p in self.problems]
+        lines += [f"  warning: {w}" for w in self.warnings]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
