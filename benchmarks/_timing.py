@@ -19,8 +19,8 @@ import time
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # Thread pools spin after a parallel call before they sleep (OpenBLAS ~0.1 s); alternating
-# with torch, a spinning pool takes a core from the other side. Short spins, as the
-# project's anchor benchmark sets them. A value already in the environment wins.
+# with torch, a spinning pool takes a core from the other side. Short spins let each
+# pool sleep before the other side's call starts. A value already in the environment wins.
 SPIN_LIMITS = {"OPENBLAS_THREAD_TIMEOUT": "20", "GOMP_SPINCOUNT": "30000"}
 
 

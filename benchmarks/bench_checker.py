@@ -1,4 +1,4 @@
-"""Measure the gradient checker against issue 7's targets, in one run.
+"""Measure the gradient checker against its targets, in one run.
 
     python benchmarks/bench_checker.py                  # everything, 200 seeds per layer
     python benchmarks/bench_checker.py --seeds 20       # a quicker false-alarm sweep
@@ -72,7 +72,7 @@ def main():
     if "torch" in chosen:
         summary += torch_section()
     print("\n" + "=" * 88)
-    print("summary (issue 7 targets)")
+    print("summary (targets)")
     for line in summary:
         print(f"  {line}")
 
@@ -228,8 +228,8 @@ def speed_section(repeats=5):
     lines = []
     for extra in ([], ["--dtype", "both"]):
         command = [sys.executable, "-m", "checks", *extra]
-        seconds, done = best_of(repeats, lambda: subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True))
+        seconds, done = best_of(repeats, partial(subprocess.run, command, cwd=ROOT,
+                                                 capture_output=True, text=True))
         last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
         shown = " ".join(["python -m checks", *extra])
         print(f"{shown}: {seconds:.1f} s wall, exit {done.returncode}: {last}")

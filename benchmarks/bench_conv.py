@@ -1,6 +1,6 @@
 """Time the fast conv, max pool and spatial batch norm against PyTorch CPU and the naive loops.
 
-    python benchmarks/bench_conv.py               # the issue's workloads, float32 and float64
+    python benchmarks/bench_conv.py               # CONVS, max pool, batch norm; both dtypes
     python benchmarks/bench_conv.py --quick       # batch / 4, fewer repeats
     python benchmarks/bench_conv.py --threads 1   # steadier on a busy machine
 
@@ -24,7 +24,7 @@ CPUs, OpenBLAS's threaded products (many per conv call, each a barrier) slowed t
 conv 10-60x where PyTorch slowed 3x. Compare on an idle machine, or with --threads 1.
 
 The last line is the summary: the geometric mean of gatelab / torch over the conv and max
-pool rows (the issue's target: <= 1.5), %mm of the middle conv, and fast vs naive on the
+pool rows (the target: <= 1.5), %mm of the middle conv, and fast vs naive on the
 first conv.
 """
 
@@ -185,7 +185,8 @@ def main():
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     peaks = {dtype: matmul_peak(np, dtype) for dtype in dtypes}
     shrink = 4 if args.quick else 1
-    print(f"{thread_report(np, torch)}; matmul 1024^3: " + ", ".join(f"{d} {p:.0f} GFLOP/s" for d, p in peaks.items()))
+    print(f"{thread_report(np, torch)}; matmul 1024^3: "
+          + ", ".join(f"{d} {p:.0f} GFLOP/s" for d, p in peaks.items()))
     print(f"median of {args.repeats} interleaved fwd+bwd calls per side"
           + ("; batch / 4 (--quick)" if args.quick else "")
           + "; naive x: naive timed on 1 example, times N")

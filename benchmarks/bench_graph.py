@@ -32,7 +32,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402 - after the thread settings, which NumPy reads on import
 
 from graph import ComputationalGraph, Sequential  # noqa: E402
-from layers import (add_backward, add_forward, affine_backward, affine_forward,
+from layers import (add_backward, add_forward, affine_backward, affine_forward,  # noqa: E402
                     multiply_backward, multiply_forward, relu_backward, relu_forward,
                     softmax_loss_backward, softmax_loss_forward)
 

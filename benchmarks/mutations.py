@@ -61,10 +61,10 @@ The catalogue (``kind``: the mistake; where it is planted):
 
 import inspect
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from math import prod
-from typing import Callable
 
 import numpy as np
 

@@ -38,7 +38,8 @@ import numbers
 
 import numpy as np
 
-from layers.contract import describe, is_float_array
+from layers.contract import (describe, gradient_positions, is_float_array,
+                             is_python_number, match_gradients, pair_name)
 from .calling import FixedCalls
 from .numeric import Objective
 from .patterns import hint
@@ -107,8 +108,9 @@ def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
         raise ValueError(f"check_layer: directions must be an integer >= 1; got "
                          f"{directions!r}")
     layer = name or _layer_name(forward)
+    args = _numbers_as_arrays(forward, args)
     floats = [np.asarray(a) for a in args if is_float_array(a)]
-    dtype = floats[0].dtype if floats else FLOAT64
+    dtype = np.result_type(*floats) if floats else FLOAT64
     report = GradReport(layer, dtype.name, TOLERANCES[FLOAT64] if tol is None else tol)
     names = _argument_names(forward, len(args))
     originals = _snapshot(args, kwargs, names)
@@ -127,6 +129,30 @@ def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
     if raise_on_fail:
         report.raise_if_failed()
     return report
+
+
+def _numbers_as_arrays(forward, args):
+    """`args` with the declared differentiable arguments that are integer arrays, lists or
+    NumPy/Python numbers made float arrays, so that they can be perturbed.
+
+    Integers become float64, as the layer computes with them; a Python number takes the
+    dtype of the float arrays beside it, as NumPy's promotion treats it.
+    """
+    positions = gradient_positions(forward, args)
+    floats = [np.asarray(a) for a in args if is_float_array(a)]
+    beside = np.result_type(*floats) if floats else FLOAT64
+    converted = list(args)
+    for i in positions:
+        arg = args[i]
+        if is_float_array(arg):
+            continue
+        if is_python_number(arg):
+            converted[i] = np.asarray(arg, dtype=beside)
+        elif isinstance(arg, (np.ndarray, np.generic, list, tuple)):
+            array = np.asarray(arg)
+            if array.dtype.kind in "iu":
+                converted[i] = array.astype(FLOAT64)
+    return tuple(converted)
 
 
 def assert_gradients(forward, backward, *args, **kwargs):
@@ -154,10 +180,11 @@ def _check(report, calls, backward, args, kwargs, names, seed, strategy, directi
             return None
 
     floats = [np.asarray(a) for a in args if is_float_array(a)]
+    expected = np.result_type(*floats) if floats else None
     for k, out in enumerate(outputs):
-        if floats and out.dtype != floats[0].dtype:
+        if floats and out.dtype != expected:
             label = "output" if len(outputs) == 1 else f"output {k}"
-            report.problems.append(f"{label} is {out.dtype} for {floats[0].dtype} inputs: "
+            report.problems.append(f"{label} is {out.dtype} for {expected} inputs: "
                                    "the layer contract keeps the dtype")
             return None
 
@@ -165,7 +192,7 @@ def _check(report, calls, backward, args, kwargs, names, seed, strategy, directi
     # `default_rng(seed)` that made the inputs: u == x would make batch norm's dx vanish.
     rng = np.random.default_rng([seed, UPSTREAM_SALT])
     upstream = [rng.standard_normal(out.shape).astype(out.dtype) for out in outputs]
-    differentiable = [i for i, a in enumerate(args) if is_float_array(a)]
+    differentiable = gradient_positions(calls.forward, args)
     for i, arg in enumerate(args):
         if i not in differentiable:
             if isinstance(arg, np.ndarray) and np.issubdtype(arg.dtype, np.floating):
@@ -289,35 +316,16 @@ def _backward64(report, calls, backward, objective, differentiable, names):
 
 def _match_gradients(report, grads, args, differentiable, names, check_dtype=True):
     """The gradients as a list in argument order, or None after reporting a mismatch."""
-    wanted = [names[i] for i in differentiable]
-    if len(differentiable) == 1:
-        if isinstance(grads, (tuple, list)):
-            report.problems.append(
-                f"backward returned a {type(grads).__name__} of {len(grads)} for one "
-                f"floating-point argument ({wanted[0]}); the contract returns a bare array")
-            return None
-        grads = [grads]
-    elif not isinstance(grads, (tuple, list)) or len(grads) != len(differentiable):
-        count = len(grads) if isinstance(grads, (tuple, list)) else 1
-        report.problems.append(
-            f"backward returned {count} gradient{'s' * (count != 1)} for "
-            f"{len(differentiable)} floating-point arguments ({', '.join(wanted)})")
+    labels = [names[i] for i in differentiable]
+    grads, problems = match_gradients(grads, args, differentiable, labels,
+                                      check_dtype=check_dtype)
+    report.problems += [message for _, message in problems]
+    if grads is None:
         return None
-    problems = []
-    for position, grad in zip(differentiable, grads):
-        arg, label = np.asarray(args[position]), names[position]
-        if not isinstance(grad, (np.ndarray, np.generic)):
-            problems.append(f"gradient of {label} is {describe(grad)}, not an array")
-        elif np.shape(grad) != arg.shape:
-            problems.append(f"gradient of {label} has shape {np.shape(grad)}; {label} has "
-                            f"{arg.shape}")
-        elif check_dtype and np.asarray(grad).dtype != arg.dtype:
-            problems.append(f"gradient of {label} is {np.asarray(grad).dtype}; {label} is "
-                            f"{arg.dtype}")
-        elif not np.all(np.isfinite(grad)):
-            problems.append(f"gradient of {label} has non-finite values (NaN or inf)")
-    report.problems += problems
-    return None if problems else [np.asarray(g) for g in grads]
+    broken = [f"gradient of {label} has non-finite values (NaN or inf)"
+              for label, grad in zip(labels, grads) if not np.all(np.isfinite(grad))]
+    report.problems += broken
+    return None if broken else grads
 
 
 def _relative_errors(analytic, numeric, noise, floor_fraction, tolerance, kink=None):
@@ -433,9 +441,9 @@ def _locate(objective, position, analytic, tolerance, floor_fraction, rng, resul
         if found[best] <= tolerance:
             break
         support = halves[best]
-    sample = set(int(k) for k in rng.choice(analytic.size, min(SAMPLE, analytic.size),
-                                            replace=False))
-    sample |= set(int(k) for k in support[:4])
+    sample = {int(k) for k in rng.choice(analytic.size, min(SAMPLE, analytic.size),
+                                         replace=False)}
+    sample |= {int(k) for k in support[:4]}
     indices = sorted(sample)
     numeric, noise, kink = [], [], []
     for k in indices:
@@ -526,8 +534,7 @@ def _nudged(args, report, objective, names):
 
 
 def _layer_name(forward):
-    name = getattr(forward, "__name__", "layer")
-    return name[: -len("_forward")] if name.endswith("_forward") else name
+    return pair_name(forward)
 
 
 def _argument_names(forward, count):

@@ -1,4 +1,4 @@
-"""Draw the three worked examples of SOURCE_MATERIAL section 6 as the notes draw them.
+"""Draw the three worked examples of the backpropagation notes as the notes draw them.
 
 Writes ``docs/worked_example_1.png`` ((x + y) * z), ``docs/worked_example_2.png`` (the
 sigmoid neuron from primitive gates) and ``docs/worked_example_3.png`` ((x + y) * max(y, z),

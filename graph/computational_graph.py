@@ -1,7 +1,7 @@
 """ComputationalGraph: layer pairs wired into a circuit, run forward and backward.
 
-The lecture notes' picture (SOURCE_MATERIAL section 4): source nodes are inputs, inner
-nodes are gates, edges carry values. Forward visits the gates in topological order; each
+The lecture notes' picture: source nodes are inputs, inner nodes are gates, edges carry
+values. Forward visits the gates in topological order; each
 keeps what backward needs (here: the `cache` its forward returns, which the graph holds).
 Backward visits them in reverse: each gate turns the upstream gradient of its output into
 a gradient for each of its inputs (downstream = upstream x local gradient), and where a
@@ -32,7 +32,8 @@ import numbers
 import numpy as np
 
 import layers  # noqa: F401 - importing registers every layer in REGISTRY
-from layers.contract import Args, describe, is_float_array
+from layers.contract import (Args, describe, gradient_positions, is_float_array,
+                             is_python_number, match_gradients, pair_name)
 from layers.registry import REGISTRY, LayerSpec
 
 from .node import GATE, INPUT, PARAM, Gate, Node
@@ -480,7 +481,7 @@ class ComputationalGraph:
             if all(up is None for up in upstream):
                 continue  # nothing flows back through a gate the output does not use
             args = run.args[gate.id]
-            positions = [p for p, arg in enumerate(args) if is_float_array(arg)]
+            positions = gradient_positions(gate.forward, args)
             if not positions:
                 continue
             upstream = [np.zeros(np.shape(values[node.id]), values[node.id].dtype)
@@ -664,6 +665,13 @@ class ComputationalGraph:
             if spec is not None:
                 check.shape(name, np.asarray(value), spec)
             values[name] = value
+        # NumPy's rule for Python scalars: a number fed beside float32 arrays is float32.
+        arrays = [v for name, v in values.items() if not is_python_number(feeds[name])]
+        floats = [v for v in arrays + list(self.params.values()) if is_float_array(v)]
+        dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
+        for name in self.inputs:
+            if is_python_number(feeds[name]):
+                values[name] = values[name].astype(dtype)
         return values
 
     def _param_names(self, where):
@@ -722,9 +730,7 @@ def _resolve_layer(layer):
         return layer.forward, layer.backward, layer.name
     if isinstance(layer, (tuple, list)) and len(layer) == 2 and all(map(callable, layer)):
         forward, backward = layer
-        label = getattr(forward, "__name__", "layer")
-        return forward, backward, label[: -len("_forward")] if label.endswith(
-            "_forward") else label
+        return forward, backward, pair_name(forward)
     raise TypeError(f"gate: layer must be a registered layer name or a (forward, backward) "
                     f"pair of callables; got {describe(layer)}")
 
@@ -814,33 +820,13 @@ def _start_gradient(output, value, dout):
 
 def _gradients(gate, result, positions, args):
     """The gradients a gate's backward returned, as a list matching `positions`, after
-    checking their number and shapes."""
-    count = len(positions)
-    plural = "s" * (count > 1)
-    if count == 1 and isinstance(result, (tuple, list)):
-        raise ValueError(f"{gate.where}: backward returned {len(result)} gradient"
-                         f"{'s' * (len(result) != 1)} for 1 input (a {type(result).__name__}"
-                         "; the layer contract returns a bare array for one input)")
-    received = [result] if count == 1 else result
-    if not isinstance(received, (tuple, list)) or len(received) != count:
-        got = len(received) if isinstance(received, (tuple, list)) else 1
-        raise ValueError(f"{gate.where}: backward returned {got} gradient{'s' * (got != 1)} "
-                         f"for {count} input{plural}")
-    for position, grad in zip(positions, received):
-        arg = args[position]
-        if not isinstance(grad, (np.ndarray, np.floating)):
-            raise TypeError(f"{gate.where}: backward returned {describe(grad)} for argument "
-                            f"{position} ({_argument(gate, position, arg)}); a gradient is "
-                            "an array of the argument's shape and dtype")
-        if grad.shape != arg.shape:
-            raise ValueError(f"{gate.where}: backward returned a gradient of shape "
-                             f"{grad.shape} for argument {position} "
-                             f"({_argument(gate, position, arg)})")
-        if grad.dtype != arg.dtype:
-            raise TypeError(f"{gate.where}: backward returned a {grad.dtype} gradient for "
-                            f"argument {position} ({_argument(gate, position, arg)}); a "
-                            "gradient has its argument's dtype")
-    return [np.asarray(grad) for grad in received]
+    checking them against the layer contract (`layers.contract.match_gradients`)."""
+    labels = [f"argument {p} ({_argument(gate, p, args[p])})" for p in positions]
+    grads, problems = match_gradients(result, args, positions, labels)
+    if problems:
+        kind, message = problems[0]
+        raise kind(f"{gate.where}: {message}")
+    return grads
 
 
 def _note_gate(exc, gate, phase, args):

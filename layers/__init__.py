@@ -3,11 +3,22 @@
 The layer contract
 ------------------
 - ``name_forward(*args) -> (out, cache)`` and ``name_backward(dout, cache) -> grads``.
-- ``grads`` holds one gradient per floating-point array argument (float32 or float64
-  ``ndarray``, or NumPy float scalar), in argument order; a bare array when there is one.
-  Integer arrays (labels, indices), boolean masks, parameter dicts, keyword options and
-  Python numbers (constants such as a power's exponent) get none. Each gradient has its
-  argument's shape and dtype.
+- Which arguments get a gradient is a property of the layer, declared on its forward
+  (``@differentiable("x", "w", "b")`` from `layers.contract`): ``grads`` holds one
+  gradient per declared argument, in that order, a bare array when there is one. Labels,
+  indices, masks, parameter dicts and options are not declared and get none. The gates of
+  a circuit (add, multiply, ...) take a Python number as a constant with no gradient. A
+  user's pair without a declaration gets today's rule: one gradient per float32/float64
+  array argument.
+- Declared arguments are number arrays as NumPy sees them: float32/float64 arrays, integer
+  arrays, NumPy scalars, Python numbers, lists of numbers. The layer computes in their
+  NumPy result type (integers alone: float64), so float32 in gives float32 out and float32
+  weights with float64 data compute in float64; each gradient comes back in its own
+  argument's shape and dtype (an integer or Python-number argument's in the computation's
+  dtype). Bool, complex, float16 and non-numbers are refused by name.
+- A backward takes only the cache its own forward made (``@backward_of``): another
+  layer's cache, None or a hand-built tuple is refused by name. A sandwich layer's cache
+  unpacks like CS231n's, ``fc_cache, relu_cache = cache``.
 - A layer with several outputs returns them before the cache, and its backward takes one
   upstream gradient per output, as CS231n's LSTM step does:
   ``lstm_step_forward(...) -> (next_h, next_c, cache)``,
@@ -20,15 +31,20 @@ The layer contract
 - Layers are pure: array arguments are never modified. The one documented exception is
   a state dict that CS231n code expects to be updated (``bn_param``'s running
   statistics): its entries are rebound to new arrays, never written into.
-- Randomness never touches NumPy's global RNG: dropout draws from
-  ``np.random.default_rng(dropout_param['seed'])`` (or a Generator passed in the dict).
-- Output dtype follows the input: float32 in, float32 out; float64 in, float64 out. The
-  floating-point arrays of one call must share a dtype.
+- Randomness is CS231n's and never SEEDS NumPy's global generator: with
+  ``dropout_param['seed']`` dropout draws CS231n's mask for that seed from a local legacy
+  ``np.random.RandomState(seed)``; without a seed it DRAWS from NumPy's global generator
+  (``np.random.rand``), as CS231n does, so ``np.random.seed(231)`` makes a run
+  reproducible (and the checker fixes the global state for every evaluation).
 - Bad input raises ValueError or TypeError naming the function, the argument, and what
   was expected versus received.
 
 Every pair is registered with a builder of valid example inputs (`layers.registry`), and
 ``python -m checks`` compares every backward with central differences.
+
+`layers.cs224n` is a submodule, not part of this namespace: CS224N's word2vec functions
+(``naiveSoftmaxLossAndGradient``, ``skipgram``, ``sgd``, ...) under the assignment's
+names, built on the word2vec pairs.
 """
 
 from .activations import (
@@ -49,6 +65,7 @@ from .conv import (
     conv_backward_fast, clear_scratch,
 )
 from .conv_transpose import conv_transpose_forward, conv_transpose_backward
+from . import cs224n
 from .dropout import dropout_forward, dropout_backward
 from .embedding import word_embedding_forward, word_embedding_backward
 from .gates import (
@@ -102,8 +119,9 @@ __all__ = [
     "conv_backward_naive", "conv_bn_relu_backward", "conv_bn_relu_forward", "conv_forward",
     "conv_forward_fast", "conv_forward_naive", "conv_relu_backward", "conv_relu_forward",
     "conv_relu_pool_backward", "conv_relu_pool_forward", "conv_transpose_backward",
-    "conv_transpose_forward", "divide_backward", "divide_forward", "dropout_backward",
-    "dropout_forward", "elu_backward", "elu_forward", "exp_backward", "exp_forward",
+    "conv_transpose_forward", "cs224n", "divide_backward", "divide_forward",
+    "dropout_backward", "dropout_forward", "elu_backward", "elu_forward", "exp_backward",
+    "exp_forward",
     "gelu_backward", "gelu_forward", "gelu_tanh_backward", "gelu_tanh_forward",
     "global_avg_pool_backward", "global_avg_pool_forward", "gru_backward", "gru_forward",
     "gru_step_backward", "gru_step_forward", "layernorm_backward", "layernorm_forward",

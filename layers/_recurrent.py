@@ -17,6 +17,8 @@ def recurrent_args(func, gates, x, x_spec, states, Wx, Wh, biases):
         How many H-wide blocks the weights stack side by side: 1 (rnn), 3 (gru), 4 (lstm).
     x : the input, of shape `x_spec` ("N D" for a step, "N T D" for a sequence)
     states : dict of name -> array of shape (N, H) (prev_h, prev_c or h0)
+        A 0-d state (CS231n's captioning code passes ``prev_c = 0``) is broadcast to
+        (N, H); its gradient is summed back to a 0-d array by the layer contract.
     Wx, Wh : the input-to-hidden (D, gates * H) and hidden-to-hidden (H, gates * H) weights
     biases : dict of name -> array of shape (gates * H,)
 
@@ -26,7 +28,20 @@ def recurrent_args(func, gates, x, x_spec, states, Wx, Wh, biases):
     """
     check = Args(func)
     checked = [check.floats("x", x, x_spec)]
-    checked += [check.floats(name, value, "N H") for name, value in states.items()]
+    scalar = {name for name, value in states.items() if np.ndim(value) == 0}
+    checked += [check.floats(name, value, "N H") for name, value in states.items()
+                if name not in scalar]
+    if "H" not in check.dims:
+        if np.ndim(Wh) != 2:
+            raise check.error(f"Wh must be a 2-d array of shape (H, {gates}H); got "
+                              f"Wh.shape = {np.shape(Wh)}")
+        check.bind("H", np.shape(Wh)[0], "Wh")
+    at = 1
+    for name, value in states.items():
+        if name in scalar:
+            state = check.floats(name, value)
+            checked.insert(at, np.broadcast_to(state, (check.dim("N"), check.dim("H"))))
+        at += 1
     width = "H"
     if gates > 1:
         # "4H" is a name like any other to Args: bound here, it is then checked in the

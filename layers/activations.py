@@ -1,7 +1,7 @@
 """Activation functions: elementwise nonlinearities, and softmax over the last axis.
 
 An elementwise activation y = f(x) has a diagonal Jacobian diag(f'(x)), so its backward is
-dx = dout * f'(x) (SOURCE_MATERIAL section 1). The derivatives used here::
+dx = dout * f'(x). The derivatives used here::
 
     relu        f'(x) = 1 if x > 0 else 0                (0 at x = 0)
     leaky_relu  f'(x) = 1 if x > 0 else alpha            (alpha at x = 0)
@@ -29,7 +29,7 @@ from scipy.special import erf
 
 from . import _numerics
 from ._examples import away_from, dims, normal
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from .registry import Example, register
 
 __all__ = [
@@ -70,6 +70,7 @@ def _dout(func, dout, x):
     return upstream(func, dout, x.shape, x.dtype)
 
 
+@differentiable("x")
 def relu_forward(x):
     """Rectified linear unit, max(x, 0).
 
@@ -91,6 +92,7 @@ def relu_forward(x):
     return np.maximum(x, 0), x
 
 
+@backward_of(relu_forward)
 def relu_backward(dout, cache):
     """Backward pass of `relu_forward`: dx = dout where x > 0, else 0.
 
@@ -109,6 +111,7 @@ def relu_backward(dout, cache):
     return _dout("relu_backward", dout, x) * (x > 0)
 
 
+@differentiable("x")
 def leaky_relu_forward(x, *, alpha=0.01):
     """Leaky ReLU: x for x > 0, alpha * x otherwise (Maas et al. 2013).
 
@@ -127,6 +130,7 @@ def leaky_relu_forward(x, *, alpha=0.01):
     return np.where(x > 0, x, alpha * x), (x, alpha)
 
 
+@backward_of(leaky_relu_forward)
 def leaky_relu_backward(dout, cache):
     """Backward pass of `leaky_relu_forward`: dout where x > 0, alpha * dout elsewhere.
 
@@ -144,6 +148,7 @@ def leaky_relu_backward(dout, cache):
     return np.where(x > 0, dout, alpha * dout)
 
 
+@differentiable("x")
 def elu_forward(x, *, alpha=1.0):
     """Exponential linear unit: x for x > 0, alpha * (exp(x) - 1) otherwise.
 
@@ -167,6 +172,7 @@ def elu_forward(x, *, alpha=1.0):
     return np.where(x > 0, x, negative), (x, alpha)
 
 
+@backward_of(elu_forward)
 def elu_backward(dout, cache):
     """Backward pass of `elu_forward`: dout where x > 0, dout * alpha * exp(x) elsewhere.
 
@@ -188,6 +194,7 @@ def elu_backward(dout, cache):
     return np.where(x > 0, dout, dout * slope)
 
 
+@differentiable("x")
 def gelu_forward(x):
     """GELU, exact form: x * Phi(x), Phi the standard normal cdf, via erf.
 
@@ -208,6 +215,7 @@ def gelu_forward(x):
     return x * _normal_cdf(x), x
 
 
+@backward_of(gelu_forward)
 def gelu_backward(dout, cache):
     """Backward pass of `gelu_forward`: dx = dout * (Phi(x) + x * phi(x)).
 
@@ -232,6 +240,7 @@ def _normal_cdf(x):
     return 0.5 * (1 + erf(x / SQRT_2))
 
 
+@differentiable("x")
 def gelu_tanh_forward(x):
     """GELU, tanh approximation: x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x**3))).
 
@@ -255,6 +264,7 @@ def gelu_tanh_forward(x):
     return x * s, (x, s)
 
 
+@backward_of(gelu_tanh_forward)
 def gelu_tanh_backward(dout, cache):
     """Backward pass of `gelu_tanh_forward` (formula in the module docstring).
 
@@ -273,6 +283,7 @@ def gelu_tanh_backward(dout, cache):
     return dout * (s + 2 * x * s * (1 - s) * inner_slope)
 
 
+@differentiable("x")
 def silu_forward(x):
     """SiLU, x * sigmoid(x): swish with beta = 1.
 
@@ -293,6 +304,7 @@ def silu_forward(x):
     return x * s, (x, s)
 
 
+@backward_of(silu_forward)
 def silu_backward(dout, cache):
     """Backward pass of `silu_forward`: dx = dout * s * (1 + x * (1 - s)).
 
@@ -309,6 +321,7 @@ def silu_backward(dout, cache):
     return _dout("silu_backward", dout, x) * s * (1 + x * (1 - s))
 
 
+@differentiable("x")
 def sigmoid_forward(x):
     """Logistic sigmoid 1 / (1 + exp(-x)), computed without overflow for any x.
 
@@ -334,6 +347,7 @@ def sigmoid_forward(x):
     return out, out
 
 
+@backward_of(sigmoid_forward)
 def sigmoid_backward(dout, cache):
     """Backward pass of `sigmoid_forward`: dx = dout * y * (1 - y).
 
@@ -350,6 +364,7 @@ def sigmoid_backward(dout, cache):
     return _dout("sigmoid_backward", dout, y) * y * (1 - y)
 
 
+@differentiable("x")
 def tanh_forward(x):
     """Hyperbolic tangent.
 
@@ -367,6 +382,7 @@ def tanh_forward(x):
     return out, out
 
 
+@backward_of(tanh_forward)
 def tanh_backward(dout, cache):
     """Backward pass of `tanh_forward`: dx = dout * (1 - y**2).
 
@@ -383,6 +399,7 @@ def tanh_backward(dout, cache):
     return _dout("tanh_backward", dout, y) * (1 - y * y)
 
 
+@differentiable("x")
 def softplus_forward(x):
     """Softplus log(1 + exp(x)), computed without overflow for any x.
 
@@ -402,6 +419,7 @@ def softplus_forward(x):
     return _numerics.softplus(x), x
 
 
+@backward_of(softplus_forward)
 def softplus_backward(dout, cache):
     """Backward pass of `softplus_forward`: dx = dout * sigmoid(x).
 
@@ -418,6 +436,7 @@ def softplus_backward(dout, cache):
     return _dout("softplus_backward", dout, x) * _numerics.sigmoid(x)
 
 
+@differentiable("x")
 def softmax_forward(x):
     """Softmax over the last axis, exp(x) / sum(exp(x)), shifted by the max for stability.
 
@@ -445,6 +464,7 @@ def softmax_forward(x):
     return out, out
 
 
+@backward_of(softmax_forward)
 def softmax_backward(dout, cache):
     """Backward pass of `softmax_forward`: dx = y * (dout - sum(dout * y, axis=-1)).
 

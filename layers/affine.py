@@ -7,12 +7,13 @@ dw = x.T @ dout, db = sum of dout over the batch.
 import math
 
 from ._examples import dims, normal
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from .registry import register
 
 __all__ = ["affine_forward", "affine_backward"]
 
 
+@differentiable("x", "w", "b")
 def affine_forward(x, w, b):
     """Affine layer on a batch whose examples are flattened to vectors.
 
@@ -47,6 +48,7 @@ def affine_forward(x, w, b):
     return out, (x, w)
 
 
+@backward_of(affine_forward)
 def affine_backward(dout, cache):
     """Backward pass of `affine_forward`.
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import softmax
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from .registry import Example, register
 from .temporal import temporal_affine_backward, temporal_affine_forward
 
@@ -60,6 +60,7 @@ def causal_may_attend(steps_q, steps_k=None):
     return np.tri(steps_q, steps_k, dtype=bool)
 
 
+@differentiable("q", "k", "v")
 def scaled_dot_product_attention_forward(q, k, v, may_attend=None):
     """softmax(q @ k^T / sqrt(Dk)) @ v, over the keys each query may attend to.
 
@@ -92,6 +93,7 @@ def scaled_dot_product_attention_forward(q, k, v, may_attend=None):
     return out, (q, k, v, weights)
 
 
+@backward_of(scaled_dot_product_attention_forward)
 def scaled_dot_product_attention_backward(dout, cache):
     """Backward pass of `scaled_dot_product_attention_forward`.
 
@@ -112,6 +114,7 @@ def scaled_dot_product_attention_backward(dout, cache):
     return _attend_backward(dout, q, k, v, weights)
 
 
+@differentiable("query", "key", "value", "Wq", "bq", "Wk", "bk", "Wv", "bv", "Wo", "bo")
 def multihead_attention_forward(query, key, value, Wq, bq, Wk, bk, Wv, bv, Wo, bo, *,
                                 num_heads, may_attend=None):
     """Multi-head attention with input and output projections.
@@ -161,6 +164,7 @@ def multihead_attention_forward(query, key, value, Wq, bq, Wk, bk, Wv, bv, Wo, b
     return out, ([p[1] for p in projected], q, k, v, weights, out_cache)
 
 
+@backward_of(multihead_attention_forward)
 def multihead_attention_backward(dout, cache):
     """Backward pass of `multihead_attention_forward`.
 

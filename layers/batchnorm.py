@@ -13,9 +13,10 @@ affine: dx = dout * gamma * inv_std.
 
 Running statistics, CS231n's convention:
 running = momentum * running + (1 - momentum) * batch statistic, with the biased batch
-variance. PyTorch differs in both: its ``momentum`` is the weight of the NEW statistic
-(PyTorch's 0.1 is our 0.9), and its running_var is updated with the unbiased variance
-(divided by N - 1).
+variance, from running_mean = running_var = 0 when bn_param has none. PyTorch differs in
+all three: its ``momentum`` is the weight of the NEW statistic (PyTorch's 0.1 is our 0.9),
+its running_var is updated with the unbiased variance (divided by N - 1), and it starts
+running_var at ones.
 """
 
 import math
@@ -24,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, describe, is_float_array, upstream
+from .contract import Args, backward_of, describe, differentiable, is_float_array, upstream
 from .registry import Example, register
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt"]
@@ -46,6 +47,7 @@ class BatchnormCache(NamedTuple):
     gamma: np.ndarray     # (D,)
 
 
+@differentiable("x", "gamma", "beta")
 def batchnorm_forward(x, gamma, beta, bn_param):
     """Batch normalization of each feature over the batch, then a scale and a shift.
 
@@ -62,8 +64,9 @@ def batchnorm_forward(x, gamma, beta, bn_param):
         - ``'eps'``: added to the variance, default 1e-5.
         - ``'momentum'``: in [0, 1], default 0.9; the weight of the OLD running value
           (see the module docstring for PyTorch's convention).
-        - ``'running_mean'``, ``'running_var'``: float arrays of shape (D,); zeros and ones
-          in x's dtype when absent.
+        - ``'running_mean'``, ``'running_var'``: float arrays of shape (D,); both start at
+          zeros in x's dtype when absent, as in CS231n's reference (PyTorch starts the
+          running variance at ones).
 
         The one exception to purity in the library: in train mode the entries
         ``bn_param['running_mean']`` and ``bn_param['running_var']`` are REBOUND to new
@@ -86,7 +89,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     >>> out, _ = batchnorm_forward(x, np.ones(1), np.zeros(1), bn_param)
     >>> out.round(4), bn_param["running_mean"], bn_param["running_var"]
     (array([[-1.],
-           [ 1.]]), array([0.2]), array([1.]))
+           [ 1.]]), array([0.2]), array([0.1]))
     """
     return normalize_features("batchnorm_forward", x, "N D", gamma, beta, bn_param)
 
@@ -136,6 +139,7 @@ def normalize_features(func, x, x_spec, gamma, beta, bn_param):
     return out, BatchnormCache(mode, axes, xmu, std, inv_std, xhat, gamma)
 
 
+@backward_of(batchnorm_forward)
 def batchnorm_backward(dout, cache):
     """Backward pass of `batchnorm_forward`, step by step through its computational graph.
 
@@ -153,6 +157,7 @@ def batchnorm_backward(dout, cache):
     return _backward("batchnorm_backward", dout, cache, _dx_through_graph)
 
 
+@backward_of(batchnorm_forward)
 def batchnorm_backward_alt(dout, cache):
     """Backward pass of `batchnorm_forward` with the simplified closed form of dx.
 
@@ -170,7 +175,13 @@ def batchnorm_backward_alt(dout, cache):
     dgamma : ndarray of shape (D,)
     dbeta : ndarray of shape (D,)
     """
-    return _backward("batchnorm_backward_alt", dout, cache, _dx_closed_form)
+    return closed_form_backward("batchnorm_backward_alt", dout, cache)
+
+
+def closed_form_backward(func, dout, cache):
+    """(dx, dgamma, dbeta) from a `normalize_features` cache, dx in closed form; errors
+    name `func`. Shared by batch norm and spatial batch norm."""
+    return _backward(func, dout, cache, _dx_closed_form)
 
 
 def standardize_backward(dxhat, xhat, inv_std, axis, sums=None):
@@ -252,24 +263,24 @@ def _dx_closed_form(dout, dgamma, dbeta, cache):
 def bn_settings(check, bn_param, feature, dtype):
     """(mode, eps, momentum, running_mean, running_var) from the dict `bn_param`,
     validated with `check`, in which the dim `feature` ("D", "C", ...) is already bound;
-    absent running statistics default to zeros and ones of `dtype`."""
+    absent running statistics default to zeros of `dtype`."""
     mode = check.choice("bn_param['mode']", bn_param.get("mode"), ("train", "test"))
     eps = check.number("bn_param['eps']", bn_param.get("eps", 1e-5), low=0, low_open=True)
     momentum = check.number("bn_param['momentum']", bn_param.get("momentum", 0.9),
                             low=0, high=1)
-    running_mean = _running_statistic(check, bn_param, "running_mean", 0.0, dtype, feature)
-    running_var = _running_statistic(check, bn_param, "running_var", 1.0, dtype, feature)
+    running_mean = _running_statistic(check, bn_param, "running_mean", dtype, feature)
+    running_var = _running_statistic(check, bn_param, "running_var", dtype, feature)
     return mode, eps, momentum, running_mean, running_var
 
 
-def _running_statistic(check, bn_param, key, fill, dtype, feature):
-    """bn_param[key] validated as a float array of shape (D,), or `fill` when absent.
+def _running_statistic(check, bn_param, key, dtype, feature):
+    """bn_param[key] validated as a float array of shape (D,), or zeros when absent.
 
     `feature` names the feature dimension in messages: "D", or "C" for feature maps.
     """
     label = f"bn_param[{key!r}]"
     if key not in bn_param:
-        return np.full(check.dim(feature), fill, dtype=dtype)
+        return np.zeros(check.dim(feature), dtype=dtype)
     value = bn_param[key]
     if not is_float_array(value):
         raise check.error(f"{label} must be a floating-point array (float32 or float64) of "

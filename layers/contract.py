@@ -14,6 +14,8 @@ time it is seen and must agree afterwards (across arguments), an integer fixes a
     gamma = check.floats("gamma", gamma, "D")   # must match x's D
 """
 
+import functools
+import inspect
 import math
 import numbers
 
@@ -250,3 +252,332 @@ def upstream(func, dout, shape, dtype, name="dout"):
         raise ValueError(f"{func}: {name} must have the shape of the forward output "
                          f"{tuple(shape)}; got {name}.shape = {array.shape}")
     return array.astype(dtype, copy=False)
+
+
+# -- which arguments get a gradient, in which dtype -------------------------------------------
+
+SUPPORTED = "float32 or float64 (integers and Python numbers are promoted as NumPy does)"
+
+
+class Cache:
+    """The cache a library forward returns: the layer's own cache, tagged with its maker.
+
+    A backward recognises a cache its forward did not make (another layer's, None, a tuple
+    built by hand) and refuses it by name. Where the layer's own cache is a tuple (a
+    sandwich layer's ``(fc_cache, relu_cache)``), the tagged cache unpacks like it, as
+    CS231n-style code expects.
+
+    Attributes
+    ----------
+    forward : str
+        The name of the forward that made it, e.g. ``"affine_forward"``.
+    inner : object
+        The layer's own cache, as its backward reads it.
+    grads : tuple of (dtype, shape) or None
+        For each declared argument, the dtype and shape its gradient must have; None for
+        a Python-number constant, which gets no gradient.
+    """
+
+    __slots__ = ("forward", "inner", "grads")
+
+    def __init__(self, forward, inner, grads):
+        self.forward, self.inner, self.grads = forward, inner, grads
+
+    def _unpackable(self):
+        if not isinstance(self.inner, tuple):
+            raise TypeError(f"the cache of {self.forward} is opaque: pass it whole to the "
+                            "backward")
+        return self.inner
+
+    def __iter__(self):
+        return iter(self._unpackable())
+
+    def __len__(self):
+        return len(self._unpackable())
+
+    def __getitem__(self, index):
+        return self._unpackable()[index]
+
+    def __repr__(self):
+        return f"<cache of {self.forward}>"
+
+
+def is_python_number(value):
+    """A Python int or float (not bool, not a NumPy scalar): a constant in a gate."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.generic))
+
+
+def differentiable(*names, numbers_are_constants=False):
+    """Decorator of a library forward: the arguments `names` get a gradient, in this order.
+
+    The declaration is a property of the layer, not of a call: labels, indices, masks and
+    parameter dicts are simply not named. Every named argument is a number array as
+    NumPy sees it: float32/float64 arrays, integer arrays, NumPy scalars, Python numbers
+    and nested lists of numbers. The forward computes in their NumPy result type
+    (``np.result_type``; integers alone give float64), so float32 in gives float32 out and
+    float32 weights with float64 data compute in float64, and its backward returns each
+    gradient in its own argument's dtype (integer and Python-number arguments: the
+    computation's dtype) and shape. Bool, complex, float16 and non-numeric values are
+    refused by name.
+
+    With `numbers_are_constants` (the gates of a circuit), a Python number is a constant
+    that gets no gradient, so ``multiply_forward(x, 3.0)``'s backward returns a bare dx.
+
+    The decorated forward's cache is a `Cache`; its backward is decorated with
+    `backward_of`.
+    """
+    def decorate(forward):
+        parameters = list(inspect.signature(forward).parameters)
+        missing = [n for n in names if n not in parameters]
+        if missing:
+            raise ValueError(f"differentiable: {forward.__name__} has no argument "
+                             f"{', '.join(missing)}")
+        slots = [(name, parameters.index(name)) for name in names]
+        func = forward.__name__
+
+        @functools.wraps(forward)
+        def promoting_forward(*args, **kwargs):
+            args, kwargs, grads = _promote(func, slots, args, kwargs, numbers_are_constants)
+            *outputs, inner = forward(*args, **kwargs)
+            return (*outputs, Cache(func, inner, grads))
+
+        promoting_forward.differentiable = tuple(names)
+        promoting_forward.numbers_are_constants = numbers_are_constants
+        return promoting_forward
+
+    return decorate
+
+
+def backward_of(*forwards):
+    """Decorator of a library backward: it takes the caches of `forwards` only.
+
+    The backward's own body receives the forward's inner cache and returns its gradients
+    in the computation's dtype; the decorated backward refuses a foreign cache by name and
+    returns each gradient in its argument's dtype and shape (see `differentiable`).
+    """
+    accepted = tuple(f.__name__ for f in forwards)
+
+    def decorate(backward):
+        func = backward.__name__
+
+        @functools.wraps(backward)
+        def checked_backward(*args):
+            if not args:
+                raise TypeError(f"{func}: takes the upstream gradient(s) and the cache")
+            cache = args[-1]
+            if not isinstance(cache, Cache) or cache.forward not in accepted:
+                raise foreign_cache(func, accepted, cache)
+            result = backward(*args[:-1], cache.inner)
+            return _finish(func, result, cache.grads)
+
+        checked_backward.forwards = accepted
+        return checked_backward
+
+    return decorate
+
+
+def foreign_cache(func, accepted, cache):
+    """The error for a cache that none of the `accepted` forwards made."""
+    makers = " or ".join(accepted)
+    if isinstance(cache, Cache):
+        got = f"the cache of {cache.forward}"
+    elif isinstance(cache, (tuple, list)):
+        got = f"a {type(cache).__name__} of length {len(cache)}"
+    else:
+        got = describe(cache)
+    kind = TypeError if not isinstance(cache, Cache) else ValueError
+    return kind(f"{func}: cache must be the cache returned by {makers}; got {got}")
+
+
+def declared(forward):
+    """The names of the arguments `forward` declares differentiable, or None (undeclared)."""
+    return getattr(forward, "differentiable", None)
+
+
+def gradient_positions(forward, args):
+    """Positions in `args` (a forward's positional arguments) that get a gradient, in order.
+
+    A declared forward (`differentiable`): its declared arguments, less Python-number
+    constants where it treats numbers as constants. An undeclared forward (a user's pair):
+    the float32/float64 array arguments, the rule of the layer contract for user pairs.
+    """
+    names = declared(forward)
+    if names is None:
+        return [i for i, arg in enumerate(args) if is_float_array(arg)]
+    parameters = list(inspect.signature(forward).parameters)
+    positions = [parameters.index(n) for n in names if parameters.index(n) < len(args)]
+    if getattr(forward, "numbers_are_constants", False):
+        positions = [i for i in positions if not is_python_number(args[i])]
+    return positions
+
+
+def _numeric(func, name, value):
+    """`value` as a number array (no copy where it already is one), or a clear refusal."""
+    array = value if isinstance(value, np.ndarray) else None
+    if array is None:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{func}: {name} must be a number array, {SUPPORTED}; got "
+                            f"{describe(value)}")
+        if isinstance(value, (numbers.Real, np.generic, list, tuple)):
+            try:
+                array = np.asarray(value)
+            except (ValueError, TypeError):
+                array = None
+        if array is None or array.dtype == object:
+            raise TypeError(f"{func}: {name} must be a number array, {SUPPORTED}; got "
+                            f"{describe(value)}")
+    kind = array.dtype.kind
+    if kind in "iu" or array.dtype in FLOAT_DTYPES:
+        return array
+    raise TypeError(f"{func}: {name} must be a number array, {SUPPORTED}; got "
+                    f"{describe(value)}")
+
+
+def _promote(func, slots, args, kwargs, numbers_are_constants):
+    """Convert the declared arguments to the call's computation dtype.
+
+    Returns the new args and kwargs and, per declared argument, the (dtype, shape) of its
+    gradient, or None for a constant.
+    """
+    count = len(args)
+    values = [args[position] if position < count else kwargs.get(name, _ABSENT)
+              for name, position in slots]
+    # The common case, float arrays of one dtype, takes no conversion at all.
+    dtype = getattr(values[0], "dtype", None)
+    if dtype is _FLOAT64 or dtype is _FLOAT32:
+        grads = []
+        for value in values:
+            if type(value) is not np.ndarray or value.dtype is not dtype:
+                break
+            grads.append((dtype, value.shape))
+        else:
+            return args, kwargs, tuple(grads)
+
+    arrays = {}
+    for (name, _), value in zip(slots, values):
+        if value is _ABSENT:
+            continue  # the forward's own signature reports a missing argument
+        if numbers_are_constants and is_python_number(value):
+            continue
+        arrays[name] = _numeric(func, name, value)
+    if not arrays:
+        return args, kwargs, tuple(None for _ in values)
+    # Python numbers stay weak (NumPy's rule): 2.0 next to a float32 array is float32.
+    dtype = computation_dtype([value if is_python_number(value) else arrays[name]
+                               for (name, _), value in zip(slots, values) if name in arrays])
+    args, grads = list(args), []
+    for (name, position), value in zip(slots, values):
+        if name not in arrays:
+            grads.append(None)
+            continue
+        array = arrays[name]
+        own = array.dtype if array.dtype in FLOAT_DTYPES else dtype
+        grads.append((own, array.shape))
+        converted = array.astype(dtype, copy=False)
+        if position < len(args):
+            args[position] = converted
+        else:
+            kwargs = {**kwargs, name: converted}
+    return tuple(args), kwargs, tuple(grads)
+
+
+_ABSENT = object()
+_FLOAT32, _FLOAT64 = FLOAT_DTYPES
+
+
+def _finish(func, result, grads):
+    """A backward's gradients in their arguments' dtypes and shapes, bare when one."""
+    wanted = [g for g in grads if g is not None]
+    if len(wanted) == 1:
+        return _finished(result, *wanted[0])
+    if len(result) != len(wanted):
+        raise RuntimeError(f"{func}: returned {len(result)} gradients for "
+                           f"{len(wanted)} declared arguments (a bug in the layer)")
+    return tuple(_finished(grad, *want) for grad, want in zip(result, wanted))
+
+
+def _finished(grad, dtype, shape):
+    """One gradient in its argument's dtype and shape (summed where it was broadcast)."""
+    if type(grad) is np.ndarray and grad.dtype is dtype and grad.shape == shape:
+        return grad
+    grad = np.asarray(grad)
+    if grad.shape != shape:
+        grad = unbroadcast(grad, shape)
+    return grad if grad.dtype == dtype else grad.astype(dtype)
+
+
+def computation_dtype(values):
+    """The dtype a declared layer computes in for these argument values: NumPy's result
+    type (Python numbers weak), float64 where they are all integers."""
+    dtype = np.result_type(*(v if is_python_number(v) else np.asarray(v) for v in values)) \
+        if values else np.dtype(np.float64)
+    return np.dtype(np.float64) if dtype.kind in "iub" else dtype
+
+
+def gradient_dtype(value, computation):
+    """The dtype of the gradient of argument `value`: its own where it is float32/float64,
+    else (integers, Python numbers) the computation's."""
+    return np.asarray(value).dtype if is_float_array(value) else computation
+
+
+def match_gradients(result, args, positions, labels, *, check_dtype=True):
+    """Match a backward's return value to the arguments that get a gradient.
+
+    The one judgement of the contract on a backward's return, made for the graph and the
+    checker alike: one gradient per position (a bare array for one), each an array of its
+    argument's shape and gradient dtype (`gradient_dtype`).
+
+    Parameters
+    ----------
+    result : what the backward returned
+    args : sequence, the forward's positional arguments
+    positions : list of int, the positions in `args` that get a gradient, in order
+    labels : list of str, how a message names each position (same length as `positions`)
+    check_dtype : bool
+        False to skip the dtype rule (a backward run on float64 copies).
+
+    Returns
+    -------
+    grads : list of ndarray in the order of `positions`, or None when it does not match
+    problems : list of (exception type, str)
+        Each a sentence starting "backward returned ...", with the exception type that
+        fits it: TypeError for a wrong type or dtype, ValueError for a wrong count or
+        shape.
+    """
+    count = len(positions)
+    if count == 1 and isinstance(result, (tuple, list)):
+        return None, [(ValueError, f"backward returned a {type(result).__name__} of "
+                      f"{len(result)} for one differentiable argument ({labels[0]}); the "
+                      "contract returns a bare array")]
+    received = [result] if count == 1 else result
+    if not isinstance(received, (tuple, list)) or len(received) != count:
+        got = len(received) if isinstance(received, (tuple, list)) else 1
+        return None, [(ValueError, f"backward returned {got} gradient{'s' * (got != 1)} for "
+                      f"{count} differentiable argument{'s' * (count != 1)} "
+                      f"({', '.join(labels)})")]
+    computation = computation_dtype([args[i] for i in positions])
+    problems = []
+    for position, label, grad in zip(positions, labels, received):
+        arg = args[position]
+        if not isinstance(grad, (np.ndarray, np.generic)):
+            problems.append((TypeError, f"backward returned {describe(grad)} as the "
+                             f"gradient of {label}, not an array"))
+        elif np.shape(grad) != np.shape(arg):
+            problems.append((ValueError, f"backward returned a gradient of shape "
+                             f"{np.shape(grad)} for {label}, of shape {np.shape(arg)}"))
+        elif check_dtype and np.asarray(grad).dtype != gradient_dtype(arg, computation):
+            problems.append((TypeError, f"backward returned a {np.asarray(grad).dtype} "
+                             f"gradient for {label}, whose gradient is "
+                             f"{gradient_dtype(arg, computation)} (a gradient has its "
+                             "argument's dtype)"))
+    if problems:
+        return None, problems
+    return [np.asarray(g) for g in received], []
+
+
+def pair_name(forward, default="layer"):
+    """The name of a layer pair: its forward's name without ``_forward``
+    (``affine_forward`` -> ``"affine"``); a forward named otherwise keeps its name, and
+    one without a name is called `default`."""
+    name = getattr(forward, "__name__", None) or default
+    return name[: -len("_forward")] if name.endswith("_forward") else name

@@ -36,7 +36,7 @@ import threading
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from ._windows import pad_spatial, param_int, param_keys, sliding_windows
 from .registry import Example, register
 
@@ -44,20 +44,19 @@ __all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward", "conv_ba
            "conv_forward_fast", "conv_backward_fast", "clear_scratch"]
 
 # About this many bytes of im2col columns per chunk of the batch: small enough to stay
-# in cache between the copies that build them and the product that reads them, large
-# enough for BLAS to run near its peak. On a 2-core AVX-512 machine, fwd+bwd of the
-# (64, 32, 32, 32) -> 64 conv in float32 took 56, 53, 53, 55 and 86 ms with chunks of
-# 0.5, 1, 2, 4 and 64 MB, and 88 ms with one whole-batch im2col (80 MB); in float64
-# 110, 107, 107, 108, 154 and 213 ms.
+# in a core's L2/L3 cache between the copies that build them and the product that reads
+# them, large enough (hundreds of columns) for BLAS to run near its peak. Chunks from
+# 0.5 to 4 MB time alike; a whole-batch im2col, tens of MB, goes through memory twice
+# and is much slower (benchmarks/bench_conv_choices.py, section chunk).
 CHUNK_BYTES = 2 << 20
 
 
 # Scratch buffers outlive a call, one set per thread: a few MB allocated afresh in every
 # call are mapped and unmapped by malloc, and the page faults cost more than the work on
-# small layers (fwd+bwd of (16, 3, 32, 32) -> 32 channels in float32: 6.6 ms without
-# reuse, 2.5 ms with). A buffer larger than SCRATCH_LIMIT is not kept, nor one that would
-# take the thread's total past SCRATCH_TOTAL_LIMIT: seven named buffers per dtype could
-# otherwise hold 2 * 7 * 8 MB; the issue's workloads keep 4-9 MB (benchmarks/bench_conv.py).
+# small layers (benchmarks/bench_conv_choices.py, section scratch). A buffer larger than
+# SCRATCH_LIMIT is not kept, nor one that would take the thread's total past
+# SCRATCH_TOTAL_LIMIT: seven named buffers per dtype could otherwise hold 2 * 7 * 8 MB;
+# the convs of benchmarks/bench_conv.py keep 4-9 MB.
 SCRATCH_LIMIT = 4 * CHUNK_BYTES
 SCRATCH_TOTAL_LIMIT = 16 * CHUNK_BYTES
 _scratch = threading.local()
@@ -124,6 +123,7 @@ def conv_settings(check, conv_param):
 
 # -- naive: the definition, loop by loop ----------------------------------------------------
 
+@differentiable("x", "w", "b")
 def conv_forward_naive(x, w, b, conv_param):
     """Convolution by its definition: a loop over every output element (slow; a reference).
 
@@ -166,6 +166,7 @@ def conv_forward_naive(x, w, b, conv_param):
     return out, (x, w, windows)
 
 
+@backward_of(conv_forward_naive)
 def conv_backward_naive(dout, cache):
     """Backward pass of `conv_forward_naive`, loop by loop.
 
@@ -216,8 +217,10 @@ class Im2col:
     The grid is the output (Wg = Wo), except at stride 1, where it is as wide as a padded
     input row (Wg = Wp): kernel element (u, v) then meets, for all outputs at once, ONE
     contiguous run of each flattened padded plane, starting at u*d*Wp + v*d. im2col is
-    then HH*WW long copies and col2im HH*WW long adds, instead of Ho short rows each
-    (measured 1.8-2.8x faster on 32x32 planes). The Wp - Wo extra columns per row read
+    then HH*WW long copies and col2im HH*WW long adds, instead of Ho short rows each:
+    every copy moves C*m runs of Ho*Wp contiguous elements rather than C*m*Ho rows of Wo,
+    so the per-row cost of NumPy's strided loops is paid Ho times less often, for
+    (Wp - Wo) / Wo more columns in the product. The Wp - Wo extra columns per row read
     the padding or wrap into the next row: they are computed and dropped, and their
     upstream gradient is 0.
 
@@ -335,6 +338,7 @@ class Im2col:
         return np.matmul(a, b, out=self.buffer(name, (a.shape[0], b.shape[1])))
 
 
+@differentiable("x", "w", "b")
 def conv_forward(x, w, b, conv_param):
     """Convolution via im2col and one matrix product per chunk of the batch (fast).
 
@@ -356,6 +360,7 @@ def conv_forward(x, w, b, conv_param):
     return out, (x, w, windows)
 
 
+@backward_of(conv_forward)
 def conv_backward(dout, cache):
     """Backward pass of `conv_forward`: im2col again, two products, col2im.
 
@@ -370,8 +375,8 @@ def conv_backward(dout, cache):
     dx = np.empty_like(x)
     dw = np.zeros((f, lowering.k), x.dtype)
     db = np.zeros(f, x.dtype)
-    # db as a product with ones: BLAS sums the rows on every thread, about 4x faster than
-    # dout2.sum(axis=1) on one (fwd+bwd of the (64, 32, 32, 32) -> 64 conv: -0.5 ms).
+    # db as a product with ones: BLAS sums the rows on every thread, where
+    # dout2.sum(axis=1) runs on one (benchmarks/bench_conv_choices.py, section db).
     ones = np.ones(lowering.chunk * lowering.t, x.dtype)
     for batch in lowering.chunks():
         cols = lowering.columns(x[batch])

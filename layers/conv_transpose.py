@@ -22,7 +22,7 @@ Both directions reuse conv's `Im2col` lowering, on the (N, C, H, W) side.
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from ._windows import sliding_windows
 from .conv import Im2col, conv_settings
 from .registry import Example, register
@@ -30,6 +30,7 @@ from .registry import Example, register
 __all__ = ["conv_transpose_forward", "conv_transpose_backward"]
 
 
+@differentiable("x", "w", "b")
 def conv_transpose_forward(x, w, b, conv_param):
     """Transposed convolution: the adjoint of `conv_forward` with the same w and conv_param.
 
@@ -74,6 +75,7 @@ def conv_transpose_forward(x, w, b, conv_param):
     return out, (x, w, windows)
 
 
+@backward_of(conv_transpose_forward)
 def conv_transpose_backward(dout, cache):
     """Backward pass of `conv_transpose_forward`.
 

@@ -7,17 +7,34 @@ Backward: dx = dout * mask with mask = keep / p, the same mask forward applied.
 ``p`` is the probability of KEEPING a unit, as in CS231n; PyTorch's ``nn.Dropout(p)`` and
 the Dropout paper's ``1 - p`` count the other way (probability of dropping). To avoid
 that ambiguity, ``dropout_param['keep_prob']`` is accepted as an alias of ``'p'``.
+
+Randomness, as in CS231n's reference: the mask is ``uniform < p`` with the uniforms drawn
+by NumPy's legacy generator.
+
+- With ``dropout_param['seed']`` an int, the uniforms are those of
+  ``np.random.seed(seed); np.random.rand(*x.shape)``, drawn from a local
+  ``np.random.RandomState(seed)``: CS231n's mask, without reseeding the global generator
+  as CS231n's ``dropout_forward`` does.
+- Without a seed they are drawn from NumPy's global generator (``np.random.rand``), so
+  ``np.random.seed(231)`` makes a run reproducible. The gradient checker puts the global
+  state back before every evaluation, so every evaluation sees one mask.
+- With a ``np.random.Generator`` in ``'seed'`` (the Solver's stream during training) the
+  uniforms come from it, and it advances.
 """
 
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from .registry import Example, register
 
 __all__ = ["dropout_forward", "dropout_backward"]
 
+# The seeds NumPy's legacy generator accepts.
+LEGACY_SEED_LIMIT = 2 ** 32
 
+
+@differentiable("x")
 def dropout_forward(x, dropout_param):
     """Inverted dropout: out = x * keep / p in train mode, out = x in test mode.
 
@@ -28,11 +45,12 @@ def dropout_forward(x, dropout_param):
         - ``'mode'``: ``'train'`` or ``'test'`` (required).
         - ``'p'``: probability of KEEPING a unit, 0 < p <= 1 (required in train mode).
           ``'keep_prob'`` is an alias; give either, or both with the same value.
-        - ``'seed'`` (optional): an int, or a ``np.random.Generator``, for a local
-          ``np.random.default_rng(seed)``; the global RNG is never used. With an int,
-          one seed gives one mask whatever the dtype of x (the uniforms are drawn in
-          float64). Without a seed each call draws fresh entropy, so the forward is not
-          deterministic, and a gradient check reports exactly that.
+        - ``'seed'`` (optional): an int in [0, 2**32) gives CS231n's mask for that seed
+          (``np.random.seed(seed); np.random.rand(*x.shape) < p``) without touching the
+          global generator; a ``np.random.Generator`` is drawn from. Without a seed the
+          uniforms are drawn from NumPy's global generator (module docstring); it is
+          advanced, never seeded. One seed gives one mask whatever the dtype of x (the
+          uniforms are float64).
 
     Returns
     -------
@@ -44,8 +62,8 @@ def dropout_forward(x, dropout_param):
     --------
     >>> x = np.ones((2, 4))
     >>> dropout_forward(x, {"mode": "train", "p": 0.5, "seed": 0})[0]
-    array([[0., 2., 2., 2.],
-           [0., 0., 0., 0.]])
+    array([[0., 0., 0., 0.],
+           [2., 0., 2., 0.]])
     """
     check = Args("dropout_forward")
     x = check.floats("x", x)
@@ -54,14 +72,11 @@ def dropout_forward(x, dropout_param):
     if mode == "test":
         return x.copy(), (None, x.shape, x.dtype)
     p = _keep_probability(check, dropout_param)
-    seed = dropout_param.get("seed")
-    if seed is not None and not isinstance(seed, np.random.Generator):
-        seed = check.integer("dropout_param['seed']", seed, low=0)
-    uniform = np.random.default_rng(seed).random(x.shape)
-    mask = ((uniform < p) / p).astype(x.dtype)
+    mask = ((_uniforms(check, dropout_param.get("seed"), x.shape) < p) / p).astype(x.dtype)
     return x * mask, (mask, x.shape, x.dtype)
 
 
+@backward_of(dropout_forward)
 def dropout_backward(dout, cache):
     """Backward pass of `dropout_forward`.
 
@@ -77,6 +92,25 @@ def dropout_backward(dout, cache):
     mask, shape, dtype = cache
     dout = upstream("dropout_backward", dout, shape, dtype)
     return dout.copy() if mask is None else dout * mask
+
+
+def _uniforms(check, seed, shape):
+    """Uniforms in [0, 1) of `shape` from the source `seed` names (module docstring)."""
+    if seed is None:
+        return np.random.random_sample(shape)
+    if isinstance(seed, np.random.Generator):
+        return seed.random(shape)
+    seed = legacy_seed(check, "dropout_param['seed']", seed)
+    return np.random.RandomState(seed).random_sample(shape)
+
+
+def legacy_seed(check, name, seed):
+    """`seed` as an int in [0, 2**32), the seeds of NumPy's legacy generator, or an error
+    from `check` naming the argument `name`."""
+    seed = check.integer(name, seed, low=0)
+    if seed >= LEGACY_SEED_LIMIT:
+        raise check.error(f"{name} must be < 2**32 (NumPy's legacy seeds); got {seed}")
+    return seed
 
 
 def _keep_probability(check, dropout_param):

@@ -35,7 +35,9 @@ from functools import partial
 import numpy as np
 
 from ._examples import away_from, dims, normal
-from .contract import Args, broadcast_shapes, describe, unbroadcast, upstream
+from .contract import (
+    Args, backward_of, broadcast_shapes, describe, differentiable, unbroadcast, upstream,
+)
 from .registry import Example, register
 
 __all__ = [
@@ -93,6 +95,7 @@ def _gradients(dout, x, dx, y, dy):
     return grads[0] if len(grads) == 1 else tuple(grads)
 
 
+@differentiable("x", "y", numbers_are_constants=True)
 def add_forward(x, y):
     """Elementwise x + y, with NumPy broadcasting.
 
@@ -117,6 +120,7 @@ def add_forward(x, y):
     return out, _binary_cache(x, y, out)
 
 
+@backward_of(add_forward)
 def add_backward(dout, cache):
     """Backward pass of `add_forward`: both inputs receive dout, summed to their shapes.
 
@@ -134,6 +138,7 @@ def add_backward(dout, cache):
     return _gradients(dout, x, dout, y, dout)
 
 
+@differentiable("x", "y", numbers_are_constants=True)
 def subtract_forward(x, y):
     """Elementwise x - y, with NumPy broadcasting.
 
@@ -152,6 +157,7 @@ def subtract_forward(x, y):
     return out, _binary_cache(x, y, out)
 
 
+@backward_of(subtract_forward)
 def subtract_backward(dout, cache):
     """Backward pass of `subtract_forward`: dx = dout, dy = -dout, summed to their shapes.
 
@@ -168,6 +174,7 @@ def subtract_backward(dout, cache):
     return _gradients(dout, x, dout, y, -dout)
 
 
+@differentiable("x", "y", numbers_are_constants=True)
 def multiply_forward(x, y):
     """Elementwise x * y, with NumPy broadcasting.
 
@@ -192,6 +199,7 @@ def multiply_forward(x, y):
     return out, _binary_cache(x, y, out)
 
 
+@backward_of(multiply_forward)
 def multiply_backward(dout, cache):
     """Backward pass of `multiply_forward`: each input gets dout times the other one.
 
@@ -208,6 +216,7 @@ def multiply_backward(dout, cache):
     return _gradients(dout, x, dout * y, y, dout * x)
 
 
+@differentiable("x", "y", numbers_are_constants=True)
 def divide_forward(x, y):
     """Elementwise x / y, with NumPy broadcasting.
 
@@ -230,6 +239,7 @@ def divide_forward(x, y):
     return out, _binary_cache(x, y, out)
 
 
+@backward_of(divide_forward)
 def divide_backward(dout, cache):
     """Backward pass of `divide_forward`: dx = dout / y, dy = -dout * x / y**2.
 
@@ -247,6 +257,7 @@ def divide_backward(dout, cache):
     return _gradients(dout, x, dx, y, -dx * x / y)
 
 
+@differentiable("x", "y", numbers_are_constants=True)
 def maximum_forward(x, y):
     """Elementwise max(x, y), with NumPy broadcasting: "the router" of the notes.
 
@@ -277,6 +288,7 @@ def maximum_forward(x, y):
     return out, _binary_cache(x, y, out)
 
 
+@backward_of(maximum_forward)
 def maximum_backward(dout, cache):
     """Backward pass of `maximum_forward`: dout to the winner, half to each on a tie.
 
@@ -296,6 +308,7 @@ def maximum_backward(dout, cache):
 
 # -- unary elementwise gates ----------------------------------------------------------------
 
+@differentiable("x")
 def exp_forward(x):
     """Elementwise exp(x).
 
@@ -317,6 +330,7 @@ def exp_forward(x):
     return out, out
 
 
+@backward_of(exp_forward)
 def exp_backward(dout, cache):
     """Backward pass of `exp_forward`: dx = dout * exp(x).
 
@@ -333,6 +347,7 @@ def exp_backward(dout, cache):
     return upstream("exp_backward", dout, out.shape, out.dtype) * out
 
 
+@differentiable("x")
 def log_forward(x):
     """Elementwise natural logarithm.
 
@@ -352,6 +367,7 @@ def log_forward(x):
     return np.asarray(np.log(x)), x
 
 
+@backward_of(log_forward)
 def log_backward(dout, cache):
     """Backward pass of `log_forward`: dx = dout / x.
 
@@ -368,6 +384,7 @@ def log_backward(dout, cache):
     return upstream("log_backward", dout, x.shape, x.dtype) / x
 
 
+@differentiable("x")
 def power_forward(x, p):
     """Elementwise x**p for a constant exponent p.
 
@@ -400,6 +417,7 @@ def power_forward(x, p):
     return np.asarray(x ** p), (x, p)
 
 
+@backward_of(power_forward)
 def power_backward(dout, cache):
     """Backward pass of `power_forward`: dx = dout * p * x**(p - 1).
 
@@ -462,6 +480,7 @@ def _spread(func, dout, cache):
     return np.broadcast_to(dout.reshape(kept), shape).copy()
 
 
+@differentiable("x")
 def sum_forward(x, *, axis=None, keepdims=False):
     """Sum of x over `axis`, as ``np.sum``.
 
@@ -487,6 +506,7 @@ def sum_forward(x, *, axis=None, keepdims=False):
     return _reduce("sum_forward", np.sum, x, axis, keepdims)
 
 
+@backward_of(sum_forward)
 def sum_backward(dout, cache):
     """Backward pass of `sum_forward`: every summed element receives its sum's dout.
 
@@ -503,6 +523,7 @@ def sum_backward(dout, cache):
     return _spread("sum_backward", dout, cache)
 
 
+@differentiable("x")
 def mean_forward(x, *, axis=None, keepdims=False):
     """Mean of x over `axis`, as ``np.mean``.
 
@@ -523,6 +544,7 @@ def mean_forward(x, *, axis=None, keepdims=False):
     return _reduce("mean_forward", np.mean, x, axis, keepdims)
 
 
+@backward_of(mean_forward)
 def mean_backward(dout, cache):
     """Backward pass of `mean_forward`: each averaged element receives dout / count.
 
@@ -545,6 +567,7 @@ def mean_backward(dout, cache):
 
 # -- matrix product -------------------------------------------------------------------------
 
+@differentiable("a", "b")
 def matmul_forward(a, b):
     """Matrix product a @ b with ``np.matmul`` semantics.
 
@@ -590,6 +613,7 @@ def matmul_forward(a, b):
     return np.asarray(np.matmul(a, b)), (a, b)
 
 
+@backward_of(matmul_forward)
 def matmul_backward(dout, cache):
     """Backward pass of `matmul_forward`: da = dout @ b^T, db = a^T @ dout.
 

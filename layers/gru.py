@@ -28,13 +28,14 @@ import numpy as np
 
 from ._numerics import sigmoid
 from ._recurrent import hidden_weight_grad, recurrent_args, recurrent_example
-from .contract import upstream
+from .contract import backward_of, differentiable, upstream
 from .registry import register
 from .temporal import affine_grads, affine_map
 
 __all__ = ["gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward"]
 
 
+@differentiable("x", "prev_h", "Wx", "Wh", "bx", "bh")
 def gru_step_forward(x, prev_h, Wx, Wh, bx, bh):
     """One step of a GRU in PyTorch's formulation (see the module docstring).
 
@@ -58,6 +59,7 @@ def gru_step_forward(x, prev_h, Wx, Wh, bx, bh):
     return next_h, (x, prev_h, Wx, Wh, rzn, ha_n)
 
 
+@backward_of(gru_step_forward)
 def gru_step_backward(dnext_h, cache):
     """Backward pass of `gru_step_forward`.
 
@@ -83,6 +85,7 @@ def gru_step_backward(dnext_h, cache):
     return dx, dprev_h, dWx, prev_h.T @ dha, dbx, dha.sum(axis=0)
 
 
+@differentiable("x", "h0", "Wx", "Wh", "bx", "bh")
 def gru_forward(x, h0, Wx, Wh, bx, bh):
     """A GRU (PyTorch's formulation) over whole sequences.
 
@@ -113,6 +116,7 @@ def gru_forward(x, h0, Wx, Wh, bx, bh):
     return h, (x, h0, Wx, Wh, rzn, ha_n, h)
 
 
+@backward_of(gru_forward)
 def gru_backward(dh, cache):
     """Backpropagation through time for `gru_forward`.
 

@@ -17,7 +17,7 @@ mistake fails fast and the message names the composite and its own argument.
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args
+from .contract import Args, backward_of, differentiable
 from .activations import relu_backward, relu_forward
 from .affine import affine_backward, affine_forward
 from .batchnorm import bn_settings, scale_shift_example
@@ -32,6 +32,7 @@ __all__ = ["affine_relu_forward", "affine_relu_backward",
            "conv_bn_relu_forward", "conv_bn_relu_backward"]
 
 
+@differentiable("x", "w", "b")
 def affine_relu_forward(x, w, b):
     """Affine layer then ReLU.
 
@@ -49,6 +50,7 @@ def affine_relu_forward(x, w, b):
     return out, (affine_cache, relu_cache)
 
 
+@backward_of(affine_relu_forward)
 def affine_relu_backward(dout, cache):
     """Backward pass of `affine_relu_forward`.
 
@@ -67,6 +69,7 @@ def affine_relu_backward(dout, cache):
     return affine_backward(relu_backward(dout, relu_cache), affine_cache)
 
 
+@differentiable("x", "w", "b")
 def conv_relu_forward(x, w, b, conv_param):
     """Convolution then ReLU.
 
@@ -84,6 +87,7 @@ def conv_relu_forward(x, w, b, conv_param):
     return out, (conv_cache, relu_cache)
 
 
+@backward_of(conv_relu_forward)
 def conv_relu_backward(dout, cache):
     """Backward pass of `conv_relu_forward`.
 
@@ -102,6 +106,7 @@ def conv_relu_backward(dout, cache):
     return conv_backward(relu_backward(dout, relu_cache), conv_cache)
 
 
+@differentiable("x", "w", "b")
 def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
     """Convolution, ReLU, then max pooling.
 
@@ -124,6 +129,7 @@ def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
     return out, (conv_cache, relu_cache, pool_cache)
 
 
+@backward_of(conv_relu_pool_forward)
 def conv_relu_pool_backward(dout, cache):
     """Backward pass of `conv_relu_pool_forward`.
 
@@ -143,6 +149,7 @@ def conv_relu_pool_backward(dout, cache):
     return conv_backward(relu_backward(ds, relu_cache), conv_cache)
 
 
+@differentiable("x", "w", "b", "gamma", "beta")
 def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
     """Convolution, spatial batch normalization, then ReLU.
 
@@ -174,6 +181,7 @@ def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
     return out, (conv_cache, bn_cache, relu_cache)
 
 
+@backward_of(conv_bn_relu_forward)
 def conv_bn_relu_backward(dout, cache):
     """Backward pass of `conv_bn_relu_forward`.
 

@@ -12,13 +12,14 @@ sums over the last axis; dgamma and dbeta sum dout * xhat and dout over all othe
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from .batchnorm import scale_shift_example, standardize_backward, sum_over
 from .registry import Example, register
 
 __all__ = ["layernorm_forward", "layernorm_backward"]
 
 
+@differentiable("x", "gamma", "beta")
 def layernorm_forward(x, gamma, beta, ln_param):
     """Layer normalization of each example over its last axis, then a scale and a shift.
 
@@ -64,6 +65,7 @@ def layernorm_forward(x, gamma, beta, ln_param):
     return out, (xhat, inv_std, gamma)
 
 
+@backward_of(layernorm_forward)
 def layernorm_backward(dout, cache):
     """Backward pass of `layernorm_forward`.
 

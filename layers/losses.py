@@ -19,7 +19,7 @@ import numpy as np
 
 from ._examples import away_from, dims, normal
 from ._numerics import sigmoid, softplus
-from .contract import Args, describe, is_float_array, upstream
+from .contract import Args, backward_of, describe, differentiable, is_float_array, upstream
 from .registry import register
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
 
 # -- softmax cross-entropy ----------------------------------------------------------------
 
+@differentiable("x")
 def softmax_loss_forward(x, y):
     """Softmax cross-entropy on logits, averaged over the batch.
 
@@ -69,6 +70,7 @@ def softmax_loss_forward(x, y):
     return x.dtype.type(loss), (exps, sums, y)
 
 
+@backward_of(softmax_loss_forward)
 def softmax_loss_backward(dloss, cache):
     """Backward pass of `softmax_loss_forward`.
 
@@ -108,6 +110,7 @@ def softmax_loss(x, y):
 
 # -- multiclass SVM -----------------------------------------------------------------------
 
+@differentiable("x")
 def svm_loss_forward(x, y):
     """Multiclass SVM (hinge) loss with margin 1, averaged over the batch, as in CS231n.
 
@@ -139,6 +142,7 @@ def svm_loss_forward(x, y):
     return x.dtype.type(loss), (margins > 0, y, x.dtype)
 
 
+@backward_of(svm_loss_forward)
 def svm_loss_backward(dloss, cache):
     """Backward pass of `svm_loss_forward`.
 
@@ -177,6 +181,7 @@ def svm_loss(x, y):
 
 # -- sigmoid binary cross-entropy ---------------------------------------------------------
 
+@differentiable("x")
 def sigmoid_cross_entropy_loss_forward(x, y):
     """Binary cross-entropy of sigmoid(x) against y, on logits, averaged over all elements.
 
@@ -185,9 +190,9 @@ def sigmoid_cross_entropy_loss_forward(x, y):
     x : ndarray of shape (N, ...), float32 or float64
         Logits: (N,) for one binary output per example, (N, K) for K independent ones.
     y : ndarray of x's shape
-        Either labels, an integer or boolean array of 0s and 1s (no gradient), or soft
-        targets, a floating array of x's dtype with values in [0, 1] (which gets a
-        gradient, so the backward then returns ``(dx, dy)``).
+        Either labels, an integer or boolean array of 0s and 1s, or soft targets, a
+        floating array with values in [0, 1] (used in x's dtype). Targets are data: they
+        get no gradient, whatever their dtype.
 
     Returns
     -------
@@ -212,6 +217,7 @@ def sigmoid_cross_entropy_loss_forward(x, y):
     return x.dtype.type(loss), (x, y, soft)
 
 
+@backward_of(sigmoid_cross_entropy_loss_forward)
 def sigmoid_cross_entropy_loss_backward(dloss, cache):
     """Backward pass of `sigmoid_cross_entropy_loss_forward`.
 
@@ -223,19 +229,16 @@ def sigmoid_cross_entropy_loss_backward(dloss, cache):
     Returns
     -------
     dx : ndarray of x's shape, dloss * (sigmoid(x) - y) / x.size
-    dy : ndarray of x's shape, dloss * -x / x.size; only for floating targets y, as
-        ``(dx, dy)``
     """
-    x, y, soft = cache
+    x, y, _ = cache
     dloss = upstream("sigmoid_cross_entropy_loss_backward", dloss, (), x.dtype,
                      name="dloss")
     scale = dloss / x.size
-    dx = (sigmoid(x) - y) * scale
-    return (dx, -x * scale) if soft else dx
+    return (sigmoid(x) - y) * scale
 
 
 def sigmoid_cross_entropy_loss(x, y):
-    """Fused sigmoid cross-entropy: ``(loss, dx)`` from the pair (dy, if any, is dropped).
+    """Fused sigmoid cross-entropy: ``(loss, dx)`` from the pair.
 
     Parameters
     ----------
@@ -253,6 +256,7 @@ def sigmoid_cross_entropy_loss(x, y):
 
 # -- mean squared error -------------------------------------------------------------------
 
+@differentiable("x", "y")
 def mse_loss_forward(x, y):
     """Mean squared error, averaged over all elements (PyTorch's default ``mse_loss``).
 
@@ -277,6 +281,7 @@ def mse_loss_forward(x, y):
     return x.dtype.type(np.mean(diff * diff)), diff
 
 
+@backward_of(mse_loss_forward)
 def mse_loss_backward(dloss, cache):
     """Backward pass of `mse_loss_forward`.
 
@@ -335,14 +340,17 @@ def _scores_and_labels(func, x, y):
 def _predictions_and_targets(check, x, y, labels_ok):
     """x (N, ...) and y of x's shape: floats of x's dtype, or 0/1 labels if `labels_ok`.
 
-    Returns (x, y, soft) with soft True when y is floating (and so gets a gradient).
+    Returns (x, y, soft) with soft True when y is floating. Floating targets of the
+    sigmoid loss are data, like labels: they take x's dtype and get no gradient.
     """
     x = check.floats("x", x, "N ...")
     if x.size == 0:
         raise check.error(f"x must hold at least one element; got x.shape = {x.shape}")
     soft = is_float_array(y) or not labels_ok
-    if soft:
+    if not labels_ok:
         y = check.floats("y", y)
+    elif soft:
+        y = np.asarray(y).astype(x.dtype, copy=False)
     elif isinstance(y, np.ndarray) and y.dtype == bool:
         y = y.astype(x.dtype)
     elif isinstance(y, (np.ndarray, np.generic)) and np.issubdtype(y.dtype, np.integer):

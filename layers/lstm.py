@@ -25,13 +25,14 @@ import numpy as np
 
 from ._numerics import sigmoid
 from ._recurrent import hidden_weight_grad, recurrent_args, recurrent_example
-from .contract import upstream
+from .contract import backward_of, differentiable, upstream
 from .registry import register
 from .temporal import affine_grads, affine_map
 
 __all__ = ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward"]
 
 
+@differentiable("x", "prev_h", "prev_c", "Wx", "Wh", "b")
 def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     """One step of an LSTM.
 
@@ -61,6 +62,7 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     return next_h, next_c, (x, prev_h, prev_c, Wx, Wh, gates, tanh_c)
 
 
+@backward_of(lstm_step_forward)
 def lstm_step_backward(dnext_h, dnext_c, cache):
     """Backward pass of `lstm_step_forward`.
 
@@ -88,6 +90,7 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
     return dx, da @ Wh.T, dprev_c, dWx, prev_h.T @ da, db
 
 
+@differentiable("x", "h0", "Wx", "Wh", "b")
 def lstm_forward(x, h0, Wx, Wh, b):
     """An LSTM over whole sequences, from hidden state h0 and a zero cell state.
 
@@ -122,6 +125,7 @@ def lstm_forward(x, h0, Wx, Wh, b):
     return h, (x, h0, Wx, Wh, gates, c, tanh_c, h)
 
 
+@backward_of(lstm_forward)
 def lstm_backward(dh, cache):
     """Backpropagation through time for `lstm_forward`.
 

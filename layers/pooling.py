@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from ._windows import param_int, param_keys, sliding_windows
 from .registry import Example, register
 
@@ -55,14 +55,16 @@ def pool_windows(check, pool_param, size, size_names=("H", "W")):
                            kernel_names=("pool_height", "pool_width"))
 
 
-# The fast max pool makes several passes over its input; done a chunk of about this many
-# bytes of (n, c) planes at a time, they hit the cache instead of memory. On a 2-core
-# machine, fwd+bwd on (64, 32, 32, 32) float64 went from 11.3 ms (whole batch) to 5.7 ms.
+# The fast max pool makes several passes over its input (one per window element, each
+# reading x and updating out and winner); done a chunk of about this many bytes of
+# (n, c) planes at a time, they hit the cache instead of memory
+# (benchmarks/bench_conv_choices.py, section pool).
 POOL_CHUNK_BYTES = 2 << 20
 
 
 # -- max pooling, naive ---------------------------------------------------------------------
 
+@differentiable("x")
 def max_pool_forward_naive(x, pool_param):
     """Max pooling by its definition, one window at a time (slow; a reference).
 
@@ -95,6 +97,7 @@ def max_pool_forward_naive(x, pool_param):
     return out, (x, windows)
 
 
+@backward_of(max_pool_forward_naive)
 def max_pool_backward_naive(dout, cache):
     """Backward pass of `max_pool_forward_naive`: each dout goes to its window's first max.
 
@@ -124,6 +127,7 @@ def max_pool_backward_naive(dout, cache):
 
 # -- max pooling, fast ----------------------------------------------------------------------
 
+@differentiable("x")
 def max_pool_forward(x, pool_param):
     """Max pooling, vectorized over all windows at once (fast).
 
@@ -158,6 +162,7 @@ def max_pool_forward(x, pool_param):
     return out.reshape(shape), (x.shape, x.dtype, windows, winner.reshape(shape))
 
 
+@backward_of(max_pool_forward)
 def max_pool_backward(dout, cache):
     """Backward pass of `max_pool_forward`: route each dout to its window's first max.
 
@@ -202,6 +207,7 @@ max_pool_backward_fast = max_pool_backward
 
 # -- average pooling ------------------------------------------------------------------------
 
+@differentiable("x")
 def avg_pool_forward(x, pool_param):
     """Average pooling: the mean of each window.
 
@@ -230,6 +236,7 @@ def avg_pool_forward(x, pool_param):
     return total / len(offsets), (x.shape, x.dtype, windows)
 
 
+@backward_of(avg_pool_forward)
 def avg_pool_backward(dout, cache):
     """Backward pass of `avg_pool_forward`: each window element gets dout / window size.
 
@@ -252,6 +259,7 @@ def avg_pool_backward(dout, cache):
     return dx
 
 
+@differentiable("x")
 def global_avg_pool_forward(x):
     """Global average pooling: the mean of each channel over all of H and W.
 
@@ -269,6 +277,7 @@ def global_avg_pool_forward(x):
     return x.mean(axis=(2, 3)), (x.shape, x.dtype)
 
 
+@backward_of(global_avg_pool_forward)
 def global_avg_pool_backward(dout, cache):
     """Backward pass of `global_avg_pool_forward`: dx = dout / (H * W) at every position.
 

@@ -12,7 +12,7 @@ separate layer here).
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from .registry import register
 
 __all__ = ["sinusoidal_encoding", "positional_encoding_forward", "positional_encoding_backward"]
@@ -58,6 +58,7 @@ def sinusoidal_encoding(steps, dim, dtype=np.float64):
     return pe.astype(dtype)
 
 
+@differentiable("x")
 def positional_encoding_forward(x):
     """Add the sinusoidal encoding of each position to a batch of sequences.
 
@@ -78,6 +79,7 @@ def positional_encoding_forward(x):
     return x + sinusoidal_encoding(x.shape[1], x.shape[2], x.dtype), (x.shape, x.dtype)
 
 
+@backward_of(positional_encoding_forward)
 def positional_encoding_backward(dout, cache):
     """Backward pass of `positional_encoding_forward`: the identity.
 

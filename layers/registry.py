@@ -18,10 +18,13 @@ several seeds checks several shapes. Inputs must keep a margin from the layer's 
 are valid there.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+
+from .contract import pair_name
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,12 @@ REGISTRY = {}
 
 
 def base_name(forward):
+    """`forward`'s pair name, for a forward whose name ends in ``_forward``."""
     name = getattr(forward, "__name__", "")
     if not name.endswith("_forward"):
         raise ValueError(f"register: cannot infer a layer name from {name!r}; its name "
                          "does not end in '_forward': pass name='...'")
-    return name[: -len("_forward")]
+    return pair_name(forward)
 
 
 def register(forward, backward=None, *, name=None, registry=None):

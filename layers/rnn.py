@@ -12,13 +12,14 @@ upstream gradient of h[:, t]; the weight gradients are then one matmul over all 
 import numpy as np
 
 from ._recurrent import hidden_weight_grad, recurrent_args, recurrent_example
-from .contract import upstream
+from .contract import backward_of, differentiable, upstream
 from .registry import register
 from .temporal import affine_grads, affine_map
 
 __all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward"]
 
 
+@differentiable("x", "prev_h", "Wx", "Wh", "b")
 def rnn_step_forward(x, prev_h, Wx, Wh, b):
     """One step of a tanh RNN.
 
@@ -43,6 +44,7 @@ def rnn_step_forward(x, prev_h, Wx, Wh, b):
     return next_h, (x, prev_h, Wx, Wh, next_h)
 
 
+@backward_of(rnn_step_forward)
 def rnn_step_backward(dnext_h, cache):
     """Backward pass of `rnn_step_forward`.
 
@@ -66,6 +68,7 @@ def rnn_step_backward(dnext_h, cache):
     return dx, da @ Wh.T, dWx, prev_h.T @ da, db
 
 
+@differentiable("x", "h0", "Wx", "Wh", "b")
 def rnn_forward(x, h0, Wx, Wh, b):
     """A tanh RNN over whole sequences.
 
@@ -94,6 +97,7 @@ def rnn_forward(x, h0, Wx, Wh, b):
     return h, (x, h0, Wx, Wh, h)
 
 
+@backward_of(rnn_forward)
 def rnn_backward(dh, cache):
     """Backpropagation through time for `rnn_forward`.
 

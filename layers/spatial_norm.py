@@ -21,8 +21,8 @@ applied to dxhat = dout * gamma. No batch statistics: train and test are the sam
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, describe, upstream
-from .batchnorm import (batchnorm_backward_alt, normalize_features, scale_shift_example,
+from .contract import Args, backward_of, describe, differentiable, upstream
+from .batchnorm import (closed_form_backward, normalize_features, scale_shift_example,
                         standardize_backward, sum_over)
 from .registry import Example, register
 
@@ -30,6 +30,7 @@ __all__ = ["spatial_batchnorm_forward", "spatial_batchnorm_backward",
            "spatial_groupnorm_forward", "spatial_groupnorm_backward"]
 
 
+@differentiable("x", "gamma", "beta")
 def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     """Batch normalization of each channel over the batch and all spatial positions.
 
@@ -41,7 +42,8 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     bn_param : dict
         As for `batchnorm_forward`: ``'mode'`` ('train' or 'test', required), ``'eps'``,
         ``'momentum'``, and running statistics ``'running_mean'``, ``'running_var'`` of
-        shape (C,), rebound (never written into) in train mode.
+        shape (C,) (zeros when absent, as in CS231n), rebound (never written into) in
+        train mode.
 
     Returns
     -------
@@ -52,6 +54,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
                               bn_param)
 
 
+@backward_of(spatial_batchnorm_forward)
 def spatial_batchnorm_backward(dout, cache):
     """Backward pass of `spatial_batchnorm_forward` (batch norm's closed-form backward).
 
@@ -66,11 +69,10 @@ def spatial_batchnorm_backward(dout, cache):
     dgamma : ndarray of shape (C,)
     dbeta : ndarray of shape (C,)
     """
-    xhat = cache.xhat
-    dout = upstream("spatial_batchnorm_backward", dout, xhat.shape, xhat.dtype)
-    return batchnorm_backward_alt(dout, cache)
+    return closed_form_backward("spatial_batchnorm_backward", dout, cache)
 
 
+@differentiable("x", "gamma", "beta")
 def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     """Group normalization: each example over groups of C/G channels, then per-channel affine.
 
@@ -110,6 +112,7 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     return out, (xhat, inv_std, gamma4, np.shape(gamma), np.shape(beta))
 
 
+@backward_of(spatial_groupnorm_forward)
 def spatial_groupnorm_backward(dout, cache):
     """Backward pass of `spatial_groupnorm_forward`.
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import log_softmax, softmax
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from .registry import register
 
 __all__ = [
@@ -55,6 +55,7 @@ def affine_grads(dout, x, w):
 
 # -- temporal affine ----------------------------------------------------------------------
 
+@differentiable("x", "w", "b")
 def temporal_affine_forward(x, w, b):
     """The same affine map applied to the vector at every step of every sequence.
 
@@ -76,6 +77,7 @@ def temporal_affine_forward(x, w, b):
     return affine_map(x, w, b), (x, w)
 
 
+@backward_of(temporal_affine_forward)
 def temporal_affine_backward(dout, cache):
     """Backward pass of `temporal_affine_forward`.
 
@@ -97,6 +99,7 @@ def temporal_affine_backward(dout, cache):
 
 # -- temporal softmax loss ----------------------------------------------------------------
 
+@differentiable("x")
 def temporal_softmax_loss_forward(x, y, mask):
     """Softmax cross-entropy at every step, over the steps where ``mask`` is True.
 
@@ -135,6 +138,7 @@ def temporal_softmax_loss_forward(x, y, mask):
     return x.dtype.type(loss), (x, y, mask)
 
 
+@backward_of(temporal_softmax_loss_forward)
 def temporal_softmax_loss_backward(dloss, cache):
     """Backward pass of `temporal_softmax_loss_forward`.
 
@@ -155,13 +159,28 @@ def temporal_softmax_loss_backward(dloss, cache):
     return dx * (mask[..., None] * (dloss / x.shape[0]))
 
 
-def temporal_softmax_loss(x, y, mask):
+def temporal_softmax_loss(x, y, mask, verbose=False):
     """CS231n's fused form: ``(loss, dx)`` from the pair, with dloss = 1.
 
-    Parameters and the loss are those of `temporal_softmax_loss_forward`; dx has x's shape.
+    Parameters
+    ----------
+    x, y, mask
+        As for `temporal_softmax_loss_forward`: scores (N, T, V), labels (N, T), boolean
+        mask (N, T).
+    verbose : bool
+        Print the shape of the flattened gradient, (N * T, V), as CS231n's does.
+
+    Returns
+    -------
+    loss : NumPy scalar of x's dtype, as `temporal_softmax_loss_forward`
+    dx : ndarray of x's shape and dtype
     """
     loss, cache = temporal_softmax_loss_forward(x, y, mask)
-    return loss, temporal_softmax_loss_backward(1.0, cache)
+    dx = temporal_softmax_loss_backward(1.0, cache)
+    if verbose:
+        n, t, v = dx.shape
+        print("dx_flat: ", (n * t, v))
+    return loss, dx
 
 
 # -- registration -------------------------------------------------------------------------

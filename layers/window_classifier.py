@@ -1,4 +1,4 @@
-"""The binary word-window classifier of CS224N's lecture 3 (SOURCE_MATERIAL section 3).
+"""The binary word-window classifier of CS224N's lecture 3, "Backprop and Neural Networks".
 
 Is the center word of a window a named entity (say, a location)? For a window of w word
 indices: x = the concatenation of their word vectors (w * d numbers), z = x @ W + b,
@@ -19,7 +19,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import sigmoid
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from .affine import affine_backward, affine_forward
 from .embedding import word_embedding_backward, word_embedding_forward
 from .registry import Example, register
@@ -33,6 +33,7 @@ ACTIVATIONS = {
 }
 
 
+@differentiable("embeddings", "W", "b", "u")
 def window_classifier_forward(windows, embeddings, W, b, u, activation="sigmoid"):
     """Probability that the center word of each window is an entity.
 
@@ -68,6 +69,7 @@ def window_classifier_forward(windows, embeddings, W, b, u, activation="sigmoid"
     return p, (embedding_cache, affine_cache, h, u, p, activation)
 
 
+@backward_of(window_classifier_forward)
 def window_classifier_backward(dp, cache):
     """Backward pass of `window_classifier_forward`.
 

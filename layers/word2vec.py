@@ -23,7 +23,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import log_softmax, sigmoid, softmax, softplus
-from .contract import Args, upstream
+from .contract import Args, backward_of, differentiable, upstream
 from .registry import Example, register
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 
+@differentiable("center_vec", "outside_vectors")
 def naive_softmax_loss_forward(center_vec, outside_idx, outside_vectors):
     """Cross-entropy of a softmax over the whole vocabulary, for one (center, outside) pair.
 
@@ -65,6 +66,7 @@ def naive_softmax_loss_forward(center_vec, outside_idx, outside_vectors):
     return center_vec.dtype.type(loss), (center_vec, outside_idx, outside_vectors, scores)
 
 
+@backward_of(naive_softmax_loss_forward)
 def naive_softmax_loss_backward(dloss, cache):
     """Backward pass of `naive_softmax_loss_forward`.
 
@@ -86,6 +88,7 @@ def naive_softmax_loss_backward(dloss, cache):
     return outside_vectors.T @ dscores, np.outer(dscores, center_vec)
 
 
+@differentiable("center_vec", "outside_vectors")
 def negative_sampling_loss_forward(center_vec, outside_idx, outside_vectors, negative_idx):
     """The negative-sampling loss for one (center, outside) pair and K given negatives.
 
@@ -127,6 +130,7 @@ def negative_sampling_loss_forward(center_vec, outside_idx, outside_vectors, neg
     return center_vec.dtype.type(loss), (center_vec, outside_vectors, words, signs, margins)
 
 
+@backward_of(negative_sampling_loss_forward)
 def negative_sampling_loss_backward(dloss, cache):
     """Backward pass of `negative_sampling_loss_forward`.
 
@@ -152,6 +156,7 @@ def negative_sampling_loss_backward(dloss, cache):
     return dcenter, doutside
 
 
+@differentiable("center_vectors", "outside_vectors")
 def skipgram_forward(center_idx, outside_idx, center_vectors, outside_vectors,
                      negative_idx=None):
     """The skip-gram loss of one window: a word2vec loss summed over its outside words.
@@ -197,6 +202,7 @@ def skipgram_forward(center_idx, outside_idx, center_vectors, outside_vectors,
                                              outside_vectors, backward, caches)
 
 
+@backward_of(skipgram_forward)
 def skipgram_backward(dloss, cache):
     """Backward pass of `skipgram_forward`.
 

@@ -8,12 +8,15 @@ Spyder and PyCharm), so that a notebook is reviewed and diffed as code::
     # Markdown lines are comments.
 
     # %%
+    # %matplotlib inline
     x = 1 + 1          # a code cell
 
 A line ``# %%`` starts a code cell and ``# %% [markdown]`` a markdown cell; blank lines
-around a cell are dropped. The notebooks are written without outputs and with cell ids
-numbered in order, so building twice gives the same bytes and the ``.ipynb`` files in git
-stay small and diffable.
+around a cell are dropped. An IPython magic is written commented out, as jupytext does,
+so that the sources stay valid Python for linters and ast-based tools: the code line
+``# %matplotlib inline`` becomes ``%matplotlib inline`` in the notebook. The notebooks
+are written without outputs and with cell ids numbered in order, so building twice gives
+the same bytes and the ``.ipynb`` files in git stay small and diffable.
 
 Usage, from the repository root::
 
@@ -32,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "src"
 
 CELL_MARKER = re.compile(r"^# %%(?P<markdown> \[markdown\])?\s*$")
+COMMENTED_MAGIC = re.compile(r"^# (?P<magic>%[A-Za-z]\w*\b.*)$")
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
@@ -79,6 +83,8 @@ def parse_cells(text, where="<source>"):
 def _cell_source(kind, lines):
     if kind == "markdown":
         lines = [line[2:] if line.startswith("# ") else line[1:] for line in lines]
+    else:
+        lines = [COMMENTED_MAGIC.sub(r"\g<magic>", line) for line in lines]
     return "\n".join(lines).strip("\n")
 
 

@@ -79,11 +79,12 @@ def test_float32_is_judged_with_the_float32_tolerance(rng):
 
 
 @pytest.mark.parametrize("grads, message", [
-    (lambda dx, dw: dx, "returned 1 gradient for 2 floating-point arguments (x, w)"),
+    (lambda dx, dw: dx, "returned 1 gradient for 2 differentiable arguments (x, w)"),
     (lambda dx, dw: (dx, dw, dw), "returned 3 gradients for 2"),
-    (lambda dx, dw: (dx.T, dw), "gradient of x has shape (3, 4); x has (4, 3)"),
-    (lambda dx, dw: (dx.astype(np.float32), dw), "gradient of x is float32; x is float64"),
-    (lambda dx, dw: (dx.tolist(), dw), "gradient of x is list, not an array"),
+    (lambda dx, dw: (dx.T, dw), "returned a gradient of shape (3, 4) for x, of shape (4, 3)"),
+    (lambda dx, dw: (dx.astype(np.float32), dw),
+     "returned a float32 gradient for x, whose gradient is float64"),
+    (lambda dx, dw: (dx.tolist(), dw), "returned list as the gradient of x, not an array"),
 ])
 def test_contract_violations_are_named(rng, grads, message):
     def backward(dout, cache):

@@ -101,7 +101,7 @@ def test_scratch_kept_stays_under_its_total_limit(rng, monkeypatch):
     monkeypatch.setattr(conv, "SCRATCH_TOTAL_LIMIT", limit)
     out_capped, cache = conv_forward(x, w, b, param)
     np.testing.assert_array_equal(out_capped, out)
-    for got, expected in zip(conv_backward(np.ones_like(out), cache), grads):
+    for got, expected in zip(conv_backward(np.ones_like(out), cache), grads, strict=True):
         np.testing.assert_array_equal(got, expected)
     kept = conv.scratch_buffers()
     assert 0 < sum(flat.nbytes for flat in kept.values()) <= limit
@@ -125,7 +125,7 @@ def test_chunks_of_the_batch_give_the_same_result(rng, monkeypatch):
         assert conv.Im2col(x.shape, windows, x.dtype).chunk == chunk
         out_chunked, cache = conv_forward(x, w, b, param)
         np.testing.assert_allclose(out_chunked, out, rtol=1e-13, atol=1e-13)
-        for got, expected in zip(conv_backward(dout, cache), grads):
+        for got, expected in zip(conv_backward(dout, cache), grads, strict=True):
             np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
 
 
@@ -161,7 +161,7 @@ def test_fast_matches_naive(problem):
     assert rel_error(out_fast, out_naive) < 1e-12
     dout = rng.standard_normal(out_naive.shape)
     for fast, naive in zip(conv_backward(dout, cache_fast),
-                           conv_backward_naive(dout, cache_naive)):
+                           conv_backward_naive(dout, cache_naive), strict=True):
         assert fast.shape == naive.shape
         assert rel_error(fast, naive) < 1e-12
 
@@ -177,7 +177,7 @@ def test_fast_matches_naive_on_stride_2_pad_0_non_square(rng):
     assert rel_error(out_fast, out_naive) < 1e-12
     dout = rng.standard_normal(out_fast.shape)
     for fast, naive in zip(conv_backward(dout, cache_fast),
-                           conv_backward_naive(dout, cache_naive)):
+                           conv_backward_naive(dout, cache_naive), strict=True):
         assert rel_error(fast, naive) < 1e-12
 
 
@@ -204,10 +204,12 @@ GOOD_X, GOOD_W, GOOD_B = np.zeros((2, 3, 5, 5)), np.zeros((4, 3, 3, 3)), np.zero
      "b must have shape (F,) with F=4 from w; got b.shape = (3,)"),
     ((np.zeros((3, 5, 5)), GOOD_W, GOOD_B, {"stride": 1, "pad": 1}), ValueError,
      "x must be a 4-d array of shape (N, C, H, W); got x.shape = (3, 5, 5)"),
-    ((GOOD_X.astype(int), GOOD_W, GOOD_B, {"stride": 1, "pad": 1}), TypeError,
-     "x must be a floating-point array (float32 or float64); got int64 array"),
-    ((GOOD_X, GOOD_W.astype(np.float32), GOOD_B, {"stride": 1, "pad": 1}), TypeError,
-     "w is float32 but x is float64"),
+    ((GOOD_X.astype(bool), GOOD_W, GOOD_B, {"stride": 1, "pad": 1}), TypeError,
+     "x must be a number array, float32 or float64 (integers and Python numbers are "
+     "promoted as NumPy does); got bool array"),
+    ((GOOD_X, None, GOOD_B, {"stride": 1, "pad": 1}), TypeError,
+     "w must be a number array, float32 or float64 (integers and Python numbers are "
+     "promoted as NumPy does); got NoneType"),
     ((GOOD_X, GOOD_W, GOOD_B, {"pad": 1}), ValueError,
      "conv_param must have the key 'stride'; got keys ['pad']"),
     ((GOOD_X, GOOD_W, GOOD_B, {"stride": 1}), ValueError,

@@ -23,7 +23,7 @@ def conv_inputs(rng):
 
 def assert_all_equal(got, expected):
     assert len(got) == len(expected)
-    for a, b in zip(got, expected):
+    for a, b in zip(got, expected, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -1,4 +1,4 @@
-"""Inverted dropout: what p means, the mask, its seed, test mode, and bad input."""
+"""Inverted dropout: what p means, the mask, its seed (CS231n's), test mode, bad input."""
 
 import re
 
@@ -67,10 +67,56 @@ def test_one_seed_gives_the_same_mask_in_float32_and_float64():
     np.testing.assert_allclose(out32, out64, rtol=1e-6)
 
 
-def test_the_global_rng_is_never_touched():
+def cs231n_mask(seed, shape, p):
+    """CS231n's reference mask: it reseeds the GLOBAL generator (the caller's state is
+    put back here)."""
+    saved = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        return (np.random.rand(*shape) < p) / p
+    finally:
+        np.random.set_state(saved)
+
+
+@pytest.mark.parametrize("seed, shape, p", [(123, (10, 10), 0.2), (0, (3, 4, 5), 0.75),
+                                            (2**32 - 1, (7,), 0.5)])
+def test_a_seed_gives_cs231ns_mask(seed, shape, p):
+    x = np.random.default_rng(0).uniform(1, 2, shape)
+    out, cache = dropout_forward(x, train_param(p=p, seed=seed))
+    mask = cs231n_mask(seed, shape, p)
+    np.testing.assert_array_equal(out, x * mask)
+    np.testing.assert_array_equal(dropout_backward(np.ones(shape), cache), mask)
+
+
+def test_a_seed_leaves_the_global_generator_alone():
+    np.random.seed(17)
     before = np.random.get_state()[1].copy()
     dropout_forward(np.ones((3, 3)), train_param(seed=2))
-    dropout_forward(np.ones((3, 3)), {"mode": "train", "p": 0.5})
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+
+
+def test_without_a_seed_the_mask_comes_from_the_global_generator():
+    # As in CS231n's Dropout notebook: np.random.seed(231) makes the run reproducible, and
+    # the draws advance the global generator (which is never reseeded).
+    np.random.seed(231)
+    x = np.random.randn(6, 7)
+    out, _ = dropout_forward(x, {"mode": "train", "p": 0.4})
+    after = np.random.rand()
+    np.random.seed(231)
+    np.random.randn(6, 7)
+    expected = x * ((np.random.rand(6, 7) < 0.4) / 0.4)
+    np.testing.assert_array_equal(out, expected)
+    assert after == np.random.rand()
+
+
+def test_unseeded_dropout_passes_the_checker():
+    # The checker puts NumPy's global state back before every evaluation, so every
+    # evaluation draws one mask; and it restores the caller's state afterwards.
+    x = np.random.default_rng(2).standard_normal((4, 4))
+    np.random.seed(5)
+    before = np.random.get_state()[1].copy()
+    report = check_layer(dropout_forward, dropout_backward, x, {"mode": "train", "p": 0.5})
+    assert report.ok, str(report)
     np.testing.assert_array_equal(np.random.get_state()[1], before)
 
 
@@ -99,13 +145,6 @@ def test_gradients_seeded_and_in_test_mode():
     assert_gradients(dropout_forward, dropout_backward, x, {"mode": "test", "p": 0.8})
 
 
-def test_unseeded_dropout_is_reported_as_not_deterministic():
-    x = np.random.default_rng(2).standard_normal((4, 4))
-    report = check_layer(dropout_forward, dropout_backward, x, {"mode": "train", "p": 0.5})
-    assert not report.ok
-    assert any("not deterministic" in problem for problem in report.problems)
-
-
 @pytest.mark.parametrize("x, param, error, message", [
     (np.ones((2, 2)), {"mode": "eval", "p": 0.5}, ValueError,
      "dropout_forward: dropout_param['mode'] must be 'train' or 'test'; got 'eval'"),
@@ -128,8 +167,12 @@ def test_unseeded_dropout_is_reported_as_not_deterministic():
      "dropout_forward: dropout_param['seed'] must be an integer; got float"),
     (np.ones((2, 2)), {"mode": "train", "p": 0.5, "seed": -1}, ValueError,
      "dropout_forward: dropout_param['seed'] must be >= 0; got -1"),
-    (np.ones((2, 2), dtype=int), {"mode": "train", "p": 0.5}, TypeError,
-     "dropout_forward: x must be a floating-point array (float32 or float64); got int64"),
+    (np.ones((2, 2)), {"mode": "train", "p": 0.5, "seed": 2**32}, ValueError,
+     "dropout_forward: dropout_param['seed'] must be < 2**32 (NumPy's legacy seeds); "
+     "got 4294967296"),
+    (np.ones((2, 2), dtype=complex), {"mode": "train", "p": 0.5}, TypeError,
+     "dropout_forward: x must be a number array, float32 or float64 (integers and Python "
+     "numbers are promoted as NumPy does); got complex128"),
     (np.ones((2, 2)), [("mode", "train")], TypeError,
      "dropout_forward: dropout_param must be a dict; got list"),
 ])

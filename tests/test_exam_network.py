@@ -1,4 +1,4 @@
-"""SOURCE_MATERIAL section 6, item 4: the exam problem, two ReLU layers and softmax
+"""The exam problem of the backpropagation notes: two ReLU layers and softmax
 cross-entropy on one example, in the notes' column-vector convention:
 
     z1 = W1 x + b1, h1 = ReLU(z1), z2 = W2 h1 + b2, h2 = ReLU(z2), yhat = softmax(h2),
@@ -129,7 +129,7 @@ def test_the_numeric_gradient_settles_the_answer_keys():
     right = closed_forms()
     relu_key = closed_forms(relu_where_step_belongs=True)
     sum_key = closed_forms(sum_of_x_where_x_belongs=True)
-    assert max(rel_error(n, c) for n, c in zip(numeric, right)) < 1e-7
+    assert max(rel_error(n, c) for n, c in zip(numeric, right, strict=True)) < 1e-7
     # ReLU(z2) in place of u(z2) scales every layer-2 signal by z2 (1.34 and 1.62 here).
     assert rel_error(numeric[2], relu_key[2]) > 1e-2
     # sum_m x_m in place of x_m changes dW1 only.

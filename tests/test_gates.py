@@ -315,11 +315,10 @@ def test_binary_gates_refuse_shapes_that_do_not_broadcast(name):
 
 @pytest.mark.parametrize("name", BINARY)
 @pytest.mark.parametrize("x, y, message", [
-    (np.ones(3, dtype=np.int64), np.ones(3),
-     r"x must be a floating-point array \(float32 or float64\); got int64 array of shape"),
-    (np.ones(3), [1.0, 2.0, 3.0], r"y must be a NumPy floating-point array .*; got list"),
-    (np.ones(3), True, r"y must be a NumPy floating-point array .*; got bool"),
-    (np.ones(3), np.ones(3, dtype=np.float32), r"y is float32 but x is float64"),
+    (np.ones(3, dtype=np.complex64), np.ones(3), r"x must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got complex64 array"),
+    (np.ones(3), ["a", "b", "c"], r"y must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got list"),
+    (np.ones(3), True, r"y must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got bool"),
+    (np.ones(3), np.ones(3, dtype=np.float16), r"y must be a number array.*; got float16 array"),
     (1.0, 2, r"at least one of x and y must be a NumPy floating-point array; got float "
              r"and int"),
 ])
@@ -331,9 +330,9 @@ def test_binary_gates_refuse_bad_types(name, x, y, message):
 
 @pytest.mark.parametrize("name", ["exp", "log", "sum", "mean"])
 @pytest.mark.parametrize("x, message", [
-    (np.arange(3), r"x must be a floating-point array \(float32 or float64\); got int64"),
-    ([1.0, 2.0], r"x must be a NumPy floating-point array \(float32 or float64\); got list"),
-    (2.0, r"x must be a NumPy floating-point array .*; got float"),
+    (np.arange(3) > 1, r"x must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got bool array"),
+    ([1.0, None], r"x must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got list"),
+    (None, r"x must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got NoneType"),
 ])
 def test_unary_gates_refuse_non_float_arrays(name, x, message):
     forward = getattr(gates, f"{name}_forward")
@@ -341,11 +340,16 @@ def test_unary_gates_refuse_non_float_arrays(name, x, message):
         forward(x)
 
 
-def test_matmul_refuses_integer_and_list_operands():
-    with pytest.raises(TypeError, match=r"matmul_forward: a must be a floating-point array"):
-        matmul_forward(np.ones((2, 3), dtype=np.int32), np.ones((3, 2)))
-    with pytest.raises(TypeError, match=r"matmul_forward: b must be a NumPy floating-point"):
-        matmul_forward(np.ones((2, 3)), [[1.0], [2.0], [3.0]])
+def test_matmul_promotes_integer_and_list_operands_and_refuses_others():
+    a = np.arange(6, dtype=np.int32).reshape(2, 3)
+    out, cache = matmul_forward(a, [[1.0], [2.0], [3.0]])
+    np.testing.assert_array_equal(out, a @ np.array([[1.0], [2.0], [3.0]]))
+    da, db = matmul_backward(np.ones((2, 1)), cache)
+    assert da.dtype == db.dtype == np.float64 and db.shape == (3, 1)
+    with pytest.raises(TypeError, match=r"matmul_forward: a must be a number array"):
+        matmul_forward(np.ones((2, 3), dtype=bool), np.ones((3, 2)))
+    with pytest.raises(TypeError, match=r"matmul_forward: b must be a number array"):
+        matmul_forward(np.ones((2, 3)), "b")
 
 
 @pytest.mark.parametrize("name", BINARY + ["matmul"])

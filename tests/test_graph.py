@@ -17,7 +17,7 @@ def scalar_inputs(g, names):
     return [g.input(name) for name in names.split()]
 
 
-# -- SOURCE_MATERIAL section 6: the worked examples ------------------------------------------
+# -- the worked examples of the backpropagation notes ----------------------------------------
 
 def test_example_1_add_then_multiply():
     g = ComputationalGraph()
@@ -133,7 +133,7 @@ def exam_values(rng):
 
 
 def exam_closed_forms(x, w1, w2, y, z1, z2):
-    """SOURCE_MATERIAL section 6 item 4, with u the unit step."""
+    """The exam problem's closed forms (tests/test_exam_network.py), u the unit step."""
     u1, u2 = (z1 > 0).astype(float), (z2 > 0).astype(float)
     h1, h2 = np.maximum(z1, 0), np.maximum(z2, 0)
     yhat = np.exp(h2 - h2.max()) / np.exp(h2 - h2.max()).sum()
@@ -432,7 +432,7 @@ def test_graph_module_doctest():
     assert doctest.testmod(computational_graph).failed == 0
 
 
-# -- regressions of the audit (issue 4) -----------------------------------------------------------
+# -- regressions: results the caller owns, inputs left unchanged, float32 graphs ------------
 
 def test_backward_returns_copies_the_caller_owns():
     g = ComputationalGraph()
@@ -480,3 +480,15 @@ def test_check_graph_on_a_float32_graph():
     report = check_graph(g, **feeds)
     assert report.dtype == "float32"
     assert report.ok, report
+
+
+def test_a_python_number_fed_beside_float32_arrays_is_float32():
+    g = ComputationalGraph()
+    x, s = g.input("x"), g.input("s")
+    g.output(g.gate("multiply", x, s))
+    out = g.forward(x=np.array([1.0, 2.0], np.float32), s=3.0)
+    assert out.dtype == np.float32
+    grads = g.backward()
+    assert grads["s"].dtype == np.float32 and grads["s"].shape == ()
+    np.testing.assert_array_equal(grads["s"], np.float32(3.0))
+    assert g.forward(x=np.array([1.0, 2.0]), s=3.0).dtype == np.float64

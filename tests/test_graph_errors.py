@@ -190,7 +190,9 @@ def test_backward_returning_too_many_gradients():
     g.gate((relu_forward, relu_backward), g.input("x"), name="h1")
     g.forward(x=np.ones(3))
     with pytest.raises(ValueError, match=re.escape(
-            "gate 'h1' (relu): backward returned 2 gradients for 1 input")):
+            "gate 'h1' (relu): backward returned a tuple of 2 for one differentiable argument "
+            "(argument 0 (node 'x', float64 array of shape (3,))); the contract returns a "
+            "bare array")):
         g.backward()
 
 
@@ -205,7 +207,7 @@ def test_backward_returning_too_few_gradients():
     g.gate((scale_forward, scale_backward), g.input("x"), g.input("w"), name="s")
     g.forward(x=np.ones(3), w=np.ones(3))
     with pytest.raises(ValueError, match=re.escape(
-            "gate 's' (scale): backward returned 1 gradient for 2 inputs")):
+            "gate 's' (scale): backward returned 1 gradient for 2 differentiable arguments")):
         g.backward()
 
 
@@ -221,7 +223,7 @@ def test_backward_returning_a_gradient_of_the_wrong_shape():
     g.forward(x=np.ones((2, 3)))
     with pytest.raises(ValueError, match=re.escape(
             "gate 'total' (total): backward returned a gradient of shape (2,) for argument 0 "
-            "(node 'x', float64 array of shape (2, 3))")):
+            "(node 'x', float64 array of shape (2, 3)), of shape (2, 3)")):
         g.backward()
 
 
@@ -299,7 +301,7 @@ def test_draw_refuses_huge_graphs():
         g.draw(max_nodes=4)
 
 
-# -- regressions of the audit (issue 4) -----------------------------------------------------------
+# -- regressions: malformed backward results, bad names and options, each named -------------
 
 def one_gradient_graph(backward_result):
     def relu_forward(x):
@@ -317,8 +319,8 @@ def test_backward_returning_none_names_the_gate():
     g = one_gradient_graph(lambda dout: None)
     g.forward(x=np.ones(3))
     with pytest.raises(TypeError, match=re.escape(
-            "gate 'h1' (relu): backward returned NoneType for argument 0 (node 'x', float64 "
-            "array of shape (3,)); a gradient is an array of the argument's shape and dtype")):
+            "gate 'h1' (relu): backward returned NoneType as the gradient of argument 0 (node "
+            "'x', float64 array of shape (3,)), not an array")):
         g.backward()
 
 
@@ -327,7 +329,8 @@ def test_backward_returning_a_gradient_of_the_wrong_dtype_names_the_gate():
     g.forward(x=np.ones(3, np.float32))
     with pytest.raises(TypeError, match=re.escape(
             "gate 'h1' (relu): backward returned a float64 gradient for argument 0 (node 'x', "
-            "float32 array of shape (3,)); a gradient has its argument's dtype")):
+            "float32 array of shape (3,)), whose gradient is float32 (a gradient has its "
+            "argument's dtype)")):
         g.backward()
 
 

@@ -19,13 +19,16 @@ pytest.importorskip("nbconvert")
 pytest.importorskip("ipykernel")
 
 ROOT = Path(__file__).resolve().parents[1]
+# notebooks/ is a folder of the repo, not installed. Appended, not prepended: where the
+# packages are installed (from the sdist), the installed ones must stay the ones imported.
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))        # notebooks/ is a folder of the repo, not installed
+    sys.path.append(str(ROOT))
 
 from notebooks import build, make_student  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-# The budget for one notebook; a cell that hangs fails at this timeout.
+# A minute per notebook keeps a student's run-all, and this suite, short; a cell that hangs
+# fails at this timeout.
 SECONDS_PER_NOTEBOOK = 60
 # Notebooks that train on the digits need scikit-learn (the examples extra).
 NEEDS = {"05_fully_connected_nets": "sklearn", "06_convolutional_nets": "sklearn"}
@@ -250,6 +253,10 @@ def test_unbalanced_markers_are_refused(source, message):
 def test_percent_format_parsing():
     cells = build.parse_cells("# %% [markdown]\n# # Title\n#\n# text\n\n# %%\n\nx = 1\n\n")
     assert cells == [("markdown", "# Title\n\ntext"), ("code", "x = 1")]
+    # A magic is commented out in the source (valid Python) and live in the notebook;
+    # an ordinary comment, or a percent sign in one, stays a comment.
+    magic = build.parse_cells("# %%\n# %matplotlib inline\n# 5 % 2 is odd\n# %% not\nx = 1")
+    assert magic == [("code", "%matplotlib inline\n# 5 % 2 is odd\n# %% not\nx = 1")]
     with pytest.raises(ValueError, match=r"^s.py:2: a markdown line must start with '#'"):
         build.parse_cells("# %% [markdown]\ntext", where="s.py")
     with pytest.raises(ValueError, match=r"^s.py:1: text before the first '# %%' marker"):

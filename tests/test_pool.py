@@ -175,8 +175,9 @@ POOLS = [max_pool_forward_naive, max_pool_forward, avg_pool_forward]
      "pool_param['pool_width'] must be an integer; got float"),
     (np.zeros((4, 4)), pool(2, 2, 2), ValueError,
      "x must be a 4-d array of shape (N, C, H, W); got x.shape = (4, 4)"),
-    (np.zeros((1, 1, 4, 4), int), pool(2, 2, 2), TypeError,
-     "x must be a floating-point array"),
+    (np.zeros((1, 1, 4, 4), complex), pool(2, 2, 2), TypeError,
+     "x must be a number array, float32 or float64 (integers and Python numbers are "
+     "promoted as NumPy does); got complex128"),
 ])
 def test_bad_input(forward, x, pool_param, error, message):
     with pytest.raises(error, match=re.escape(f"{forward.__name__}: {message}")):

@@ -127,10 +127,10 @@ def test_sequence_is_the_step_repeated_and_bptt_matches_steps(name):
         dstates[0] = dstates[0] + dh[:, t]
         dx_t, *rest = step_backward(*dstates, caches[t])
         dstates, step_grads = rest[:len(states)], rest[len(states):]
-        grads = [g + s for g, s in zip(grads, step_grads)]
+        grads = [g + s for g, s in zip(grads, step_grads, strict=True)]
         np.testing.assert_allclose(dx_t, dx[:, t], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(dstates[0], dh0, rtol=1e-12, atol=1e-14)
-    for ours, reference in zip((dwx, dwh, *dbs), grads):
+    for ours, reference in zip((dwx, dwh, *dbs), grads, strict=True):
         np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-14)
 
 
@@ -239,7 +239,7 @@ def test_temporal_softmax_loss_is_finite_for_huge_scores():
 
 def test_sinusoidal_encoding_values():
     pe = sinusoidal_encoding(50, 5)
-    t, i = 7, 1   # columns 2i = 2 and 2i + 1 = 3 share the frequency 10000^(-2/5)
+    t = 7   # columns 2i = 2 and 2i + 1 = 3 (i = 1) share the frequency 10000^(-2/5)
     assert pe[t, 2] == pytest.approx(math.sin(7 / 10000 ** (2 / 5)), rel=1e-14)
     assert pe[t, 3] == pytest.approx(math.cos(7 / 10000 ** (2 / 5)), rel=1e-14)
     assert pe[t, 4] == pytest.approx(math.sin(7 / 10000 ** (4 / 5)), rel=1e-14)

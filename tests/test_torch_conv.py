@@ -45,7 +45,7 @@ def compare(forward, backward, arrays, options, function, rng):
     expected_out, expected_grads = run_torch(function, arrays, upstream)
     assert_close(out, expected_out)
     assert len(grads) == len(expected_grads)
-    for ours, theirs in zip(grads, expected_grads):
+    for ours, theirs in zip(grads, expected_grads, strict=True):
         assert_close(ours, theirs)
 
 

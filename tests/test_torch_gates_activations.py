@@ -79,7 +79,7 @@ def compare_with_torch(name, *args, seed=0, **kwargs):
     assert_matches(out, torch_out)
     variables = [t for t in tensors if isinstance(t, torch.Tensor)]
     assert len(grads) == len(variables)
-    for grad, tensor in zip(grads, variables):
+    for grad, tensor in zip(grads, variables, strict=True):
         assert_matches(grad, tensor.grad)
 
 

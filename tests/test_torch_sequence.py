@@ -92,7 +92,8 @@ def test_rnn_matches_torch(rng):
                    bias_hh_l0=np.zeros(H))
     out, (tdx, tdh0, tdwih, tdwhh, tdbih, _) = run_torch_recurrent(module, x, h0, dh)
     assert_close(h, out)
-    for ours, theirs in zip((dx, dh0, dWx, dWh, db), (tdx, tdh0[0], tdwih.T, tdwhh.T, tdbih)):
+    for ours, theirs in zip((dx, dh0, dWx, dWh, db), (tdx, tdh0[0], tdwih.T, tdwhh.T, tdbih),
+                            strict=True):
         assert_close(ours, theirs)
 
 
@@ -124,7 +125,7 @@ def test_gru_matches_torch(rng):
     set_parameters(module, weight_ih_l0=Wx.T, weight_hh_l0=Wh.T, bias_ih_l0=bx, bias_hh_l0=bh)
     out, (tdx, tdh0, tdwih, tdwhh, tdbih, tdbhh) = run_torch_recurrent(module, x, h0, dh)
     assert_close(h, out)
-    for ours, theirs in zip(grads, (tdx, tdh0[0], tdwih.T, tdwhh.T, tdbih, tdbhh)):
+    for ours, theirs in zip(grads, (tdx, tdh0[0], tdwih.T, tdwhh.T, tdbih, tdbhh), strict=True):
         assert_close(ours, theirs)
 
 
@@ -165,7 +166,7 @@ def test_multihead_attention_matches_torch(rng, mask):
                                                      torch.from_numpy(dout))]
     dquery, dkey, dvalue, dWq, dbq, dWk, dbk, dWv, dbv, dWo, dbo = grads
     assert_close(out, out_t)
-    for ours, theirs in zip((dquery, dkey, dvalue), tgrads[:3]):
+    for ours, theirs in zip((dquery, dkey, dvalue), tgrads[:3], strict=True):
         assert_close(ours, theirs)
     dw_in, db_in, dw_out, db_out = tgrads[3:]
     assert_close(np.concatenate([dWq.T, dWk.T, dWv.T]), dw_in)

@@ -71,7 +71,7 @@ def test_skipgram_sums_the_loss_over_the_window(negatives):
         expected = sum(naive_softmax_loss_forward(centers[1], o, outside)[0] for o in window)
     else:
         expected = sum(negative_sampling_loss_forward(centers[1], o, outside, k)[0]
-                       for o, k in zip(window, negatives))
+                       for o, k in zip(window, negatives, strict=True))
     assert loss == pytest.approx(expected, rel=1e-14)
     dcenters, _ = skipgram_backward(1.0, cache)
     assert np.all(dcenters[[0, 2]] == 0)
@@ -121,7 +121,7 @@ def test_window_classifier_follows_the_lecture(activation):
     fprime = {"sigmoid": lambda z: f(z) * (1 - f(z)), "tanh": lambda z: 1 - np.tanh(z) ** 2}
     p, cache = window_classifier_forward(windows, embeddings, W, b, u, activation=activation)
 
-    # SOURCE_MATERIAL section 3, for one window: x the concatenated word vectors,
+    # The lecture's derivation, for one window: x the concatenated word vectors,
     # z = Wx + b, h = f(z), s = u^T h; delta = u o f'(z); ds/dW = delta^T x^T,
     # ds/db = delta, ds/dx = W^T delta (with this module's W the lecture's W^T).
     x = embeddings[windows[0]].reshape(-1)

@@ -1,4 +1,4 @@
-"""The worked examples of SOURCE_MATERIAL.md section 6, by chaining gates by hand.
+"""The worked examples of the backpropagation notes, by chaining gates by hand.
 
 Each circuit runs forward gate by gate, then backward in reverse order, each backward
 taking the gradient of its gate's output. Where a value feeds two gates (fan-out), the

@@ -22,12 +22,22 @@ training and testing run one graph::
 L2 regularization covers the weights only (not biases, not gamma/beta), as in CS231n:
 loss += 0.5 * reg * sum_W sum(W**2), so dW += reg * W.
 ``model.net.draw()`` draws the circuit; ``checks.check_graph(model.net, x=X)`` checks it.
+
+Randomness, as in CS231n: the initial weights are drawn from NumPy's global generator
+(``weight_scale * np.random.randn(*shape)``, layer by layer), so that a notebook's
+``np.random.seed(231)`` reproduces CS231n's numbers; ``weight_seed`` draws them from
+``np.random.default_rng(weight_seed)`` instead. A model's ``seed`` means what it means in
+CS231n: it fixes `FullyConnectedNet`'s dropout mask and never touches the weights.
 """
+
+import math
+import numbers
 
 import numpy as np
 
 from layers import softmax_loss
 from layers.contract import Args, describe
+from layers.dropout import legacy_seed
 
 from . import init
 from .init import float_dtype
@@ -117,8 +127,9 @@ class TwoLayerNet(_Classifier):
         He initialization of W1 (ReLU follows it) and Xavier for W2.
     reg : float
         L2 strength (module docstring).
-    seed : int or np.random.Generator, optional
-        For the initial weights; None draws fresh entropy (never the global RNG).
+    weight_seed : int or np.random.Generator, optional
+        Source of the initial weights; None draws them from NumPy's global generator, as
+        CS231n does (module docstring).
     dtype : float32 or float64
 
     Attributes
@@ -129,15 +140,14 @@ class TwoLayerNet(_Classifier):
     """
 
     def __init__(self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10,
-                 weight_scale=1e-3, reg=0.0, seed=None, dtype=np.float64):
+                 weight_scale=1e-3, reg=0.0, *, weight_seed=None, dtype=np.float64):
         check = Args("TwoLayerNet")
         self.reg = check.number("reg", reg, low=0)
         self.dtype = float_dtype(check, dtype)
-        rng = np.random.default_rng(seed)
         dims = [check.integer(name, value, low=1) for name, value in
                 (("input_dim", input_dim), ("hidden_dim", hidden_dim),
                  ("num_classes", num_classes))]
-        W1, W2 = _affine_weights(check, rng, dims, weight_scale, self.dtype)
+        W1, W2 = _affine_weights(check, weight_seed, dims, weight_scale, self.dtype)
         self.net = Sequential(("affine", {"W1": W1, "b1": np.zeros(dims[1], self.dtype)}),
                               "relu",
                               ("affine", {"W2": W2, "b2": np.zeros(dims[2], self.dtype)}),
@@ -166,11 +176,20 @@ class FullyConnectedNet(_Classifier):
         Standard deviation of the normal initial weights (CS231n: 1e-2), or ``"he"``
         (He initialization for the layers followed by ReLU, Xavier for the last).
     dtype : float32 or float64
-    seed : int, optional
-        Seeds the initial weights AND, as in CS231n, fixes the dropout mask: every call
-        then drops the same units, so that gradients can be checked. `training.solver.Solver`
-        draws a fresh mask per iteration during training (from its own seed). None draws
-        fresh entropy (never the global RNG).
+        float64 by default (CS231n's default is float32; its notebooks pass float64
+        wherever they check numbers).
+    seed : int in [0, 2**32), optional
+        As in CS231n, fixes the dropout mask: every call drops the same units (CS231n's
+        mask for that seed), so that gradients can be checked. It does not touch the
+        weights. `training.solver.Solver` draws a fresh mask per iteration during
+        training (from its own seed). Without it the masks come from NumPy's global
+        generator.
+    dropout : float in (0, 1], optional
+        CS231n 2019's name for ``dropout_keep_ratio`` (also a KEEP probability); give one
+        of the two.
+    weight_seed : int or np.random.Generator, optional
+        Source of the initial weights; None draws them from NumPy's global generator, as
+        CS231n does (module docstring).
 
     Attributes
     ----------
@@ -184,14 +203,13 @@ class FullyConnectedNet(_Classifier):
 
     def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10,
                  dropout_keep_ratio=1.0, normalization=None, reg=0.0, weight_scale=1e-2,
-                 dtype=np.float64, seed=None):
+                 dtype=np.float64, seed=None, *, dropout=None, weight_seed=None):
         check = Args("FullyConnectedNet")
         self.reg = check.number("reg", reg, low=0)
         self.dtype = float_dtype(check, dtype)
         self.normalization = check.choice("normalization", normalization,
                                           (None, "batchnorm", "layernorm"))
-        keep = check.number("dropout_keep_ratio", dropout_keep_ratio, low=0, high=1,
-                            low_open=True)
+        keep = _keep_ratio(check, dropout_keep_ratio, dropout)
         if not isinstance(hidden_dims, (list, tuple)):
             raise check.error(f"hidden_dims must be a list of ints; got "
                               f"{describe(hidden_dims)}", TypeError)
@@ -199,8 +217,9 @@ class FullyConnectedNet(_Classifier):
             [check.integer(f"hidden_dims[{k}]", h, low=1) for k, h in enumerate(hidden_dims)] + \
             [check.integer("num_classes", num_classes, low=1)]
         self.num_layers = len(dims) - 1
-        rng = np.random.default_rng(seed)
-        weights = _affine_weights(check, rng, dims, weight_scale, self.dtype)
+        if seed is not None:
+            seed = legacy_seed(check, "seed", seed)
+        weights = _affine_weights(check, weight_seed, dims, weight_scale, self.dtype)
         self.use_dropout = keep < 1
         self.dropout_param = {"mode": "train", "p": keep} if self.use_dropout else {}
         if self.use_dropout and seed is not None:
@@ -246,8 +265,11 @@ class ThreeLayerConvNet(_Classifier):
         Standard deviation of the normal initial weights (CS231n: 1e-3), or ``"he"``
         (He for the conv and hidden affine layers, Xavier for the last).
     reg : float
-    seed : int or np.random.Generator, optional
     dtype : float32 or float64
+        float64 by default (CS231n's default is float32).
+    weight_seed : int or np.random.Generator, optional
+        Source of the initial weights; None draws them from NumPy's global generator, as
+        CS231n does (module docstring).
 
     Attributes
     ----------
@@ -256,7 +278,8 @@ class ThreeLayerConvNet(_Classifier):
     """
 
     def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100,
-                 num_classes=10, weight_scale=1e-3, reg=0.0, seed=None, dtype=np.float64):
+                 num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float64, *,
+                 weight_seed=None):
         check = Args("ThreeLayerConvNet")
         self.reg = check.number("reg", reg, low=0)
         self.dtype = float_dtype(check, dtype)
@@ -273,9 +296,8 @@ class ThreeLayerConvNet(_Classifier):
             raise check.error(f"filter_size must be odd to keep the spatial size; got {size}")
         hidden = check.integer("hidden_dim", hidden_dim, low=1)
         classes = check.integer("num_classes", num_classes, low=1)
-        rng = np.random.default_rng(seed)
         shapes = [(F, C, size, size), (F * (H // 2) * (W // 2), hidden), (hidden, classes)]
-        W1, W2, W3 = _initial_weights(check, rng, shapes, weight_scale, self.dtype)
+        W1, W2, W3 = _initial_weights(check, weight_seed, shapes, weight_scale, self.dtype)
         self.conv_param = {"stride": 1, "pad": (size - 1) // 2}
         self.pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
         self.net = Sequential(
@@ -291,19 +313,47 @@ class ThreeLayerConvNet(_Classifier):
         self.mode_params = []
 
 
-def _affine_weights(check, rng, dims, weight_scale, dtype):
+def _affine_weights(check, weight_seed, dims, weight_scale, dtype):
     """The weights of affine layers dims[0] -> dims[1] -> ... -> dims[-1]."""
-    return _initial_weights(check, rng, list(zip(dims[:-1], dims[1:])), weight_scale, dtype)
+    shapes = list(zip(dims[:-1], dims[1:]))
+    return _initial_weights(check, weight_seed, shapes, weight_scale, dtype)
 
 
-def _initial_weights(check, rng, shapes, weight_scale, dtype):
-    """One weight per shape: normal with std `weight_scale` (CS231n), or "he" for every
-    layer followed by ReLU and Xavier for the last (followed by the softmax)."""
+def _initial_weights(check, weight_seed, shapes, weight_scale, dtype):
+    """One weight per shape, in order: normal with std `weight_scale` (CS231n), or "he"
+    for every layer followed by ReLU and Xavier for the last (followed by the softmax).
+
+    The standard normals come from ``np.random.default_rng(weight_seed)``, or from NumPy's
+    global generator when `weight_seed` is None (CS231n's ``np.random.randn``).
+    """
+    if weight_seed is None:
+        draw = np.random.standard_normal
+    elif isinstance(weight_seed, np.random.Generator) or (isinstance(
+            weight_seed, numbers.Integral) and not isinstance(weight_seed, bool)):
+        draw = np.random.default_rng(weight_seed).standard_normal
+    else:
+        raise check.error(f"weight_seed must be an int or a np.random.Generator; got "
+                          f"{describe(weight_seed)}", TypeError)
     if weight_scale == "he":
-        return [init.he_normal(rng, shape, dtype=dtype) for shape in shapes[:-1]] + \
-            [init.xavier_normal(rng, shapes[-1], dtype=dtype)]
-    if isinstance(weight_scale, str):
+        stds = [init.RELU_GAIN / math.sqrt(init.fans(shape)[0]) for shape in shapes[:-1]]
+        stds.append(math.sqrt(2.0 / sum(init.fans(shapes[-1]))))
+    elif isinstance(weight_scale, str):
         raise check.error(f"weight_scale must be a number or 'he'; got {weight_scale!r}")
-    scale = check.number("weight_scale", weight_scale, low=0)
-    return [init.normal(rng, shape, std=scale, dtype=dtype) for shape in shapes]
+    else:
+        stds = [check.number("weight_scale", weight_scale, low=0)] * len(shapes)
+    return [(std * draw(shape)).astype(dtype) for std, shape in zip(stds, shapes)]
 
+
+def _keep_ratio(check, dropout_keep_ratio, dropout):
+    """The keep probability from 2021's `dropout_keep_ratio` or 2019's `dropout`."""
+    keep = check.number("dropout_keep_ratio", dropout_keep_ratio, low=0, high=1,
+                        low_open=True)
+    if dropout is None:
+        return keep
+    old = check.number("dropout", dropout, low=0, high=1, low_open=True)
+    if keep != 1 and old != keep:
+        raise check.error(f"dropout (CS231n 2019's name) and dropout_keep_ratio are the "
+                          f"same setting (probability of keeping a unit) but differ: "
+                          f"dropout = {dropout!r}, dropout_keep_ratio = "
+                          f"{dropout_keep_ratio!r}")
+    return old

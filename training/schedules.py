@@ -14,8 +14,8 @@ Examples
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 from layers.contract import Args
 
@@ -126,7 +126,7 @@ class LinearWarmup:
     warmup_steps : int, >= 1
     """
 
-    schedule: Union[float, Callable[[int], float]]
+    schedule: float | Callable[[int], float]
     warmup_steps: int
 
     def __post_init__(self):

@@ -25,6 +25,7 @@ accuracy subsamples, dropout masks), so two runs with one seed give identical hi
 
 import copy
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ from tqdm.auto import tqdm
 
 from layers.contract import Args, describe
 from . import optim
+from .checkpoint import save_params
 
 __all__ = ["Solver", "History"]
 
@@ -122,6 +124,11 @@ class Solver:
         Training examples used to measure training accuracy after each epoch (None: all).
     num_val_samples : int or None, default None
         Validation examples used likewise (None: all).
+    checkpoint_name : str or os.PathLike, optional
+        When given, the model's parameters are saved after every accuracy measurement
+        (epoch 0, 1, ...) to ``f"{checkpoint_name}_epoch_{epoch}.npz"``
+        (`training.checkpoint.save_params`; CS231n's Solver pickles the model and the
+        histories to ``.pkl`` instead).
     print_every : int, default 10
         Without a terminal, print the loss every this many iterations (when verbose).
     verbose : bool, default True
@@ -147,7 +154,8 @@ class Solver:
 
     def __init__(self, model, data, *, update_rule="sgd", optim_config=None, lr_decay=1.0,
                  schedule=None, batch_size=100, num_epochs=10, num_train_samples=1000,
-                 num_val_samples=None, print_every=10, verbose=True, seed=0):
+                 num_val_samples=None, checkpoint_name=None, print_every=10, verbose=True,
+                 seed=0):
         check = Args("Solver")
         if not isinstance(getattr(model, "params", None), dict) or not callable(
                 getattr(model, "loss", None)):
@@ -170,6 +178,11 @@ class Solver:
         self.num_train_samples = _optional_count(check, "num_train_samples",
                                                  num_train_samples)
         self.num_val_samples = _optional_count(check, "num_val_samples", num_val_samples)
+        if checkpoint_name is not None and not isinstance(checkpoint_name,
+                                                           (str, os.PathLike)):
+            raise check.error(f"checkpoint_name must be a path (str); got "
+                              f"{describe(checkpoint_name)}", TypeError)
+        self.checkpoint_name = checkpoint_name
         self.print_every = check.integer("print_every", print_every, low=1)
         self.verbose = bool(verbose)
         self.seed = check.integer("seed", seed, low=0)
@@ -305,13 +318,18 @@ class Solver:
         if val_acc > self.best_val_acc:
             self.best_val_acc = val_acc
             self.best_params = copy.deepcopy(self.model.params)
+        lines = [f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:.4f}; "
+                 f"val acc: {val_acc:.4f}"]
+        if self.checkpoint_name is not None:
+            path = save_params(f"{os.fspath(self.checkpoint_name)}_epoch_{self.epoch}",
+                               self.model.params)
+            lines.append(f'Saving checkpoint to "{path}"')
         if self.verbose:
-            line = (f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:.4f}; "
-                    f"val acc: {val_acc:.4f}")
-            if not progress.disable:
-                progress.write(line, file=out)          # above the bar, which redraws
-            else:
-                print(line, file=out, flush=True)
+            for line in lines:
+                if not progress.disable:
+                    progress.write(line, file=out)      # above the bar, which redraws
+                else:
+                    print(line, file=out, flush=True)
 
     def _report_iteration(self, out, progress, loss):
         if not progress.disable:

@@ -1,6 +1,6 @@
 """Train a network on scikit-learn's 8x8 digits and print its test accuracy.
 
-    python -m training.train                    # TwoLayerNet: 98.3% test accuracy, ~1 s
+    python -m training.train                    # TwoLayerNet: 98.3% test accuracy
     python -m training.train --model convnet    # ThreeLayerConvNet on 1x8x8 images: 98.9%
     python -m training.train --quiet --plot history.png
 
@@ -81,11 +81,11 @@ def build_model(model_name, settings, seed, dtype=np.float64):
     if model_name == "twolayer":
         return models.TwoLayerNet(input_dim=64, hidden_dim=settings["hidden"],
                                   num_classes=10, weight_scale="he", reg=settings["reg"],
-                                  seed=seed, dtype=dtype)
+                                  weight_seed=seed, dtype=dtype)
     return models.ThreeLayerConvNet(input_dim=(1, 8, 8), num_filters=settings["filters"],
                                     filter_size=3, hidden_dim=settings["hidden"],
                                     num_classes=10, weight_scale="he", reg=settings["reg"],
-                                    seed=seed, dtype=dtype)
+                                    weight_seed=seed, dtype=dtype)
 
 
 def blas_threads(count):
@@ -93,8 +93,9 @@ def blas_threads(count):
 
     The products here are small (a batch of 50 times a 64 x 200 matrix): splitting them
     across threads costs more than it saves, and on a machine whose cores are busy
-    OpenBLAS's spinning threads made a 1 s run take 15-35 s. threadpoolctl comes with
-    scikit-learn, which the digits need anyway.
+    OpenBLAS's spinning threads wait for one another at every product, which can make a
+    run many times slower. threadpoolctl comes with scikit-learn, which the digits need
+    anyway.
     """
     try:
         from threadpoolctl import threadpool_limits

@@ -16,7 +16,7 @@
 # your own and plug it into a circuit.
 
 # %%
-%matplotlib inline
+# %matplotlib inline
 import numpy as np
 
 from checks import check_graph

@@ -22,7 +22,7 @@
 # Exercises are marked **Exercise**; each is followed by a check cell that asserts.
 
 # %%
-%matplotlib inline
+# %matplotlib inline
 import matplotlib.pyplot as plt
 import numpy as np
 

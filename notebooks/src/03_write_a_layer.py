@@ -16,7 +16,7 @@
 # backward function.
 
 # %%
-%matplotlib inline
+# %matplotlib inline
 import numpy as np
 
 from checks import check_layer

@@ -19,7 +19,7 @@
 # answer, then put all three on trial.
 
 # %%
-%matplotlib inline
+# %matplotlib inline
 import matplotlib.pyplot as plt
 import numpy as np
 

@@ -10,7 +10,7 @@
 # Needs scikit-learn: `pip install -e ".[examples]"`.
 
 # %%
-%matplotlib inline
+# %matplotlib inline
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -164,7 +164,8 @@ def sgd_step(model, X_batch, y_batch, learning_rate):
 
 
 # %%
-model = TwoLayerNet(input_dim=64, hidden_dim=50, num_classes=10, weight_scale=1e-3, seed=0)
+model = TwoLayerNet(input_dim=64, hidden_dim=50, num_classes=10, weight_scale=1e-3,
+                    weight_seed=0)
 X, y = data["X_train"], data["y_train"]
 
 # Sanity check: with tiny weights every class gets the same score, so the loss is
@@ -172,7 +173,8 @@ X, y = data["X_train"], data["y_train"]
 initial_loss, _ = model.loss(X[:100], y[:100])
 assert abs(initial_loss - np.log(10)) < 1e-3
 
-model = TwoLayerNet(input_dim=64, hidden_dim=50, num_classes=10, weight_scale="he", seed=0)
+model = TwoLayerNet(input_dim=64, hidden_dim=50, num_classes=10, weight_scale="he",
+                    weight_seed=0)
 batches = np.random.default_rng(1)
 losses = []
 for step in range(300):
@@ -203,7 +205,8 @@ plt.ylabel("minibatch loss");
 
 # %%
 small = {"X_train": X[:50], "y_train": y[:50], "X_val": data["X_val"], "y_val": data["y_val"]}
-net = FullyConnectedNet([64, 64], input_dim=64, num_classes=10, weight_scale="he", seed=0)
+net = FullyConnectedNet([64, 64], input_dim=64, num_classes=10, weight_scale="he",
+                        weight_seed=0)
 solver = Solver(net, small, update_rule="adam", optim_config={"learning_rate": 1e-2},
                 batch_size=25, num_epochs=20, verbose=False, seed=0)
 solver.train()
@@ -223,7 +226,7 @@ variants = {
 solvers = {}
 for name, options in variants.items():
     net = FullyConnectedNet([100, 100], input_dim=64, num_classes=10, weight_scale="he",
-                            reg=1e-4, seed=0, **options)
+                            reg=1e-4, weight_seed=0, **options)
     solvers[name] = Solver(net, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
                            batch_size=50, num_epochs=8, verbose=False, seed=0)
     solvers[name].train()

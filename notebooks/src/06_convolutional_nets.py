@@ -16,7 +16,7 @@
 # Needs scikit-learn for the digits: `pip install -e ".[examples]"`.
 
 # %%
-%matplotlib inline
+# %matplotlib inline
 import time
 
 import matplotlib.pyplot as plt
@@ -145,7 +145,7 @@ data = load_digits_data(seed=0, images=True)
 print("X_train:", data["X_train"].shape)
 
 model = ThreeLayerConvNet(input_dim=(1, 8, 8), num_filters=16, filter_size=3, hidden_dim=64,
-                          num_classes=10, weight_scale="he", reg=1e-3, seed=0)
+                          num_classes=10, weight_scale="he", reg=1e-3, weight_seed=0)
 solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 2e-3},
                 batch_size=50, num_epochs=5, verbose=False, seed=0)
 solver.train()

@@ -12,7 +12,7 @@
 #    vanilla RNN and for an LSTM.
 
 # %%
-%matplotlib inline
+# %matplotlib inline
 import matplotlib.pyplot as plt
 import numpy as np
 

@@ -1,0 +1,167 @@
+"""The measurements behind the tuned choices of the fast conv and max pool, as ratios.
+
+    python benchmarks/bench_conv_choices.py               # all four, float32 and float64
+    python benchmarks/bench_conv_choices.py --threads 1   # steadier on a busy machine
+
+Each choice is timed against its alternative in the same run, calls alternating (see
+`_timing.median_times`), and printed as a ratio to the choice the library makes (above
+1: the alternative is slower). Every timing is forward + backward.
+
+- ``chunk``: `layers.conv.CHUNK_BYTES`, the bytes of im2col columns per chunk of the
+  batch, on the (64, 32, 32, 32) -> 64 channels 3x3 conv: 0.5 to 64 MB, and the whole
+  batch in one im2col, each against the library's 2 MB.
+- ``scratch``: the conv's scratch buffers kept between calls, against released before
+  every call (`layers.clear_scratch`), on a small conv, (16, 3, 32, 32) -> 32 channels,
+  where allocating them afresh costs the most relative to the work.
+- ``db``: the conv's bias gradient summed chunk by chunk as a product with a vector of
+  ones (BLAS, on every thread), against ``dout2.sum(axis=1)``, on the chunks of the
+  (64, 32, 32, 32) -> 64 conv.
+- ``pool``: `layers.pooling.POOL_CHUNK_BYTES` (2 MB of planes per chunk) against the
+  whole batch at once, for the 2x2 stride-2 max pool of (64, 32, 32, 32).
+"""
+
+import argparse
+import importlib
+import os
+import sys
+
+from _timing import add_threads_option, median_times, pin_threads
+
+MB = 1 << 20
+WHOLE = 1 << 40        # more bytes than any batch: one chunk
+CHUNKS_MB = (0.5, 1, 4, 64)
+CONV_SHAPE, CONV_F = (64, 32, 32, 32), 64
+SMALL_SHAPE, SMALL_F = (16, 3, 32, 32), 32
+POOL_SHAPE = (64, 32, 32, 32)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
+    parser.add_argument("--only", default="chunk,scratch,db,pool",
+                        help="comma-separated sections (default: all)")
+    add_threads_option(parser)
+    return parser.parse_args()
+
+
+def with_setting(module, name, value, func):
+    """func, run with module.name set to value (and set back afterwards)."""
+    def run():
+        saved = getattr(module, name)
+        setattr(module, name, value)
+        try:
+            return func()
+        finally:
+            setattr(module, name, saved)
+    return run
+
+
+def conv_pass(np, layers, rng, shape, filters, dtype):
+    """A closure running the fast conv's forward and backward on fixed random data."""
+    x = rng.standard_normal(shape).astype(dtype)
+    w = (rng.standard_normal((filters, shape[1], 3, 3)) / np.sqrt(9 * shape[1])).astype(dtype)
+    b = np.zeros(filters, dtype)
+    dout = rng.standard_normal((shape[0], filters, *shape[2:])).astype(dtype)
+    param = {"stride": 1, "pad": 1}
+
+    def run():
+        _, cache = layers.conv_forward(x, w, b, param)
+        return layers.conv_backward(dout, cache)
+    return run
+
+
+def report(label, choice, alternatives, repeats):
+    """Time the choice and its alternatives, interleaved; print each as a ratio to it."""
+    times = median_times([choice, *alternatives.values()], repeats)
+    print(f"  {label}: library's choice {1e3 * times[0]:.2f} ms; "
+          + ", ".join(f"{name} {spent / times[0]:.2f}"
+                      for name, spent in zip(alternatives, times[1:], strict=True)))
+
+
+def chunk_section(np, layers, conv, rng, dtype, repeats):
+    run = conv_pass(np, layers, rng, CONV_SHAPE, CONV_F, dtype)
+    alternatives = {f"{mb:g} MB": with_setting(conv, "CHUNK_BYTES", int(mb * MB), run)
+                    for mb in CHUNKS_MB}
+    alternatives["whole batch"] = with_setting(conv, "CHUNK_BYTES", WHOLE, run)
+    report(f"chunk, {dtype}, time / time at {conv.CHUNK_BYTES / MB:g} MB", run,
+           alternatives, repeats)
+
+
+def scratch_section(np, layers, conv, rng, dtype, repeats):
+    run = conv_pass(np, layers, rng, SMALL_SHAPE, SMALL_F, dtype)
+
+    def released_first():
+        layers.clear_scratch()
+        return run()
+    report(f"scratch, {dtype}, time / time with buffers kept", run,
+           {"released before each call": released_first}, repeats)
+
+
+def db_section(np, layers, conv, rng, dtype, repeats):
+    # The (F, m*T) chunks of dout that conv_backward sums, at the library's chunk size.
+    n, c, h, w = CONV_SHAPE
+    x = np.zeros(CONV_SHAPE, dtype)
+    windows = conv.conv_windows(conv.Args("conv_backward"), {"stride": 1, "pad": 1},
+                                x.shape[2:], (3, 3))
+    lowering = conv.Im2col(x.shape, windows, x.dtype)
+    chunks = [rng.standard_normal((CONV_F, len(range(n)[batch]) * lowering.t)).astype(dtype)
+              for batch in lowering.chunks()]
+    ones = np.ones(lowering.chunk * lowering.t, dtype)
+
+    def by_product():
+        db = np.zeros(CONV_F, dtype)
+        for dout2 in chunks:
+            db += dout2 @ ones[:dout2.shape[1]]
+        return db
+
+    def by_sum():
+        db = np.zeros(CONV_F, dtype)
+        for dout2 in chunks:
+            db += dout2.sum(axis=1)
+        return db
+    report(f"db, {dtype}, time / time as a product with ones", by_product,
+           {"dout2.sum(axis=1)": by_sum}, repeats)
+
+
+def pool_section(np, layers, pooling, rng, dtype, repeats):
+    x = rng.standard_normal(POOL_SHAPE).astype(dtype)
+    dout = rng.standard_normal((*POOL_SHAPE[:2], 16, 16)).astype(dtype)
+    param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+
+    def run():
+        _, cache = layers.max_pool_forward(x, param)
+        return layers.max_pool_backward(dout, cache)
+    report(f"pool, {dtype}, time / time at {pooling.POOL_CHUNK_BYTES / MB:g} MB", run,
+           {"whole batch": with_setting(pooling, "POOL_CHUNK_BYTES", WHOLE, run)}, repeats)
+
+
+def main():
+    args = parse_args()
+    threads = pin_threads(args.threads)
+    import numpy as np
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    import layers
+    conv = importlib.import_module("layers.conv")
+    pooling = importlib.import_module("layers.pooling")
+
+    sections = {"chunk": (chunk_section, conv), "scratch": (scratch_section, conv),
+                "db": (db_section, conv), "pool": (pool_section, pooling)}
+    wanted = args.only.split(",")
+    unknown = sorted(set(wanted) - set(sections))
+    if unknown:
+        raise SystemExit(f"--only: unknown section(s) {', '.join(unknown)}; "
+                         f"choose from {', '.join(sections)}")
+    dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
+    print(f"numpy {np.__version__}, BLAS threads {threads}; median of {args.repeats} "
+          f"interleaved calls; ratio = time / time of the library's choice")
+    rng = np.random.default_rng(0)
+    for name in wanted:
+        section, module = sections[name]
+        for dtype in dtypes:
+            section(np, layers, module, rng, dtype, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

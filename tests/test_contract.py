@@ -1,0 +1,253 @@
+"""The layer contract, for every registered layer: declared differentiable arguments,
+NumPy's type promotion, gradients in each argument's dtype, clear refusals, and caches
+that only their own forward's backward takes."""
+
+import copy
+import inspect
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+import layers
+from layers.contract import Cache, declared, gradient_positions
+from layers.registry import REGISTRY
+
+LAYER_NAMES = sorted(REGISTRY)
+
+
+def example(name, dtype=np.float64, seed=0):
+    return REGISTRY[name].example(np.random.default_rng(seed), dtype)
+
+
+def declared_positions(name):
+    spec = REGISTRY[name]
+    parameters = list(inspect.signature(spec.forward).parameters)
+    return [parameters.index(n) for n in declared(spec.forward)]
+
+
+def run(name, args, kwargs, seed=1):
+    """(outputs, grads as a tuple) of the pair on fresh copies of its dict arguments."""
+    spec = REGISTRY[name]
+    args, kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
+    result = spec.forward(*args, **kwargs)
+    outputs = [np.asarray(o) for o in result[:-1]]
+    rng = np.random.default_rng(seed)
+    upstream = [rng.standard_normal(o.shape) for o in outputs]
+    grads = spec.backward(*upstream, result[-1])
+    return outputs, grads if isinstance(grads, tuple) else (grads,)
+
+
+def replaced(args, position, value):
+    args = list(args)
+    args[position] = value
+    return tuple(args)
+
+
+@pytest.mark.parametrize("name", LAYER_NAMES)
+def test_every_layer_declares_its_differentiable_arguments(name):
+    spec = REGISTRY[name]
+    names = declared(spec.forward)
+    assert names, f"{name}_forward declares no differentiable argument"
+    assert set(names) <= set(inspect.signature(spec.forward).parameters)
+    assert spec.forward.__name__ in spec.backward.forwards
+    # The declaration, not the dtype of a call, decides: an integer label array passed
+    # where the layer expects labels still gets no gradient.
+    ex = example(name)
+    assert gradient_positions(spec.forward, ex.args) == declared_positions(name)
+
+
+@pytest.mark.parametrize("name", [n for n in LAYER_NAMES if len(declared_positions(n)) > 1])
+def test_one_float32_argument_among_float64_computes_in_float64(name):
+    ex = example(name)
+    expected_out, expected_grads = run(name, ex.args, ex.kwargs)
+    for k, position in enumerate(declared_positions(name)):
+        lowered = ex.args[position].astype(np.float32)
+        # The reference: the float64 computation on the float32 values, exactly.
+        reference = replaced(ex.args, position, lowered.astype(np.float64))
+        want_out, want_grads = run(name, reference, ex.kwargs)
+        out, grads = run(name, replaced(ex.args, position, lowered), ex.kwargs)
+        for got, want in zip(out, want_out):
+            assert got.dtype == np.float64
+            np.testing.assert_array_equal(got, want)
+        for j, (got, want) in enumerate(zip(grads, want_grads)):
+            assert got.dtype == (np.float32 if j == k else np.float64), (name, j)
+            np.testing.assert_array_equal(got, want.astype(got.dtype))
+    assert len(expected_grads) == len(declared_positions(name))
+    assert all(o.dtype == np.float64 for o in expected_out)
+
+
+def integer_valued(array):
+    """`array` rounded to integers, away from zero so that logs and divisions stay finite."""
+    rounded = np.round(2 * array)
+    return np.where(rounded == 0, 1, rounded).astype(np.int64)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", LAYER_NAMES)
+def test_integer_arguments_are_promoted_as_numpy_does(name, dtype):
+    ex = example(name, dtype)
+    checked = 0
+    for k, position in enumerate(declared_positions(name)):
+        integers = integer_valued(ex.args[position])
+        # NumPy's rule: int64 with float32 computes in float64.
+        reference = replaced(ex.args, position, integers.astype(np.float64))
+        reference = tuple(a.astype(np.float64) if isinstance(a, np.ndarray)
+                          and a.dtype == np.float32 else a for a in reference)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                want_out, want_grads = run(name, reference, ex.kwargs)
+        except (ValueError, RuntimeWarning):
+            continue  # the layer refuses these values (e.g. a tie at a kink): not dtypes
+        out, grads = run(name, replaced(ex.args, position, integers), ex.kwargs)
+        for got, want in zip(out, want_out):
+            assert got.dtype == np.float64
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
+        for j, (got, want) in enumerate(zip(grads, want_grads)):
+            own = np.float64 if j == k else np.dtype(dtype)
+            assert got.dtype == own and got.shape == np.shape(ex.args[
+                declared_positions(name)[j]]), (name, j)
+            np.testing.assert_allclose(got, want.astype(own),
+                                       rtol=1e-12 if own == np.float64 else 1e-6,
+                                       atol=1e-300 if own == np.float64 else 1e-30)
+        checked += 1
+    assert checked, f"{name}: no argument could be checked with integer values"
+
+
+@pytest.mark.parametrize("bad, shown", [
+    (lambda a: a.astype(bool), "bool array"),
+    (lambda a: a.astype(np.complex128), "complex128 array"),
+    (lambda a: a.astype(np.float16), "float16 array"),
+    (lambda a: "values", "str"),
+    (lambda a: None, "NoneType"),
+    (lambda a: [object()], "list"),
+])
+@pytest.mark.parametrize("name", LAYER_NAMES)
+def test_non_numbers_are_refused_by_name(name, bad, shown):
+    spec = REGISTRY[name]
+    ex = example(name)
+    parameters = list(inspect.signature(spec.forward).parameters)
+    for position in declared_positions(name):
+        args = replaced(ex.args, position, bad(ex.args[position]))
+        message = (f"{spec.forward.__name__}: {parameters[position]} must be a number "
+                   f"array, float32 or float64 (integers and Python numbers are promoted as "
+                   f"NumPy does); got {shown}")
+        with pytest.raises(TypeError, match=re.escape(message)):
+            spec.forward(*copy.deepcopy(args), **copy.deepcopy(ex.kwargs))
+
+
+def test_python_numbers_in_gates_are_constants_of_the_arrays_dtype():
+    x = np.array([1.0, -2.0], dtype=np.float32)
+    out, cache = layers.multiply_forward(x, 3.0)
+    assert out.dtype == np.float32
+    dx = layers.multiply_backward(np.ones(2, np.float32), cache)
+    assert isinstance(dx, np.ndarray) and dx.dtype == np.float32
+    np.testing.assert_array_equal(dx, [3.0, 3.0])
+
+
+def test_an_integer_bias_gets_a_float_gradient():
+    # CS231n's image-filter cell: float64 images, float64 filters, b = np.array([0, 128]).
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((2, 3, 3, 3)), \
+        np.array([0, 128])
+    out, cache = layers.conv_forward(x, w, b, {"stride": 1, "pad": 1})
+    want, _ = layers.conv_forward(x, w, b.astype(np.float64), {"stride": 1, "pad": 1})
+    np.testing.assert_array_equal(out, want)
+    dx, dw, db = layers.conv_backward(np.ones_like(out), cache)
+    assert db.dtype == np.float64 and db.shape == (2,)
+    np.testing.assert_allclose(db, [50.0, 50.0])
+
+
+def test_float32_weights_with_float64_data_give_float64_out_and_float32_dw():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 6, 6))
+    w = (0.1 * rng.standard_normal((4, 3, 3, 3))).astype(np.float32)
+    b = np.zeros(4, np.float32)
+    out, cache = layers.conv_forward(x, w, b, {"stride": 1, "pad": 1})
+    assert out.dtype == np.float64
+    dx, dw, db = layers.conv_backward(np.ones_like(out), cache)
+    assert (dx.dtype, dw.dtype, db.dtype) == (np.float64, np.float32, np.float32)
+
+
+@pytest.mark.parametrize("step", ["lstm", "rnn", "gru"])
+def test_a_zero_initial_state_may_be_the_python_number_0(step):
+    rng = np.random.default_rng(0)
+    n, d, h = 2, 3, 4
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}[step]
+    x = rng.standard_normal((n, d))
+    weights = [rng.standard_normal((d, gates * h)), rng.standard_normal((h, gates * h)),
+               rng.standard_normal(gates * h)]
+    if step == "gru":
+        weights.append(rng.standard_normal(gates * h))
+    forward = getattr(layers, f"{step}_step_forward")
+    backward = getattr(layers, f"{step}_step_backward")
+    states = {"lstm": (rng.standard_normal((n, h)), 0), "rnn": (0,), "gru": (0,)}[step]
+    zeros = tuple(np.zeros((n, h)) if np.ndim(s) == 0 else s for s in states)
+    given = forward(x, *states, *weights)
+    full = forward(x, *zeros, *weights)
+    for a, b in zip(given[:-1], full[:-1]):
+        np.testing.assert_array_equal(a, b)
+    upstream = [rng.standard_normal((n, h)) for _ in given[:-1]]
+    grads = backward(*upstream, given[-1])
+    grads_full = backward(*upstream, full[-1])
+    scalar = 1 + len(states) - 1     # the position of the 0-d state in the gradients
+    assert grads[scalar].shape == ()
+    np.testing.assert_allclose(grads[scalar], grads_full[scalar].sum(), rtol=1e-12)
+
+
+# -- caches -----------------------------------------------------------------------------------
+
+def made_cache(name):
+    spec = REGISTRY[name]
+    ex = example(name)
+    return spec.forward(*copy.deepcopy(ex.args), **copy.deepcopy(ex.kwargs))
+
+
+CACHES = {name: made_cache(name) for name in LAYER_NAMES}
+
+
+@pytest.mark.parametrize("name", LAYER_NAMES)
+def test_a_backward_refuses_every_other_layers_cache(name):
+    spec = REGISTRY[name]
+    own = CACHES[name]
+    upstream = [np.ones(np.shape(o)) for o in own[:-1]]
+    for other, result in CACHES.items():
+        cache = result[-1]
+        if cache.forward in spec.backward.forwards:
+            continue
+        with pytest.raises(ValueError, match=re.escape(
+                f"{spec.backward.__name__}: cache must be the cache returned by "
+                f"{spec.forward.__name__}; got the cache of {cache.forward}")):
+            spec.backward(*upstream, cache)
+    for bad, shown in ((None, "NoneType"), ((1, 2, 3), "a tuple of length 3"),
+                       (np.ones(3), "float64 array of shape (3,)")):
+        with pytest.raises(TypeError, match=re.escape(
+                f"{spec.backward.__name__}: cache must be the cache returned by "
+                f"{spec.forward.__name__}; got {shown}")):
+            spec.backward(*upstream, bad)
+
+
+def test_sandwich_caches_unpack_as_in_cs231n_code():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 3)), rng.standard_normal((3, 4)), np.zeros(4)
+    out, cache = layers.affine_relu_forward(x, w, b)
+    fc_cache, relu_cache = cache                      # CS231n's layer_utils unpacking
+    da = layers.relu_backward(np.ones_like(out), relu_cache)
+    dx, dw, db = layers.affine_backward(da, fc_cache)
+    np.testing.assert_array_equal(dx, layers.affine_relu_backward(np.ones_like(out),
+                                                                  cache)[0])
+    assert isinstance(fc_cache, Cache) and repr(fc_cache) == "<cache of affine_forward>"
+    with pytest.raises(TypeError, match="the cache of relu_forward is opaque"):
+        tuple(relu_cache)
+
+
+def test_batchnorm_backward_alt_takes_batchnorm_forwards_cache():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3))
+    _, cache = layers.batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": "train"})
+    dout = rng.standard_normal((4, 3))
+    for a, b in zip(layers.batchnorm_backward(dout, cache),
+                    layers.batchnorm_backward_alt(dout, cache)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
