@@ -159,7 +159,7 @@ def bomb():
     A full flush byte-aligns the stream and resets its history, so one compressed MiB of
     zeros can be repeated.
     """
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def make(header):
         zeros, copies = bytes(1 << 20), 256
         compressor = zlib.compressobj(9, zlib.DEFLATED, -15)

@@ -24,7 +24,8 @@ Examples
 >>> model = TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2, weight_seed=0)
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "net"
 >>> saved = save_params(path, model.params)           # writes net.npz
->>> restored = load_into(TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2, weight_seed=1), path)
+>>> fresh = TwoLayerNet(input_dim=4, hidden_dim=3, num_classes=2, weight_seed=1)
+>>> restored = load_into(fresh, path)
 >>> bool(np.array_equal(restored.params["W1"], model.params["W1"]))
 True
 """
