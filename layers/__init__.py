@@ -65,7 +65,7 @@ from .conv import (
     conv_backward_fast, clear_scratch,
 )
 from .conv_transpose import conv_transpose_forward, conv_transpose_backward
-from . import cs224n
+from . import cs224n  # noqa: F401 - layers.cs224n, a submodule (see above)
 from .dropout import dropout_forward, dropout_backward
 from .embedding import word_embedding_forward, word_embedding_backward
 from .gates import (
@@ -119,7 +119,7 @@ __all__ = [
     "conv_backward_naive", "conv_bn_relu_backward", "conv_bn_relu_forward", "conv_forward",
     "conv_forward_fast", "conv_forward_naive", "conv_relu_backward", "conv_relu_forward",
     "conv_relu_pool_backward", "conv_relu_pool_forward", "conv_transpose_backward",
-    "conv_transpose_forward", "cs224n", "divide_backward", "divide_forward",
+    "conv_transpose_forward", "divide_backward", "divide_forward",
     "dropout_backward", "dropout_forward", "elu_backward", "elu_forward", "exp_backward",
     "exp_forward",
     "gelu_backward", "gelu_forward", "gelu_tanh_backward", "gelu_tanh_forward",

@@ -2,7 +2,9 @@
 
 Each one takes exp only of non-positive numbers, so nothing overflows. Those exps may
 underflow to 0 (exp(-1e4)), which is the correctly rounded answer, so underflow is
-ignored inside them even when the caller runs under ``np.errstate(all="raise")``.
+ignored inside them even when the caller runs under ``np.errstate(all="raise")``. So is
+the overflow of x - max(x) to -inf, when a row spans more than the dtype's range (from
+-3e38 to 3e38 in float32): exp(-inf) = 0 is right there too.
 """
 
 import numpy as np
@@ -17,14 +19,15 @@ def sigmoid(x):
 
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along `axis`, shifted by the max so that exp never overflows."""
-    shifted = x - np.max(x, axis=axis, keepdims=True)
+    with np.errstate(over="ignore"):
+        shifted = x - np.max(x, axis=axis, keepdims=True)
     with np.errstate(under="ignore"):
         return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
 def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) along `axis`, shifted by the max."""
-    with np.errstate(under="ignore"):
+    with np.errstate(under="ignore", over="ignore"):
         shifted = np.exp(x - np.max(x, axis=axis, keepdims=True))
         return shifted / np.sum(shifted, axis=axis, keepdims=True)
 

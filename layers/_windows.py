@@ -77,20 +77,6 @@ class Windows(NamedTuple):
                 and shape[-2:] == (ho * kh, wo * kw))
 
 
-def param_keys(check, param_name, param, allowed):
-    """Reject keys of the parameter dict `param` that are not in `allowed`.
-
-    A misspelled option ('dilaton') or one the layer does not have (a 'pad' in
-    pool_param) would otherwise be ignored silently and the layer would run with its
-    default instead.
-    """
-    unknown = sorted((key for key in param if key not in allowed), key=str)
-    if unknown:
-        listed = ", ".join(repr(key) for key in unknown)
-        raise check.error(f"{param_name} has unexpected key{'s' if len(unknown) > 1 else ''} "
-                          f"{listed}; allowed keys are {', '.join(map(repr, allowed))}")
-
-
 def param_int(check, param_name, param, key, *, low, default=None):
     """``param[key]`` as an int >= `low`; `default` when absent (None: the key is required)."""
     if key not in param:
@@ -101,14 +87,21 @@ def param_int(check, param_name, param, key, *, low, default=None):
     return check.integer(f"{param_name}[{key!r}]", param[key], low=low)
 
 
+# The largest size of an array axis: a window geometry beyond it cannot be computed.
+LARGEST_AXIS = int(np.iinfo(np.intp).max)
+
+
 def sliding_windows(check, size, kernel, stride, pad=0, dilation=1, *,
-                    size_names=("H", "W"), kernel_names=("HH", "WW")):
+                    size_names=("H", "W"), kernel_names=("HH", "WW"), arguments):
     """Validate a window geometry on an input of spatial `size`; return its `Windows`.
 
     Raises `check.error` (ValueError) when the (dilated) kernel is larger than the padded
-    input, or when the output size (H + 2p - d*(KH-1) - 1) / s + 1 is not an integer.
-    The names label the sizes in the messages: ("H", "W") and ("HH", "WW") for a conv.
+    input, when the output size (H + 2p - d*(KH-1) - 1) / s + 1 is not an integer, or
+    when the padded input would be larger than an array axis can be. The names label the
+    sizes in the messages: ("H", "W") and ("HH", "WW") for a conv; `arguments` names the
+    arguments that give the geometry ("x, w and conv_param").
     """
+    misfit = f"{arguments} do not fit together"
     out = []
     for axis, n, k, n_name, k_name in zip(("height", "width"), size, kernel, size_names,
                                           kernel_names):
@@ -119,15 +112,20 @@ def sliding_windows(check, size, kernel, stride, pad=0, dilation=1, *,
         else:
             window, window_value = f"dilation*({k_name}-1)+1", f"{span}"
         pad_text, pad_value = (" + 2*pad", f" + 2*{pad}") if pad else ("", "")
+        if max(padded, span) > LARGEST_AXIS:
+            raise check.error(f"the padded input and the window must be at most "
+                              f"{LARGEST_AXIS} long; got {n_name}{pad_text} = "
+                              f"{n}{pad_value} and {window} = {window_value}; {misfit}")
         if span > padded:
             raise check.error(f"the window is larger than the input: {window} = "
-                              f"{window_value} > {n_name}{pad_text} = {n}{pad_value}")
+                              f"{window_value} > {n_name}{pad_text} = {n}{pad_value}; "
+                              f"{misfit}")
         if (padded - span) % stride:
             raise check.error(
                 f"the output {axis} ({n_name}{pad_text} - {window}) / stride + 1 = "
                 f"({n}{pad_value} - {window_value}) / {stride} + 1 = "
-                f"{(padded - span) / stride + 1:g} is not an integer; choose the stride, "
-                f"padding and window so that it is")
+                f"{(padded - span) / stride + 1:g} is not an integer; {misfit}: choose "
+                f"the stride, padding and window so that it is")
         out.append((padded - span) // stride + 1)
     return Windows(tuple(kernel), stride, pad, dilation, tuple(out))
 

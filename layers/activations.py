@@ -230,8 +230,9 @@ def gelu_backward(dout, cache):
     """
     x = cache
     dout = _dout("gelu_backward", dout, x)
-    # exp(-x**2 / 2) underflows to 0 for |x| > ~39, which is the correct value.
-    with np.errstate(under="ignore"):
+    # exp(-x**2 / 2) underflows to 0 for |x| > ~39, which is the correct value, and x**2
+    # overflows to inf beyond 1.8e19 (float32), where exp(-inf) = 0 is correct too.
+    with np.errstate(under="ignore", over="ignore"):
         density = INV_SQRT_2PI * np.exp(-0.5 * x * x)
     return dout * (_normal_cdf(x) + x * density)
 
@@ -259,8 +260,11 @@ def gelu_tanh_forward(x):
     """
     x = _input("gelu_tanh_forward", x)
     # (1 + tanh(u)) / 2 as sigmoid(2u): for negative x, 1 + tanh(u) cancels (float32 lost
-    # 1% at x = -4.5), while the stable sigmoid keeps full relative precision.
-    s = _numerics.sigmoid(2 * GELU_TANH_C * (x + GELU_TANH_K * x ** 3))
+    # 1% at x = -4.5), while the stable sigmoid keeps full relative precision. x**3
+    # overflows to +-inf beyond 7e12 (float32), where sigmoid(+-inf) = 1 or 0 is exact.
+    with np.errstate(over="ignore"):
+        u2 = 2 * GELU_TANH_C * (x + GELU_TANH_K * x ** 3)
+    s = _numerics.sigmoid(u2)
     return x * s, (x, s)
 
 
@@ -279,8 +283,12 @@ def gelu_tanh_backward(dout, cache):
     """
     x, s = cache
     dout = _dout("gelu_tanh_backward", dout, x)
-    inner_slope = GELU_TANH_C * (1 + 3 * GELU_TANH_K * x * x)
-    return dout * (s + 2 * x * s * (1 - s) * inner_slope)
+    # The second term is 2 t c (1 + 3 k x**2) with t = x s (1 - s), multiplied out as
+    # 2 c (t + 3 k (t x) x): s (1 - s) is exactly 0 long before x**2 overflows (|x| > 20
+    # or so), and t x stays finite where c (1 + 3 k x**2) alone would be inf (0 * inf is
+    # NaN).
+    t = x * s * (1 - s)
+    return dout * (s + 2 * GELU_TANH_C * (t + 3 * GELU_TANH_K * (t * x) * x))
 
 
 @differentiable("x")

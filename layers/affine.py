@@ -35,14 +35,7 @@ def affine_forward(x, w, b):
     >>> affine_forward(x, w, b)[0]
     array([[-0.5]])
     """
-    check = Args("affine_forward")
-    x = check.floats("x", x, "N ...")
-    if x.ndim < 2:
-        raise check.error(f"x must have shape (N, d_1, ..., d_k) with k >= 1; got "
-                          f"x.shape = {x.shape}")
-    check.bind("D", math.prod(x.shape[1:]), "x (N, d_1, ..., d_k)")
-    w = check.floats("w", w, "D M")
-    b = check.floats("b", b, "M")
+    x, w, b = affine_arguments(Args("affine_forward"), x, w, b)
     # (N, D) rather than (N, -1): -1 cannot be inferred for an empty batch (N = 0).
     out = x.reshape(x.shape[0], w.shape[0]) @ w + b
     return out, (x, w)
@@ -69,6 +62,21 @@ def affine_backward(dout, cache):
     dw = x.reshape(x.shape[0], w.shape[0]).T @ dout
     db = dout.sum(axis=0)
     return dx, dw, db
+
+
+def affine_arguments(check, x, w, b):
+    """Validate affine's arguments with `check` (an `Args`); return (x, w, b).
+
+    Composites that start with an affine layer validate with it under their own name.
+    """
+    x = check.floats("x", x, "N ...")
+    if x.ndim < 2:
+        raise check.error(f"x must have shape (N, d_1, ..., d_k) with k >= 1; got "
+                          f"x.shape = {x.shape}")
+    check.bind("D", math.prod(x.shape[1:]), "x (N, d_1, ..., d_k)")
+    w = check.floats("w", w, "D M")
+    b = check.floats("b", b, "M")
+    return x, w, b
 
 
 @register(affine_forward, affine_backward)

@@ -180,6 +180,10 @@ def multihead_attention_backward(dout, cache):
     dWq, dbq, dWk, dbk, dWv, dbv, dWo, dbo : of the shapes of the weights and biases
     """
     projection_caches, q, k, v, weights, out_cache = cache
+    # The output projection's cache is its input (N, Tq, E) and Wo (E, E).
+    joined, Wo = out_cache
+    dout = upstream("multihead_attention_backward", dout, joined.shape[:2] + Wo.shape[1:],
+                    joined.dtype)
     heads = q.shape[1]
     djoined, dWo, dbo = temporal_affine_backward(dout, out_cache)
     dq, dk, dv = _attend_backward(_split_heads(djoined, heads), q, k, v, weights)

@@ -11,6 +11,13 @@ step by step through the computational graph; `batchnorm_backward_alt` uses this
 form. In test mode mean and var are the running statistics, constants, so the layer is
 affine: dx = dout * gamma * inv_std.
 
+Across the whole floating-point range (`standardize`): where the sums of the statistics
+would overflow or underflow, they are taken of x shifted by the midpoint of its range and
+divided by a power of two, so that inputs near the largest float32 (or float64) normalize
+as well as inputs near 1, and std = sqrt(var + eps) is formed as
+hypot(sqrt(var), sqrt(eps)). The graph-walking backward runs in units of a power of two
+near std for the same reason.
+
 Running statistics, CS231n's convention:
 running = momentum * running + (1 - momentum) * batch statistic, with the biased batch
 variance, from running_mean = running_var = 0 when bn_param has none. PyTorch differs in
@@ -40,10 +47,9 @@ class BatchnormCache(NamedTuple):
 
     mode: str
     axes: tuple           # the axes the statistics run over: (0,), or (0, 2, 3)
-    xmu: np.ndarray       # x - mean, (N, D)
     std: np.ndarray       # sqrt(var + eps), (1, D)
     inv_std: np.ndarray   # 1 / std, (1, D)
-    xhat: np.ndarray      # xmu * inv_std, (N, D)
+    xhat: np.ndarray      # (x - mean) * inv_std, (N, D)
     gamma: np.ndarray     # (D,)
 
 
@@ -66,7 +72,15 @@ def batchnorm_forward(x, gamma, beta, bn_param):
           (see the module docstring for PyTorch's convention).
         - ``'running_mean'``, ``'running_var'``: float arrays of shape (D,); both start at
           zeros in x's dtype when absent, as in CS231n's reference (PyTorch starts the
-          running variance at ones).
+          running variance at ones). NaN is refused. A batch variance beyond
+          running_var's dtype (float32 inputs beyond about 1.8e19, float64 beyond 1.3e154)
+          makes the running variance +inf: train mode takes it, test mode refuses it (keep
+          float64 running statistics for float32 inputs of that size).
+        - ``'train'``, ``'test'``: ignored; CS231n's starter code of 2016-2017 sets
+          ``bn_param[mode] = mode``.
+
+        Any other key is a ValueError. eps must stay positive in x's dtype (1e-50 is 0
+        in float32).
 
         The one exception to purity in the library: in train mode the entries
         ``bn_param['running_mean']`` and ``bn_param['running_var']`` are REBOUND to new
@@ -108,7 +122,6 @@ def normalize_features(func, x, x_spec, gamma, beta, bn_param):
                           f"x.shape = {x.shape}")
     gamma = check.floats("gamma", gamma, feature)
     beta = check.floats("beta", beta, feature)
-    bn_param = check.mapping("bn_param", bn_param)
     mode, eps, momentum, running_mean, running_var = bn_settings(check, bn_param, feature,
                                                                  x.dtype)
 
@@ -122,21 +135,24 @@ def normalize_features(func, x, x_spec, gamma, beta, bn_param):
             raise check.error(f"x must hold {counted} >= 2 examples in train mode: the "
                               f"variance of a batch of one is 0 and every output would be "
                               f"beta; got x.shape = {x.shape}")
-        mean = sum_over(axes, x) / count
-        xmu = x - mean
-        var = sum_over(axes, xmu, xmu) / count
-        bn_param["running_mean"] = _moving_average(running_mean, mean.ravel(), momentum)
+        moments = standardize(x, axes, eps)
+        xhat, std = moments.xhat, moments.std
+        var = _batch_variance(moments, running_var.dtype)
+        bn_param["running_mean"] = _moving_average(running_mean, moments.mean.ravel(),
+                                                   momentum)
         bn_param["running_var"] = _moving_average(running_var, var.ravel(), momentum)
     else:
-        xmu = x - running_mean.astype(x.dtype).reshape(per_feature)
-        var = running_var.astype(x.dtype).reshape(per_feature)
-    std = np.sqrt(var + eps)
+        # sqrt(var + eps) in the wider dtype of the two: a float64 running variance of
+        # 1e40 has a float32 square root.
+        wide = np.promote_types(running_var.dtype, x.dtype)
+        std = np.sqrt(running_var.astype(wide) + eps).astype(x.dtype).reshape(per_feature)
+        xhat = x - running_mean.astype(x.dtype).reshape(per_feature)
+        xhat /= std
     inv_std = 1 / std
-    xhat = xmu * inv_std
     gamma = gamma.reshape(per_feature)
     out = xhat * gamma
     out += beta.reshape(per_feature)
-    return out, BatchnormCache(mode, axes, xmu, std, inv_std, xhat, gamma)
+    return out, BatchnormCache(mode, axes, std, inv_std, xhat, gamma)
 
 
 @backward_of(batchnorm_forward)
@@ -235,21 +251,32 @@ def _backward(func, dout, cache, train_dx):
 
 
 def _dx_through_graph(dout, dgamma, dbeta, cache):
-    """dx by walking back through xmu = x - mean, var = mean(xmu^2), std, inv_std, xhat."""
-    count = dout.size // cache.std.size
+    """dx by walking back through xmu = x - mean, var = mean(xmu^2), std, inv_std, xhat.
+
+    The walk runs in units of u, a power of two near std, where std / u is in [1, 2):
+    normalizing x / u with eps / u**2 is the same computation, and there std**2 and the
+    sums of xmu neither overflow nor underflow whatever the scale of x. dx is then the
+    gradient with respect to x / u, divided by u (exactly).
+    """
+    unit = power_of_two_at_most(cache.std)
+    std = cache.std / unit
+    inv_std = 1 / std
+    xmu = cache.xhat * std
+    count = dout.size // std.size
     dxhat = dout * cache.gamma
     # xhat = xmu * inv_std: xmu reaches xhat directly and through inv_std.
-    dinv_std = sum_over(cache.axes, dxhat, cache.xmu)
+    dinv_std = sum_over(cache.axes, dxhat, xmu)
     # dxhat is not needed past this point: dxmu takes over its memory.
     dxmu = dxhat
-    dxmu *= cache.inv_std
+    dxmu *= inv_std
     # inv_std = 1 / std, std = sqrt(var + eps), var = mean(xmu^2).
-    dstd = -dinv_std / (cache.std * cache.std)
-    dvar = dstd / (2 * cache.std)
-    dxmu += cache.xmu * ((2 / count) * dvar)
+    dstd = -dinv_std / (std * std)
+    dvar = dstd / (2 * std)
+    dxmu += xmu * ((2 / count) * dvar)
     # xmu = x - mean(x): x reaches xmu directly and through the mean.
     dmean = -sum_over(cache.axes, dxmu)
     dxmu += dmean / count
+    dxmu /= unit
     return dxmu
 
 
@@ -260,17 +287,38 @@ def _dx_closed_form(dout, dgamma, dbeta, cache):
                                 sums=(dbeta, dgamma))
 
 
+# 'train' and 'test' are ignored: CS231n's starter code of 2016-2017 sets bn_param[mode] =
+# mode (the key is the mode's value), and that code must run.
+BN_PARAM_KEYS = ("mode", "eps", "momentum", "running_mean", "running_var", "train", "test")
+
+
 def bn_settings(check, bn_param, feature, dtype):
     """(mode, eps, momentum, running_mean, running_var) from the dict `bn_param`,
     validated with `check`, in which the dim `feature` ("D", "C", ...) is already bound;
-    absent running statistics default to zeros of `dtype`."""
+    absent running statistics default to zeros of `dtype`, the dtype of x."""
+    bn_param = check.mapping("bn_param", bn_param, BN_PARAM_KEYS)
     mode = check.choice("bn_param['mode']", bn_param.get("mode"), ("train", "test"))
-    eps = check.number("bn_param['eps']", bn_param.get("eps", 1e-5), low=0, low_open=True)
+    eps = check.eps("bn_param['eps']", bn_param.get("eps", 1e-5), dtype)
     momentum = check.number("bn_param['momentum']", bn_param.get("momentum", 0.9),
                             low=0, high=1)
     running_mean = _running_statistic(check, bn_param, "running_mean", dtype, feature)
     running_var = _running_statistic(check, bn_param, "running_var", dtype, feature)
+    if mode == "test" and np.isinf(running_var).any():
+        index = int(np.flatnonzero(np.isinf(running_var))[0])
+        raise check.error(f"bn_param['running_var'] must be finite in test mode; got inf "
+                          f"at index {index}: a batch variance beyond the largest "
+                          f"{running_var.dtype} overflowed it in train mode (keep the "
+                          f"running statistics in float64)")
     return mode, eps, momentum, running_mean, running_var
+
+
+def norm_eps(check, name, param, dtype):
+    """eps from the parameter dict `name` of layer or group norm, which may also hold the
+    'mode' CS231n's code sets (the layers ignore it); no other key."""
+    param = check.mapping(name, param, ("eps", "mode"))
+    if "mode" in param:
+        check.choice(f"{name}['mode']", param["mode"], ("train", "test"))
+    return check.eps(f"{name}['eps']", param.get("eps", 1e-5), dtype)
 
 
 def _running_statistic(check, bn_param, key, dtype, feature):
@@ -287,14 +335,123 @@ def _running_statistic(check, bn_param, key, dtype, feature):
                           f"shape ({feature},); got {describe(value)}", TypeError)
     value = np.asarray(value)
     check.shape(label, value, feature)
+    # A running mean stays within the range of the batch means; a running variance
+    # becomes +inf when a batch variance overflows its dtype (see `_batch_variance`).
+    bad = np.isnan(value)
+    if key == "running_mean":
+        bad |= np.isinf(value)
+    if bad.any():
+        index = int(np.flatnonzero(bad)[0])
+        raise check.error(f"{label} must not hold NaN{' or inf' * (key == 'running_mean')}; "
+                          f"got {value[index]} at index {index}")
     if key == "running_var" and np.any(value < 0):
         raise check.error(f"{label} must be non-negative; got a minimum of {value.min()}")
     return value
 
 
 def _moving_average(running, batch, momentum):
-    """CS231n's update, in the running statistic's own dtype: a new array, never in place."""
-    return (momentum * running + (1 - momentum) * batch).astype(running.dtype, copy=False)
+    """CS231n's update, in the running statistic's own dtype: a new array, never in place.
+
+    A term of weight 0 is left out rather than multiplied by 0, which would turn an
+    infinite running variance into NaN; a sum beyond the dtype's range is +inf.
+    """
+    with np.errstate(over="ignore"):
+        kept = momentum * running if momentum else 0
+        added = (1 - momentum) * batch if momentum != 1 else 0
+        return np.asarray(kept + added).astype(running.dtype, copy=False)
+
+
+class Moments(NamedTuple):
+    """x standardized over some axes, and its statistics (the axes kept with length 1).
+
+    The biased variance is ``var_units * unit**2``: `unit` is a power of two, so that
+    the product is exact in any dtype wide enough to hold it.
+    """
+
+    xhat: np.ndarray       # (x - mean) / std
+    std: np.ndarray        # sqrt(var + eps)
+    mean: np.ndarray
+    var_units: np.ndarray  # var / unit**2
+    unit: np.ndarray
+
+
+def standardize(x, axes, eps):
+    """xhat = (x - mean) / sqrt(var + eps) over `axes` (a tuple), for any finite x.
+
+    Shared by batch, layer and group normalization. x is first shifted by its first
+    element along `axes`, so that a constant feature is exactly 0 whatever its size (a
+    mean that rounds by one unit would otherwise make rounding noise of unit variance),
+    and the mean and variance are taken of the shifted values. Where those sums overflow
+    (x beyond about 1e19 in float32, 1e154 in float64: before, every xhat came out 0) or
+    the variance is too small for eps to absorb its underflow, `_standardize_scaled`
+    takes over, which is right across the whole range at twice the cost.
+
+    Returns
+    -------
+    Moments, with xhat of x's shape and the statistics of x's shape with `axes` of
+    length 1; all in x's dtype.
+    """
+    axes = tuple(a % x.ndim for a in axes)
+    count = math.prod(x.shape[a] for a in axes)
+    first = x[tuple(slice(0, 1) if a in axes else slice(None) for a in range(x.ndim))]
+    # Overflow to inf, and inf - inf = NaN, are detected below and handled by the
+    # scaled computation.
+    with np.errstate(over="ignore", invalid="ignore"):
+        deviations = x - first
+        mean = sum_over(axes, deviations) / count
+        deviations -= mean
+        var = sum_over(axes, deviations, deviations) / count
+        var_eps = var + eps
+    info = np.finfo(x.dtype)
+    # Squares below the smallest normal number lose digits (or vanish); they are
+    # negligible when var + eps is that many units of rounding above it.
+    if not (np.isfinite(var_eps).all() and np.all(var_eps >= info.tiny / info.eps)):
+        return _standardize_scaled(x, axes, eps)
+    std = np.sqrt(var_eps)
+    deviations /= std
+    return Moments(deviations, std, first + mean, var, np.ones_like(std))
+
+
+def _standardize_scaled(x, axes, eps):
+    """`standardize` right across x's range: in units of a power of two.
+
+    x is shifted by the midpoint of its range along `axes`, which cannot overflow
+    (|x - mid| <= half the range), then divided by `unit`, the power of two at or below
+    max(half range, sqrt(eps)), exactly: the shifted values lie in (-2, 2) and their
+    mean and square sums are computed as if x were of order 1. In those units std / unit
+    = hypot(sqrt(var_units), sqrt(eps) / unit) is at least min(1, sqrt(2 / count)), so
+    dividing by it is safe, and it never overflows.
+    """
+    lowest = np.min(x, axis=axes, keepdims=True)
+    highest = np.max(x, axis=axes, keepdims=True)
+    root_eps = np.sqrt(x.dtype.type(eps))
+    count = math.prod(x.shape[a] for a in axes)
+    # A feature holding inf or NaN comes out NaN, as NumPy's arithmetic has it, without
+    # a warning for the inf - inf on the way.
+    with np.errstate(invalid="ignore"):
+        mid = lowest / 2 + highest / 2
+        unit = power_of_two_at_most(np.maximum(highest / 2 - lowest / 2, root_eps))
+        units = x - mid
+        units *= 1 / unit
+        mean_units = sum_over(axes, units) / count
+        units -= mean_units
+        var_units = sum_over(axes, units, units) / count
+        std_units = np.hypot(np.sqrt(var_units), root_eps / unit)
+        units /= std_units
+    return Moments(units, std_units * unit, mid + mean_units * unit, var_units, unit)
+
+
+def power_of_two_at_most(value):
+    """The largest power of two <= `value` (positive), elementwise, in its dtype."""
+    exponent = np.frexp(value)[1]
+    return np.ldexp(np.ones_like(value), exponent - 1)
+
+
+def _batch_variance(moments, dtype):
+    """The biased batch variance in `dtype` (the running variance's); +inf where it is
+    beyond that dtype's range, which is the variance rounded to the dtype."""
+    with np.errstate(over="ignore"):
+        return moments.var_units.astype(dtype) * moments.unit * moments.unit
 
 
 def scale_shift_example(rng, d, dtype):

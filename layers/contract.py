@@ -18,6 +18,8 @@ import functools
 import inspect
 import math
 import numbers
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -154,6 +156,26 @@ class Args:
                                  f"{smallest} to {largest}")
         return array
 
+    def finite(self, name, array, *, minus_inf_ok=False):
+        """Refuse NaN and +inf in the float array `array` (and -inf unless
+        `minus_inf_ok`), naming the first such position: the rule of the losses."""
+        if np.isfinite(array).all():
+            return array
+        bad = np.isinf(array)
+        if minus_inf_ok:
+            bad &= array > 0
+        bad |= np.isnan(array)
+        if bad.any():
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            value = array[index]
+            what = "NaN" if np.isnan(value) else "+inf" if value > 0 else "-inf"
+            allowed = "finite values (or -inf, a class of probability 0)" if minus_inf_ok \
+                else "finite values"
+            raise self.error(f"{name} holds {what} at index {index}; only {allowed} are "
+                             f"accepted (values that are not finite usually come from data "
+                             f"that is not, or from a network that diverged)")
+        return array
+
     def bools(self, name, value, spec=None):
         """A boolean array argument (a mask); it gets no gradient."""
         if not isinstance(value, (np.ndarray, np.generic)) or np.asarray(value).dtype != bool:
@@ -166,17 +188,38 @@ class Args:
 
     # -- options --------------------------------------------------------------------------
 
-    def mapping(self, name, value):
-        """A parameter dict (bn_param, dropout_param, ...)."""
+    def mapping(self, name, value, keys=None):
+        """A parameter dict (bn_param, dropout_param, ...), with keys among `keys` if given.
+
+        A misspelled key ('seeed') or one the layer does not have (a 'pad' in
+        pool_param) would otherwise be ignored silently, and the layer would run with
+        its default instead.
+        """
         if not isinstance(value, dict):
             raise self.error(f"{name} must be a dict; got {describe(value)}", TypeError)
+        unknown = [] if keys is None else sorted((k for k in value if k not in keys), key=str)
+        if unknown:
+            listed = ", ".join(repr(key) for key in unknown)
+            raise self.error(f"{name} has unexpected key{'s' if len(unknown) > 1 else ''} "
+                             f"{listed}; allowed keys are {', '.join(map(repr, keys))}")
         return value
 
     def choice(self, name, value, choices):
-        if value not in choices:
+        # Compared only with values of the choices' own types: an array would answer
+        # `==` elementwise, with no truth value.
+        if not any(isinstance(value, type(c)) and value == c for c in choices):
             listed = " or ".join(repr(c) for c in choices)
-            raise self.error(f"{name} must be {listed}; got {value!r}")
+            if value is None or isinstance(value, tuple(type(c) for c in choices)):
+                raise self.error(f"{name} must be {listed}; got {value!r}")
+            raise self.error(f"{name} must be {listed}; got {describe(value)}", TypeError)
         return value
+
+    def flag(self, name, value):
+        """A bool option, Python's or NumPy's, as a Python bool."""
+        if not isinstance(value, (bool, np.bool_)):
+            raise self.error(f"{name} must be True or False; got {describe(value)}",
+                             TypeError)
+        return bool(value)
 
     def number(self, name, value, *, low=None, high=None, low_open=False, high_open=False):
         """A finite real number, optionally bounded: [low, high] (or open at either end).
@@ -206,6 +249,23 @@ class Args:
         if low is not None and value < low:
             raise self.error(f"{name} must be >= {low}; got {value}")
         return int(value)
+
+    def eps(self, name, value, dtype):
+        """A positive number added to a variance computed in `dtype`, which must stay
+        positive there: an eps that rounds to 0 in `dtype` would divide by zero for a
+        constant feature."""
+        value = self.number(name, value, low=0, low_open=True)
+        dtype = np.dtype(dtype)
+        with np.errstate(over="ignore", under="ignore"):
+            rounded = dtype.type(value)
+        if rounded == 0:
+            raise self.error(f"{name} = {value!r} is 0 in {dtype} (it underflows); use at "
+                             f"least {np.finfo(dtype).smallest_subnormal}, the smallest "
+                             f"positive {dtype}")
+        if np.isinf(rounded):
+            raise self.error(f"{name} = {value!r} is inf in {dtype} (it overflows); use at "
+                             f"most {np.finfo(dtype).max}")
+        return value
 
 
 def unbroadcast(grad, shape):
@@ -259,6 +319,12 @@ def upstream(func, dout, shape, dtype, name="dout"):
 SUPPORTED = "float32 or float64 (integers and Python numbers are promoted as NumPy does)"
 
 
+# The decorators return a function with the decorated one's signature and docstring
+# (functools.wraps); typed as the same type, so that editors and type checkers resolve a
+# layer's name to its own ``def``.
+_Pair = TypeVar("_Pair", bound=Callable)
+
+
 class Cache:
     """The cache a library forward returns: the layer's own cache, tagged with its maker.
 
@@ -307,7 +373,7 @@ def is_python_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.generic))
 
 
-def differentiable(*names, numbers_are_constants=False):
+def differentiable(*names, numbers_are_constants=False) -> Callable[[_Pair], _Pair]:
     """Decorator of a library forward: the arguments `names` get a gradient, in this order.
 
     The declaration is a property of the layer, not of a call: labels, indices, masks and
@@ -326,7 +392,7 @@ def differentiable(*names, numbers_are_constants=False):
     The decorated forward's cache is a `Cache`; its backward is decorated with
     `backward_of`.
     """
-    def decorate(forward):
+    def decorate(forward: _Pair) -> _Pair:
         parameters = list(inspect.signature(forward).parameters)
         missing = [n for n in names if n not in parameters]
         if missing:
@@ -348,7 +414,7 @@ def differentiable(*names, numbers_are_constants=False):
     return decorate
 
 
-def backward_of(*forwards):
+def backward_of(*forwards) -> Callable[[_Pair], _Pair]:
     """Decorator of a library backward: it takes the caches of `forwards` only.
 
     The backward's own body receives the forward's inner cache and returns its gradients
@@ -357,7 +423,7 @@ def backward_of(*forwards):
     """
     accepted = tuple(f.__name__ for f in forwards)
 
-    def decorate(backward):
+    def decorate(backward: _Pair) -> _Pair:
         func = backward.__name__
 
         @functools.wraps(backward)
@@ -466,7 +532,7 @@ def _promote(func, slots, args, kwargs, numbers_are_constants):
     dtype = computation_dtype([value if is_python_number(value) else arrays[name]
                                for (name, _), value in zip(slots, values) if name in arrays])
     args, grads = list(args), []
-    for (name, position), value in zip(slots, values):
+    for name, position in slots:
         if name not in arrays:
             grads.append(None)
             continue

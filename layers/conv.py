@@ -37,7 +37,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from .contract import Args, backward_of, differentiable, upstream
-from ._windows import pad_spatial, param_int, param_keys, sliding_windows
+from ._windows import pad_spatial, param_int, sliding_windows
 from .registry import Example, register
 
 __all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward", "conv_backward",
@@ -107,14 +107,14 @@ def conv_arguments(check, x, w, b, conv_param):
 
 def conv_windows(check, conv_param, size, kernel):
     """The `Windows` of conv_param on an input of spatial `size` with a kernel (HH, WW)."""
-    return sliding_windows(check, size, kernel, *conv_settings(check, conv_param))
+    return sliding_windows(check, size, kernel, *conv_settings(check, conv_param),
+                           arguments="x, w and conv_param")
 
 
 def conv_settings(check, conv_param):
     """(stride, pad, dilation) from conv_param {'stride', 'pad'[, 'dilation']}, validated;
     any other key is an error."""
-    conv_param = check.mapping("conv_param", conv_param)
-    param_keys(check, "conv_param", conv_param, ("stride", "pad", "dilation"))
+    conv_param = check.mapping("conv_param", conv_param, ("stride", "pad", "dilation"))
     stride = param_int(check, "conv_param", conv_param, "stride", low=1)
     pad = param_int(check, "conv_param", conv_param, "pad", low=0)
     dilation = param_int(check, "conv_param", conv_param, "dilation", low=1, default=1)

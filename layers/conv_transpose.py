@@ -123,9 +123,10 @@ def transposed_windows(check, conv_param, in_size, kernel):
         if unpadded - 2 * pad < 1:
             raise check.error(f"the output {axis} (Hi - 1)*stride + dilation*(HH-1) + 1 - "
                               f"2*pad = {unpadded} - 2*{pad} = {unpadded - 2 * pad} is < 1: "
-                              f"pad is too large for this input and kernel")
+                              f"pad is too large for x and w (conv_param['pad'] = {pad})")
         size.append(unpadded - 2 * pad)
-    return sliding_windows(check, tuple(size), kernel, stride, pad, dilation)
+    return sliding_windows(check, tuple(size), kernel, stride, pad, dilation,
+                           arguments="x, w and conv_param")
 
 
 @register(conv_transpose_forward, conv_transpose_backward)

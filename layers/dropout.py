@@ -52,6 +52,8 @@ def dropout_forward(x, dropout_param):
           advanced, never seeded. One seed gives one mask whatever the dtype of x (the
           uniforms are float64).
 
+        Any other key (a misspelled ``'seeed'``) is a ValueError rather than ignored.
+
     Returns
     -------
     out : ndarray of x's shape and dtype
@@ -67,7 +69,8 @@ def dropout_forward(x, dropout_param):
     """
     check = Args("dropout_forward")
     x = check.floats("x", x)
-    dropout_param = check.mapping("dropout_param", dropout_param)
+    dropout_param = check.mapping("dropout_param", dropout_param,
+                                  ("mode", "p", "keep_prob", "seed"))
     mode = check.choice("dropout_param['mode']", dropout_param.get("mode"), ("train", "test"))
     if mode == "test":
         return x.copy(), (None, x.shape, x.dtype)

@@ -29,6 +29,7 @@ gradient, so ``multiply_forward(x, 3.0)``'s backward returns a bare ``dx``. NumP
 At least one argument must be a NumPy array.
 """
 
+import math
 import numbers
 from functools import partial
 
@@ -440,14 +441,19 @@ def power_backward(dout, cache):
 
 # -- reductions -----------------------------------------------------------------------------
 
-def _reduce(func, reduction, x, axis, keepdims):
-    """A reduction's forward: ``reduction(x, axis, keepdims)`` as a 0-d or larger array."""
+def _reduce(func, reduction, x, axis, keepdims, averages=False):
+    """A reduction's forward: ``reduction(x, axis, keepdims)`` as a 0-d or larger array.
+
+    A reduction that `averages` refuses to average over no elements (its value would be
+    NaN): a mean over an empty batch axis is an error, as it is for the losses.
+    """
     check = Args(func)
     x = check.floats("x", x)
-    if not isinstance(keepdims, (bool, np.bool_)):
-        raise check.error(f"keepdims must be True or False; got {describe(keepdims)}",
-                          TypeError)
+    keepdims = check.flag("keepdims", keepdims)
     axes = _axes(check, axis, x)
+    if averages and math.prod(x.shape[a] for a in axes) == 0:
+        raise check.error(f"x has no elements to average along axis {axes} (a mean of "
+                          f"nothing is undefined); got x.shape = {x.shape}")
     out = np.asarray(reduction(x, axis=axes, keepdims=keepdims))
     return out, (x.shape, x.dtype, axes, keepdims)
 
@@ -541,7 +547,7 @@ def mean_forward(x, *, axis=None, keepdims=False):
         dtype; a 0-d array for a full mean
     cache : for `mean_backward`
     """
-    return _reduce("mean_forward", np.mean, x, axis, keepdims)
+    return _reduce("mean_forward", np.mean, x, axis, keepdims, averages=True)
 
 
 @backward_of(mean_forward)

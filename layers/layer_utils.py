@@ -9,17 +9,20 @@ the fast `conv_forward` and the pooling the fast `max_pool_forward`.
     conv_relu_pool conv -> relu -> max pool
     conv_bn_relu   conv -> spatial batch norm -> relu
 
-The composites that take parameters for a later layer (pool_param, gamma, beta,
-bn_param) validate them before the convolution runs, against F taken from w, so that a
-mistake fails fast and the message names the composite and its own argument.
+Each composite validates all its arguments before the first layer runs, with the
+validation of the layers it is made of, under its own name: a mistake fails fast and the
+message names the composite and its own argument ("affine_relu_forward: w must have
+shape ..."). Parameters for a later layer (pool_param, gamma, beta, bn_param) are checked
+against F taken from w. Each backward checks its upstream gradient against the output
+shape the same way.
 """
 
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, backward_of, differentiable
+from .contract import Args, backward_of, differentiable, upstream
 from .activations import relu_backward, relu_forward
-from .affine import affine_backward, affine_forward
+from .affine import affine_arguments, affine_backward, affine_forward
 from .batchnorm import bn_settings, scale_shift_example
 from .conv import conv_arguments, conv_backward, conv_forward
 from .pooling import max_pool_backward, max_pool_forward, pool_windows
@@ -45,6 +48,7 @@ def affine_relu_forward(x, w, b):
     out : ndarray of shape (N, M)
     cache : for `affine_relu_backward`
     """
+    affine_arguments(Args("affine_relu_forward"), x, w, b)
     a, affine_cache = affine_forward(x, w, b)
     out, relu_cache = relu_forward(a)
     return out, (affine_cache, relu_cache)
@@ -66,6 +70,7 @@ def affine_relu_backward(dout, cache):
     db : ndarray of shape (M,)
     """
     affine_cache, relu_cache = cache
+    dout = relu_upstream("affine_relu_backward", dout, relu_cache)
     return affine_backward(relu_backward(dout, relu_cache), affine_cache)
 
 
@@ -82,6 +87,7 @@ def conv_relu_forward(x, w, b, conv_param):
     out : ndarray of shape (N, F, Ho, Wo)
     cache : for `conv_relu_backward`
     """
+    conv_arguments(Args("conv_relu_forward"), x, w, b, conv_param)
     a, conv_cache = conv_forward(x, w, b, conv_param)
     out, relu_cache = relu_forward(a)
     return out, (conv_cache, relu_cache)
@@ -103,6 +109,7 @@ def conv_relu_backward(dout, cache):
     db : ndarray of shape (F,)
     """
     conv_cache, relu_cache = cache
+    dout = relu_upstream("conv_relu_backward", dout, relu_cache)
     return conv_backward(relu_backward(dout, relu_cache), conv_cache)
 
 
@@ -122,7 +129,8 @@ def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
     """
     check = Args("conv_relu_pool_forward")
     windows = conv_arguments(check, x, w, b, conv_param)[3]
-    pool_windows(check, pool_param, windows.out, size_names=("Ho", "Wo"))
+    pool_windows(check, pool_param, windows.out, size_names=("Ho", "Wo"),
+                 arguments="the conv output (of x, w and conv_param) and pool_param")
     a, conv_cache = conv_forward(x, w, b, conv_param)
     s, relu_cache = relu_forward(a)
     out, pool_cache = max_pool_forward(s, pool_param)
@@ -145,6 +153,9 @@ def conv_relu_pool_backward(dout, cache):
     db : ndarray of shape (F,)
     """
     conv_cache, relu_cache, pool_cache = cache
+    # max pool's cache is (input shape, dtype, windows, winner), winner of the output's shape.
+    _, dtype, _, winner = pool_cache
+    dout = upstream("conv_relu_pool_backward", dout, winner.shape, dtype)
     ds = max_pool_backward(dout, pool_cache)
     return conv_backward(relu_backward(ds, relu_cache), conv_cache)
 
@@ -169,12 +180,13 @@ def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
     x, _, _, windows = conv_arguments(check, x, w, b, conv_param)
     check.floats("gamma", gamma, "F")
     check.floats("beta", beta, "F")
-    mode = bn_settings(check, check.mapping("bn_param", bn_param), "F", x.dtype)[0]
+    mode = bn_settings(check, bn_param, "F", x.dtype)[0]
     per_channel = x.shape[0] * windows.out[0] * windows.out[1]
     if mode == "train" and per_channel < 2:
         raise check.error(f"in train mode batch norm needs N*Ho*Wo >= 2 conv outputs per "
                           f"channel for its statistics; got N*Ho*Wo = {x.shape[0]}*"
-                          f"{windows.out[0]}*{windows.out[1]} = {per_channel}")
+                          f"{windows.out[0]}*{windows.out[1]} = {per_channel} from x of "
+                          f"shape {x.shape}")
     a, conv_cache = conv_forward(x, w, b, conv_param)
     an, bn_cache = spatial_batchnorm_forward(a, gamma, beta, bn_param)
     out, relu_cache = relu_forward(an)
@@ -199,10 +211,19 @@ def conv_bn_relu_backward(dout, cache):
     dbeta : ndarray of shape (F,)
     """
     conv_cache, bn_cache, relu_cache = cache
+    dout = relu_upstream("conv_bn_relu_backward", dout, relu_cache)
     dan, dgamma, dbeta = spatial_batchnorm_backward(relu_backward(dout, relu_cache),
                                                     bn_cache)
     dx, dw, db = conv_backward(dan, conv_cache)
     return dx, dw, db, dgamma, dbeta
+
+
+def relu_upstream(func, dout, relu_cache):
+    """The upstream gradient of a composite that ends with a ReLU, checked under the
+    composite's name `func` against the ReLU's input, which `relu_forward` keeps as its
+    cache."""
+    x = relu_cache.inner
+    return upstream(func, dout, x.shape, x.dtype)
 
 
 # -- registration ---------------------------------------------------------------------------

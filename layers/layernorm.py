@@ -9,11 +9,10 @@ test are the same computation. Backward with dxhat = dout * gamma:
 sums over the last axis; dgamma and dbeta sum dout * xhat and dout over all other axes.
 """
 
-import numpy as np
-
 from ._examples import dims, normal
 from .contract import Args, backward_of, differentiable, upstream
-from .batchnorm import scale_shift_example, standardize_backward, sum_over
+from .batchnorm import (norm_eps, scale_shift_example, standardize,
+                        standardize_backward, sum_over)
 from .registry import Example, register
 
 __all__ = ["layernorm_forward", "layernorm_backward"]
@@ -30,9 +29,10 @@ def layernorm_forward(x, gamma, beta, ln_param):
     gamma : ndarray of shape (D,), scale
     beta : ndarray of shape (D,), shift
     ln_param : dict
-        ``'eps'``: added to the variance, default 1e-5. Other keys (CS231n's networks
-        set a ``'mode'`` there) are ignored: layer normalization has no train/test
-        difference.
+        ``'eps'``: added to the variance, default 1e-5; it must stay positive in x's
+        dtype. ``'mode'`` (``'train'`` or ``'test'``), which CS231n's networks may set,
+        is accepted and ignored: layer normalization has no train/test difference. Any
+        other key is a ValueError.
 
     Returns
     -------
@@ -52,17 +52,11 @@ def layernorm_forward(x, gamma, beta, ln_param):
                           f"features is undefined); got x.shape = {x.shape}")
     gamma = check.floats("gamma", gamma, "D")
     beta = check.floats("beta", beta, "D")
-    ln_param = check.mapping("ln_param", ln_param)
-    eps = check.number("ln_param['eps']", ln_param.get("eps", 1e-5), low=0, low_open=True)
-    d = x.shape[-1]
-    xmu = x - sum_over((-1,), x) / d
-    var = sum_over((-1,), xmu, xmu) / d
-    inv_std = 1 / np.sqrt(var + eps)
-    xhat = xmu
-    xhat *= inv_std
-    out = xhat * gamma
+    eps = norm_eps(check, "ln_param", ln_param, x.dtype)
+    moments = standardize(x, (-1,), eps)
+    out = moments.xhat * gamma
     out += beta
-    return out, (xhat, inv_std, gamma)
+    return out, (moments.xhat, 1 / moments.std, gamma)
 
 
 @backward_of(layernorm_forward)

@@ -13,6 +13,14 @@ Every loss returns a NumPy scalar of x's dtype; its backward takes the upstream 
   l = -(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))) = max(x, 0) - x y + log1p(exp(-|x|));
   dl/dx = sigmoid(x) - y, dl/dy = -x.
 - mean squared error, mean over ALL elements: l = (x - y)^2, dl/dx = 2 (x - y) = -dl/dy.
+
+What every loss refuses (ValueError): an empty batch (the mean over N = 0 examples is
+undefined), and NaN or +inf anywhere in its floating arguments, named with the first such
+position: a NaN or infinite loss would silently stop training. -inf is refused too, except
+as a score of the softmax losses (here and `temporal_softmax_loss`), where it is a class
+of probability 0, the way a mask removes a class: the loss is then +inf only where the
+correct class has that score, and the gradient stays finite. A row with no finite score
+has no softmax and is refused.
 """
 
 import numpy as np
@@ -39,8 +47,9 @@ def softmax_loss_forward(x, y):
 
     Parameters
     ----------
-    x : ndarray of shape (N, C), float32 or float64
-        Scores (logits): x[n, c] for example n and class c.
+    x : ndarray of shape (N, C), float32 or float64, N >= 1
+        Scores (logits): x[n, c] for example n and class c. NaN and +inf are refused
+        (ValueError); -inf is a class of probability 0.
     y : integer ndarray of shape (N,)
         The correct class of each example, 0 <= y[n] < C.
 
@@ -48,7 +57,8 @@ def softmax_loss_forward(x, y):
     -------
     loss : NumPy scalar of x's dtype
         -(1/N) sum_n log softmax(x[n])[y[n]], computed as log-softmax (log-sum-exp), so it
-        stays finite for logits of any size.
+        stays finite for finite logits of any size; +inf where a correct class has a
+        score of -inf.
     cache : for `softmax_loss_backward`
 
     Examples
@@ -56,10 +66,13 @@ def softmax_loss_forward(x, y):
     >>> softmax_loss_forward(np.zeros((2, 4)), np.array([0, 3]))[0]  # log 4
     np.float64(1.3862943611198906)
     """
-    x, y = _scores_and_labels("softmax_loss_forward", x, y)
+    check = Args("softmax_loss_forward")
+    x, y = _scores_and_labels(check, x, y)
     # log softmax(x)[y] = shifted[y] - log(sum(exp(shifted))), shifted = x - max(x): exp
     # is only ever taken of numbers <= 0, and one of them is 0, so the sum is >= 1.
-    shifted = x - x.max(axis=1, keepdims=True)
+    row_max = softmax_row_max(check, x, axis=1)
+    with np.errstate(over="ignore"):
+        shifted = x - row_max
     correct = shifted[np.arange(x.shape[0]), y]
     # exp is taken once, here, and the backward's softmax reuses it. In place: shifted is
     # this function's own array, and only its entries at y are needed past this point.
@@ -134,7 +147,9 @@ def svm_loss_forward(x, y):
     >>> svm_loss_forward(np.array([[3.0, 1.0, 2.5]]), np.array([0]))[0]  # 0 + 0.5
     np.float64(0.5)
     """
-    x, y = _scores_and_labels("svm_loss_forward", x, y)
+    check = Args("svm_loss_forward")
+    x, y = _scores_and_labels(check, x, y)
+    check.finite("x", x)
     rows = np.arange(x.shape[0])
     margins = np.maximum(0, x - x[rows, y][:, None] + 1)
     margins[rows, y] = 0
@@ -326,9 +341,24 @@ def _fused(forward, backward, x, y):
     return loss, grads[0] if isinstance(grads, tuple) else grads
 
 
-def _scores_and_labels(func, x, y):
+def softmax_row_max(check, x, axis):
+    """The maximum of x along `axis` (kept), after refusing NaN, +inf and rows with no
+    finite score: the softmax losses' rule for their scores (see the module docstring).
+
+    The maximum is computed anyway to shift the scores, and it is finite exactly when
+    the row is fine, so the check costs nothing on good input.
+    """
+    row_max = x.max(axis=axis, keepdims=True)
+    if not np.isfinite(row_max).all():
+        check.finite("x", x, minus_inf_ok=True)
+        row = tuple(int(i) for i in np.argwhere(~np.isfinite(np.squeeze(row_max, axis)))[0])
+        raise check.error(f"x has no finite score in row {row} (every score is -inf): its "
+                          f"softmax is undefined")
+    return row_max
+
+
+def _scores_and_labels(check, x, y):
     """x of shape (N, C) with N, C >= 1, and integer labels y of shape (N,) in [0, C)."""
-    check = Args(func)
     x = check.floats("x", x, "N C")
     if x.size == 0:
         raise check.error(f"x must hold at least one example and one class; got "
@@ -343,14 +373,14 @@ def _predictions_and_targets(check, x, y, labels_ok):
     Returns (x, y, soft) with soft True when y is floating. Floating targets of the
     sigmoid loss are data, like labels: they take x's dtype and get no gradient.
     """
-    x = check.floats("x", x, "N ...")
+    x = check.finite("x", check.floats("x", x, "N ..."))
     if x.size == 0:
         raise check.error(f"x must hold at least one element; got x.shape = {x.shape}")
     soft = is_float_array(y) or not labels_ok
     if not labels_ok:
-        y = check.floats("y", y)
+        y = check.finite("y", check.floats("y", y))
     elif soft:
-        y = np.asarray(y).astype(x.dtype, copy=False)
+        y = check.finite("y", np.asarray(y)).astype(x.dtype, copy=False)
     elif isinstance(y, np.ndarray) and y.dtype == bool:
         y = y.astype(x.dtype)
     elif isinstance(y, (np.ndarray, np.generic)) and np.issubdtype(y.dtype, np.integer):

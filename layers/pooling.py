@@ -25,7 +25,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from .contract import Args, backward_of, differentiable, upstream
-from ._windows import param_int, param_keys, sliding_windows
+from ._windows import param_int, sliding_windows
 from .registry import Example, register
 
 __all__ = ["max_pool_forward_naive", "max_pool_backward_naive",
@@ -42,17 +42,18 @@ def pool_arguments(func, x, pool_param):
     return x, pool_windows(check, pool_param, x.shape[2:])
 
 
-def pool_windows(check, pool_param, size, size_names=("H", "W")):
+def pool_windows(check, pool_param, size, size_names=("H", "W"),
+                 arguments="x and pool_param"):
     """The `Windows` of pool_param {'pool_height', 'pool_width', 'stride'} (no other key)
     on an input of spatial `size`, validated with `check`; `size_names` label the sizes
-    in the messages."""
-    pool_param = check.mapping("pool_param", pool_param)
-    param_keys(check, "pool_param", pool_param, ("pool_height", "pool_width", "stride"))
+    in the messages, and `arguments` the arguments that give the input and pool_param."""
+    pool_param = check.mapping("pool_param", pool_param,
+                               ("pool_height", "pool_width", "stride"))
     height = param_int(check, "pool_param", pool_param, "pool_height", low=1)
     width = param_int(check, "pool_param", pool_param, "pool_width", low=1)
     stride = param_int(check, "pool_param", pool_param, "stride", low=1)
     return sliding_windows(check, size, (height, width), stride, size_names=size_names,
-                           kernel_names=("pool_height", "pool_width"))
+                           kernel_names=("pool_height", "pool_width"), arguments=arguments)
 
 
 # The fast max pool makes several passes over its input (one per window element, each
@@ -274,6 +275,9 @@ def global_avg_pool_forward(x):
     """
     check = Args("global_avg_pool_forward")
     x = check.floats("x", x, "N C H W")
+    if x.shape[2] * x.shape[3] == 0:
+        raise check.error(f"x must have H*W >= 1 positions to average (a mean of nothing "
+                          f"is undefined); got x.shape = {x.shape}")
     return x.mean(axis=(2, 3)), (x.shape, x.dtype)
 
 

@@ -22,8 +22,8 @@ import numpy as np
 
 from ._examples import dims, normal
 from .contract import Args, backward_of, describe, differentiable, upstream
-from .batchnorm import (closed_form_backward, normalize_features, scale_shift_example,
-                        standardize_backward, sum_over)
+from .batchnorm import (closed_form_backward, norm_eps, normalize_features,
+                        scale_shift_example, standardize, standardize_backward, sum_over)
 from .registry import Example, register
 
 __all__ = ["spatial_batchnorm_forward", "spatial_batchnorm_backward",
@@ -84,7 +84,9 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     G : int >= 1, the number of groups; it must divide C. G = 1 is layer norm over
         (C, H, W), G = C is instance norm.
     gn_param : dict
-        ``'eps'``: added to the variance, default 1e-5.
+        ``'eps'``: added to the variance, default 1e-5; it must stay positive in x's
+        dtype. ``'mode'`` (``'train'`` or ``'test'``), which CS231n's notebook passes, is
+        accepted and ignored. Any other key is a ValueError.
 
     Returns
     -------
@@ -101,15 +103,14 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     if c % groups:
         raise check.error(f"G must divide the number of channels C = {c} (from x); got "
                           f"G = {groups}")
-    gn_param = check.mapping("gn_param", gn_param)
-    eps = check.number("gn_param['eps']", gn_param.get("eps", 1e-5), low=0, low_open=True)
-    xg = x.reshape(n, groups, -1)
-    xmu = xg - xg.mean(axis=-1, keepdims=True)
-    var = np.mean(xmu * xmu, axis=-1, keepdims=True)
-    inv_std = 1 / np.sqrt(var + eps)
-    xhat = (xmu * inv_std).reshape(x.shape)
+    if x.shape[2] * x.shape[3] == 0:
+        raise check.error(f"x must have H*W >= 1 positions for the statistics of a group "
+                          f"(a mean of nothing is undefined); got x.shape = {x.shape}")
+    eps = norm_eps(check, "gn_param", gn_param, x.dtype)
+    moments = standardize(group_view(x, groups), (-1,), eps)
+    xhat = moments.xhat.reshape(x.shape)
     out = gamma4 * xhat + beta4
-    return out, (xhat, inv_std, gamma4, np.shape(gamma), np.shape(beta))
+    return out, (xhat, 1 / moments.std, gamma4, np.shape(gamma), np.shape(beta))
 
 
 @backward_of(spatial_groupnorm_forward)
@@ -129,12 +130,21 @@ def spatial_groupnorm_backward(dout, cache):
     """
     xhat, inv_std, gamma4, gamma_shape, beta_shape = cache
     dout = upstream("spatial_groupnorm_backward", dout, xhat.shape, xhat.dtype)
-    n, groups = inv_std.shape[:2]
+    groups = inv_std.shape[1]
     dbeta = sum_over((0, 2, 3), dout).reshape(beta_shape)
     dgamma = sum_over((0, 2, 3), dout, xhat).reshape(gamma_shape)
-    dxhat = (dout * gamma4).reshape(n, groups, -1)
-    dx = standardize_backward(dxhat, xhat.reshape(n, groups, -1), inv_std, axis=-1)
+    dx = standardize_backward(group_view(dout * gamma4, groups), group_view(xhat, groups),
+                              inv_std, axis=-1)
     return dx.reshape(xhat.shape), dgamma, dbeta
+
+
+def group_view(x, groups):
+    """x (N, C, H, W) as (N, G, (C/G)*H*W): each group's values along the last axis.
+
+    The sizes are spelled out: a -1 cannot be inferred when N = 0.
+    """
+    n, c, h, w = x.shape
+    return x.reshape(n, groups, (c // groups) * h * w)
 
 
 def channel_parameter(check, name, value, channels):

@@ -15,6 +15,7 @@ import numpy as np
 from ._examples import dims, normal
 from ._numerics import log_softmax, softmax
 from .contract import Args, backward_of, differentiable, upstream
+from .losses import softmax_row_max
 from .registry import register
 
 __all__ = [
@@ -105,8 +106,10 @@ def temporal_softmax_loss_forward(x, y, mask):
 
     Parameters
     ----------
-    x : ndarray of shape (N, T, V), float32 or float64
-        Scores (logits) over a vocabulary of V words at each of T steps.
+    x : ndarray of shape (N, T, V), float32 or float64, N >= 1
+        Scores (logits) over a vocabulary of V words at each of T steps. As for
+        `softmax_loss_forward`, NaN and +inf are refused, at every step, and -inf is a
+        word of probability 0.
     y : integer ndarray of shape (N, T)
         The correct word at each step, 0 <= y[n, t] < V.
     mask : boolean ndarray of shape (N, T)
@@ -129,8 +132,13 @@ def temporal_softmax_loss_forward(x, y, mask):
     x = check.floats("x", x, "N T V")
     if x.shape[2] == 0:
         raise check.error(f"x must score at least one word (V >= 1); got x.shape = {x.shape}")
+    if x.shape[0] == 0:
+        raise check.error(f"x must hold at least one sequence (N >= 1): the loss averages "
+                          f"over the N sequences; got x.shape = {x.shape}")
     y = check.ints("y", y, "N T", high=check.dim("V"), high_name="V")
     mask = check.bools("mask", mask, "N T")
+    # At every step, masked or not: a NaN there would still reach dx as NaN * 0.
+    softmax_row_max(check, x, axis=2)
     log_probs = np.take_along_axis(log_softmax(x, axis=2), y[..., None], axis=2)[..., 0]
     # The sum of the negated terms, not the negated sum: with no True step the sum is 0.0
     # and negating it afterwards would give -0.0.

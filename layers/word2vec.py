@@ -15,6 +15,11 @@ v_c and one observed outside word o:
 
 Skip-gram sums one of these losses over the outside words of a window around the center
 word (CS224N sums; it does not average).
+
+As every loss, these refuse NaN and infinite values in the vectors they use, and scores
+u_w . v_c that overflow the dtype (ValueError naming the argument): a NaN loss would
+silently stop training. Rows of the vector matrices that a call does not use are not
+looked at.
 """
 
 import numbers
@@ -61,9 +66,7 @@ def naive_softmax_loss_forward(center_vec, outside_idx, outside_vectors):
     center_vec = check.floats("center_vec", center_vec, "D")
     outside_vectors = check.floats("outside_vectors", outside_vectors, "V D")
     outside_idx = _word_indices(check, "outside_idx", outside_idx, "")
-    scores = outside_vectors @ center_vec
-    loss = -log_softmax(scores)[outside_idx]
-    return center_vec.dtype.type(loss), (center_vec, outside_idx, outside_vectors, scores)
+    return _naive_softmax_loss(check, center_vec, outside_idx, outside_vectors)
 
 
 @backward_of(naive_softmax_loss_forward)
@@ -80,12 +83,9 @@ def naive_softmax_loss_backward(dloss, cache):
     dcenter_vec : ndarray of shape (D,), dloss * U^T (yhat - y)
     doutside_vectors : ndarray of shape (V, D), dloss * (yhat - y) v_c^T
     """
-    center_vec, outside_idx, outside_vectors, scores = cache
-    dloss = upstream("naive_softmax_loss_backward", dloss, (), center_vec.dtype, "dloss")
-    dscores = softmax(scores)
-    dscores[outside_idx] -= 1
-    dscores *= dloss
-    return outside_vectors.T @ dscores, np.outer(dscores, center_vec)
+    dtype = cache[0].dtype
+    return _naive_softmax_grads(upstream("naive_softmax_loss_backward", dloss, (), dtype,
+                                         "dloss"), cache)
 
 
 @differentiable("center_vec", "outside_vectors")
@@ -120,14 +120,8 @@ def negative_sampling_loss_forward(center_vec, outside_idx, outside_vectors, neg
     outside_vectors = check.floats("outside_vectors", outside_vectors, "V D")
     outside_idx = _word_indices(check, "outside_idx", outside_idx, "")
     negative_idx = _word_indices(check, "negative_idx", negative_idx, "K")
-    # Row 0 is the outside word with sign +1, rows 1..K the negatives with sign -1:
-    # the loss is sum_j softplus(-sign_j u_j . v_c).
-    words = np.concatenate([[outside_idx], negative_idx])
-    signs = np.ones(words.shape, dtype=center_vec.dtype)
-    signs[1:] = -1
-    margins = signs * (outside_vectors[words] @ center_vec)
-    loss = np.sum(softplus(-margins))
-    return center_vec.dtype.type(loss), (center_vec, outside_vectors, words, signs, margins)
+    return _negative_sampling_loss(check, center_vec, outside_idx, outside_vectors,
+                                   negative_idx)
 
 
 @backward_of(negative_sampling_loss_forward)
@@ -145,15 +139,9 @@ def negative_sampling_loss_backward(dloss, cache):
     doutside_vectors : ndarray of shape (V, D); only the rows of o and the negatives are
         non-zero, and a row gets one term per occurrence
     """
-    center_vec, outside_vectors, words, signs, margins = cache
-    dloss = upstream("negative_sampling_loss_backward", dloss, (), center_vec.dtype,
-                     "dloss")
-    # d softplus(-m)/dm = -sigmoid(-m) = -(1 - sigmoid(m)); m_j = sign_j u_j . v_c.
-    dscores = -signs * sigmoid(-margins) * dloss
-    dcenter = dscores @ outside_vectors[words]
-    doutside = np.zeros_like(outside_vectors)
-    np.add.at(doutside, words, np.outer(dscores, center_vec))
-    return dcenter, doutside
+    dtype = cache[0].dtype
+    return _negative_sampling_grads(upstream("negative_sampling_loss_backward", dloss, (),
+                                             dtype, "dloss"), cache)
 
 
 @differentiable("center_vectors", "outside_vectors")
@@ -188,16 +176,18 @@ def skipgram_forward(center_idx, outside_idx, center_vectors, outside_vectors,
     center_vec = center_vectors[center_idx]
     loss, caches = 0.0, []
     for j, word in enumerate(outside_idx):
+        # center_vec is a row of center_vectors, the argument the messages name.
         if negative_idx is None:
-            word_loss, cache = naive_softmax_loss_forward(center_vec, word, outside_vectors)
+            word_loss, cache = _naive_softmax_loss(check, center_vec, word, outside_vectors,
+                                                   "center_vectors")
         else:
-            word_loss, cache = negative_sampling_loss_forward(center_vec, word,
-                                                              outside_vectors,
-                                                              negative_idx[j])
+            word_loss, cache = _negative_sampling_loss(check, center_vec, word,
+                                                       outside_vectors, negative_idx[j],
+                                                       "center_vectors")
         loss += word_loss
         caches.append(cache)
-    backward = negative_sampling_loss_backward if negative_idx is not None \
-        else naive_softmax_loss_backward
+    backward = _negative_sampling_grads if negative_idx is not None \
+        else _naive_softmax_grads
     return center_vectors.dtype.type(loss), (center_idx, center_vectors.shape,
                                              outside_vectors, backward, caches)
 
@@ -225,6 +215,68 @@ def skipgram_backward(dloss, cache):
         dcenter_vectors[center_idx] += dcenter
         doutside_vectors += doutside
     return dcenter_vectors, doutside_vectors
+
+
+def _naive_softmax_loss(check, center_vec, outside_idx, outside_vectors,
+                        center_name="center_vec"):
+    """`naive_softmax_loss_forward` on validated arguments; errors name `check`'s function
+    and call the center vector `center_name`."""
+    scores = _scores(check, outside_vectors, center_vec, center_name)
+    loss = -log_softmax(scores)[outside_idx]
+    return center_vec.dtype.type(loss), (center_vec, outside_idx, outside_vectors, scores)
+
+
+def _negative_sampling_loss(check, center_vec, outside_idx, outside_vectors, negative_idx,
+                            center_name="center_vec"):
+    """`negative_sampling_loss_forward` on validated arguments; errors name `check`'s
+    function and call the center vector `center_name`."""
+    # Row 0 is the outside word with sign +1, rows 1..K the negatives with sign -1:
+    # the loss is sum_j softplus(-sign_j u_j . v_c).
+    words = np.concatenate([[outside_idx], negative_idx])
+    signs = np.ones(words.shape, dtype=center_vec.dtype)
+    signs[1:] = -1
+    margins = signs * _scores(check, outside_vectors, center_vec, center_name, words)
+    loss = np.sum(softplus(-margins))
+    return center_vec.dtype.type(loss), (center_vec, outside_vectors, words, signs, margins)
+
+
+def _naive_softmax_grads(dloss, cache):
+    """(dcenter_vec, doutside_vectors) of `_naive_softmax_loss`'s cache, for a checked
+    dloss."""
+    center_vec, outside_idx, outside_vectors, scores = cache
+    dscores = softmax(scores)
+    dscores[outside_idx] -= 1
+    dscores *= dloss
+    return outside_vectors.T @ dscores, np.outer(dscores, center_vec)
+
+
+def _negative_sampling_grads(dloss, cache):
+    """(dcenter_vec, doutside_vectors) of `_negative_sampling_loss`'s cache, for a checked
+    dloss."""
+    center_vec, outside_vectors, words, signs, margins = cache
+    # d softplus(-m)/dm = -sigmoid(-m) = -(1 - sigmoid(m)); m_j = sign_j u_j . v_c.
+    dscores = -signs * sigmoid(-margins) * dloss
+    dcenter = dscores @ outside_vectors[words]
+    doutside = np.zeros_like(outside_vectors)
+    np.add.at(doutside, words, np.outer(dscores, center_vec))
+    return dcenter, doutside
+
+
+def _scores(check, outside_vectors, center_vec, center_name, words=None):
+    """outside_vectors[words] @ center_vec (all rows when `words` is None), refusing NaN
+    and infinite scores: from a NaN or infinite input, named with its position (the
+    center vector as `center_name`), or from a product that overflows."""
+    used = outside_vectors if words is None else outside_vectors[words]
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = used @ center_vec
+    if not np.isfinite(scores).all():
+        check.finite(center_name, center_vec)
+        check.finite("outside_vectors", outside_vectors)
+        position = int(np.flatnonzero(~np.isfinite(scores))[0])
+        word = position if words is None else int(words[position])
+        raise check.error(f"the score outside_vectors[{word}] . {center_name} of word "
+                          f"{word} overflows {center_vec.dtype}: the vectors are too large")
+    return scores
 
 
 def _word_indices(check, name, value, spec):

@@ -126,9 +126,11 @@ def test_float32_in_float32_out(name, rng):
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("x, error, message", [
-    (np.ones(3, dtype=bool), TypeError, r"x must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got bool array of shape \(3,\)"),
-    ("1.0", TypeError, r"x must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got str"),
-    (np.ones(3, dtype=np.complex128), TypeError, r"x must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got complex128 array"),
+    (np.ones(3, dtype=bool), TypeError,
+     r"x must be a number array, .*; got bool array of shape \(3,\)"),
+    ("1.0", TypeError, r"x must be a number array, .*; got str"),
+    (np.ones(3, dtype=np.complex128), TypeError,
+     r"x must be a number array, .*; got complex128 array"),
 ])
 def test_non_float_input_is_refused(name, x, error, message):
     forward, _ = pair(name)

@@ -76,8 +76,8 @@ X, W, B = np.ones((2, 3)), np.ones((3, 4)), np.ones(4)
     ((X, W, np.ones((1, 4))), ValueError,
      r"affine_forward: b must be a 1-d array of shape \(M,\); got b.shape = \(1, 4\)"),
     ((np.ones((2, 3), dtype=np.complex128), W, B), TypeError,
-     r"affine_forward: x must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got complex128 array of shape \(2, 3\)"),
-    ((X, "w", B), TypeError, r"affine_forward: w must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got str"),
+     r"affine_forward: x must be a number array, .*; got complex128 array of shape \(2, 3\)"),
+    ((X, "w", B), TypeError, r"affine_forward: w must be a number array, .*; got str"),
     ((X, W, B.astype(np.float16)), TypeError,
      r"affine_forward: b must be a number array, .*; got float16 array of shape \(4,\)"),
 ])

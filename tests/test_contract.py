@@ -68,10 +68,10 @@ def test_one_float32_argument_among_float64_computes_in_float64(name):
         reference = replaced(ex.args, position, lowered.astype(np.float64))
         want_out, want_grads = run(name, reference, ex.kwargs)
         out, grads = run(name, replaced(ex.args, position, lowered), ex.kwargs)
-        for got, want in zip(out, want_out):
+        for got, want in zip(out, want_out, strict=True):
             assert got.dtype == np.float64
             np.testing.assert_array_equal(got, want)
-        for j, (got, want) in enumerate(zip(grads, want_grads)):
+        for j, (got, want) in enumerate(zip(grads, want_grads, strict=True)):
             assert got.dtype == (np.float32 if j == k else np.float64), (name, j)
             np.testing.assert_array_equal(got, want.astype(got.dtype))
     assert len(expected_grads) == len(declared_positions(name))
@@ -102,10 +102,10 @@ def test_integer_arguments_are_promoted_as_numpy_does(name, dtype):
         except (ValueError, RuntimeWarning):
             continue  # the layer refuses these values (e.g. a tie at a kink): not dtypes
         out, grads = run(name, replaced(ex.args, position, integers), ex.kwargs)
-        for got, want in zip(out, want_out):
+        for got, want in zip(out, want_out, strict=True):
             assert got.dtype == np.float64
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
-        for j, (got, want) in enumerate(zip(grads, want_grads)):
+        for j, (got, want) in enumerate(zip(grads, want_grads, strict=True)):
             own = np.float64 if j == k else np.dtype(dtype)
             assert got.dtype == own and got.shape == np.shape(ex.args[
                 declared_positions(name)[j]]), (name, j)
@@ -187,7 +187,7 @@ def test_a_zero_initial_state_may_be_the_python_number_0(step):
     zeros = tuple(np.zeros((n, h)) if np.ndim(s) == 0 else s for s in states)
     given = forward(x, *states, *weights)
     full = forward(x, *zeros, *weights)
-    for a, b in zip(given[:-1], full[:-1]):
+    for a, b in zip(given[:-1], full[:-1], strict=True):
         np.testing.assert_array_equal(a, b)
     upstream = [rng.standard_normal((n, h)) for _ in given[:-1]]
     grads = backward(*upstream, given[-1])
@@ -213,7 +213,7 @@ def test_a_backward_refuses_every_other_layers_cache(name):
     spec = REGISTRY[name]
     own = CACHES[name]
     upstream = [np.ones(np.shape(o)) for o in own[:-1]]
-    for other, result in CACHES.items():
+    for result in CACHES.values():
         cache = result[-1]
         if cache.forward in spec.backward.forwards:
             continue
@@ -249,5 +249,5 @@ def test_batchnorm_backward_alt_takes_batchnorm_forwards_cache():
     _, cache = layers.batchnorm_forward(x, np.ones(3), np.zeros(3), {"mode": "train"})
     dout = rng.standard_normal((4, 3))
     for a, b in zip(layers.batchnorm_backward(dout, cache),
-                    layers.batchnorm_backward_alt(dout, cache)):
+                    layers.batchnorm_backward_alt(dout, cache), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)

@@ -159,7 +159,7 @@ NEGSAMP_EXPECTED = [
 
 def assert_skipgram_cases(loss_function, expected, dataset, vectors, tokens):
     for (center, size, outside), (loss, grad_center, grad_outside) in zip(
-            skipgram_cases(loss_function), expected):
+            skipgram_cases(loss_function), expected, strict=True):
         output = skipgram(center, size, outside, tokens, vectors[:5, :], vectors[5:, :],
                           dataset, loss_function)
         assert np.allclose(output[0], loss)

@@ -79,7 +79,7 @@ def numeric_gradients(forward, args, dout, which, output=0):
 
 
 def assert_gradients_within(analytic, numeric, bound):
-    errors = [rel_error(a, n) for a, n in zip(analytic, numeric)]
+    errors = [rel_error(a, n) for a, n in zip(analytic, numeric, strict=True)]
     assert max(errors) < bound, errors
 
 
@@ -206,7 +206,7 @@ def test_two_layer_net():
 def fc_net_check_data():
     """The FullyConnectedNet check cells' data, after np.random.seed(231)."""
     np.random.seed(231)
-    N, D, H1, H2, C = 2, 15, 20, 30, 10
+    N, D, C = 2, 15, 10          # the cells' hidden sizes, [20, 30], are the models' own
     X = np.random.randn(N, D)
     y = np.random.randint(C, size=(N,))
     return X, y, dict(input_dim=D, num_classes=C, weight_scale=5e-2, dtype=np.float64)
@@ -218,7 +218,7 @@ def fc_net_check_data():
 ])
 def test_fully_connected_net_initial_loss_and_gradients(normalization, losses):
     X, y, options = fc_net_check_data()
-    for reg, printed in zip([0, 3.14], losses):
+    for reg, printed in zip([0, 3.14], losses, strict=True):
         model = FullyConnectedNet([20, 30], reg=reg, normalization=normalization, **options)
         loss, _ = model.loss(X, y)
         assert_loss(loss, printed)
@@ -845,7 +845,7 @@ def test_temporal_softmax_loss():
 def captioning_loss(word_to_idx, features, captions, wordvec_dim, hidden_dim, cell):
     """CaptioningRNN.loss as the captioning notebooks' model computes it, with every
     parameter set to np.linspace(-1.4, 1.3) of its size, from gatelab's layers."""
-    V, (N, D), H = len(word_to_idx), features.shape, hidden_dim
+    V, (_, D), H = len(word_to_idx), features.shape, hidden_dim
     gates = 4 if cell == "lstm" else 1
     shapes = {"W_embed": (V, wordvec_dim), "W_proj": (D, H), "b_proj": (H,),
               "Wx": (wordvec_dim, gates * H), "Wh": (H, gates * H), "b": (gates * H,),
@@ -925,7 +925,7 @@ def test_lstm_step_backward():
     dnext_c = np.random.randn(*next_c.shape)
     through_h = numeric_gradients(lstm_step_forward, args, dnext_h, range(6), output=0)
     through_c = numeric_gradients(lstm_step_forward, args, dnext_c, range(6), output=1)
-    numeric = [h + c for h, c in zip(through_h, through_c)]
+    numeric = [h + c for h, c in zip(through_h, through_c, strict=True)]
     assert_gradients_within(lstm_step_backward(dnext_h, dnext_c, cache), numeric, 1e-6)
 
 

@@ -140,7 +140,7 @@ def parse(signature):
     arguments = ast.parse(f"def f({signature}): pass").body[0].args
     names = [a.arg for a in arguments.args]
     defaults = [ast.literal_eval(d) for d in arguments.defaults]
-    return list(zip(names, [REQUIRED] * (len(names) - len(defaults)) + defaults))
+    return list(zip(names, [REQUIRED] * (len(names) - len(defaults)) + defaults, strict=True))
 
 
 def same_default(ours, theirs):
@@ -156,7 +156,7 @@ def assert_signature_extends(function, expected, owner):
                   if p.name != "self"]
     got = [p.name for p in parameters[:len(expected)]]
     assert got == [name for name, _ in expected], f"{owner}: parameters {got}"
-    for parameter, (name, default) in zip(parameters, expected):
+    for parameter, (name, default) in zip(parameters[:len(expected)], expected, strict=True):
         assert parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, \
             f"{owner}: {name} must be positional, as in CS231n"
         wanted = DIFFERENT_DEFAULTS.get((owner, name), default)

@@ -315,9 +315,10 @@ def test_binary_gates_refuse_shapes_that_do_not_broadcast(name):
 
 @pytest.mark.parametrize("name", BINARY)
 @pytest.mark.parametrize("x, y, message", [
-    (np.ones(3, dtype=np.complex64), np.ones(3), r"x must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got complex64 array"),
-    (np.ones(3), ["a", "b", "c"], r"y must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got list"),
-    (np.ones(3), True, r"y must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got bool"),
+    (np.ones(3, dtype=np.complex64), np.ones(3),
+     r"x must be a number array, .*; got complex64 array"),
+    (np.ones(3), ["a", "b", "c"], r"y must be a number array, .*; got list"),
+    (np.ones(3), True, r"y must be a number array, .*; got bool"),
     (np.ones(3), np.ones(3, dtype=np.float16), r"y must be a number array.*; got float16 array"),
     (1.0, 2, r"at least one of x and y must be a NumPy floating-point array; got float "
              r"and int"),
@@ -330,9 +331,9 @@ def test_binary_gates_refuse_bad_types(name, x, y, message):
 
 @pytest.mark.parametrize("name", ["exp", "log", "sum", "mean"])
 @pytest.mark.parametrize("x, message", [
-    (np.arange(3) > 1, r"x must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got bool array"),
-    ([1.0, None], r"x must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got list"),
-    (None, r"x must be a number array, float32 or float64 \(integers and Python numbers are promoted as NumPy does\); got NoneType"),
+    (np.arange(3) > 1, r"x must be a number array, .*; got bool array"),
+    ([1.0, None], r"x must be a number array, .*; got list"),
+    (None, r"x must be a number array, .*; got NoneType"),
 ])
 def test_unary_gates_refuse_non_float_arrays(name, x, message):
     forward = getattr(gates, f"{name}_forward")

@@ -190,10 +190,25 @@ def test_a_failed_run_closes_its_bar(monkeypatch):
 def test_a_diverging_run_stops_with_a_clear_error():
     data = blobs()
     data["X_train"][5] = np.nan
+    # The loss layers refuse scores that are not finite, naming where.
+    with pytest.raises(ValueError, match=r"softmax_loss_forward: x holds NaN at index "
+                                         r"\(\d+, 0\)"):
+        make_solver(data).train()
+
+    class NanLoss(Softmax):
+        """A model whose own loss (no loss layer) is not finite."""
+
+        def loss(self, X, y=None):
+            if y is None:
+                return super().loss(X)
+            return np.float64(np.nan), super().loss(X, y)[1]
+
+    solver = make_solver()
+    solver.model = NanLoss(5, 3)
     with pytest.raises(FloatingPointError, match=r"Solver: the loss is nan at iteration "
                                                  r"\d+ \(epoch 1\); the learning rate is "
                                                  r"too high, or the data is not finite"):
-        make_solver(data).train()
+        solver.train()
 
 
 def test_solver_argument_errors():
