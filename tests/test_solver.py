@@ -176,12 +176,22 @@ def test_a_notebook_bar_replaces_the_periodic_lines(monkeypatch, capsys):
 
 
 def test_a_failed_run_closes_its_bar(monkeypatch):
+    class Failing(Softmax):
+        calls = 0
+
+        def loss(self, X, y=None):
+            if y is not None:
+                Failing.calls += 1
+                if Failing.calls == 5:
+                    raise RuntimeError("the fifth step fails")
+            return super().loss(X, y)
+
     monkeypatch.setattr(sys, "stdout", Terminal())
     data = blobs()
-    data["X_train"][5] = np.nan
+    solver = Solver(Failing(5, 3), data, batch_size=20, num_epochs=2, verbose=True)
     open_bars = len(tqdm.tqdm._instances) if hasattr(tqdm.tqdm, "_instances") else 0
-    with pytest.raises(FloatingPointError) as caught:
-        make_solver(data, verbose=True).train()
+    with pytest.raises(RuntimeError, match="the fifth step fails") as caught:
+        solver.train()
     # The traceback keeps the run's frames, and with them its bar, alive.
     assert caught.traceback and len(getattr(tqdm.tqdm, "_instances", [])) == open_bars
     assert sys.stdout.getvalue().endswith("\n")         # closed, the cursor below it
