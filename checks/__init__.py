@@ -8,6 +8,9 @@
   it saw in the forward pass, and the wrong one named (``localize=True``).
 - `check_model(model, X, y)`: the same check for a CS231n-style model (a ``params``
   dict and ``loss(X, y) -> (loss, grads)``), with a row per parameter.
+- `check_torch(fn, *inputs)`: the same check for PyTorch code (a custom
+  ``torch.autograd.Function``, a module), with gradcheck's calling convention; torch is
+  imported only when it is called.
 - `register`: register a pair with a builder of example inputs, so that
   ``python -m checks my_layers.py`` checks it.
 - `jacobian(fn, x)` and `analytic_jacobian(forward, backward, *args)`: full Jacobians of
@@ -28,10 +31,11 @@ from .model_check import check_model
 from .gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
                              grad_check_sparse, rel_error)
 from .report import GradientCheckError, GradReport
+from .torch_check import check_torch
 
 __all__ = [
     "Example", "GradReport", "GradientCheckError", "TOLERANCES", "analytic_jacobian",
-    "assert_gradients", "check_graph", "check_layer", "check_model", "eval_numerical_gradient",
-    "eval_numerical_gradient_array", "grad_check_sparse", "jacobian", "register",
-    "rel_error",
+    "assert_gradients", "check_graph", "check_layer", "check_model", "check_torch",
+    "eval_numerical_gradient", "eval_numerical_gradient_array", "grad_check_sparse",
+    "jacobian", "register", "rel_error",
 ]

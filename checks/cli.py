@@ -13,6 +13,7 @@ not registered (it could not be checked). Warnings do not fail.
 """
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -21,6 +22,7 @@ import sys
 import time
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from layers.registry import REGISTRY
 from .checker import TOLERANCES, check_layer
@@ -44,7 +46,34 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1; got {args.seeds}")
+    if args.plot is not None:
+        problem = unwritable(args.plot)
+        if problem:
+            parser.error(f"--plot: cannot write {args.plot}: {problem}")
     return args
+
+
+def unwritable(path):
+    """Why a figure cannot be saved at `path` (None if it can), known before any check runs."""
+    target = os.path.abspath(path)
+    directory = os.path.dirname(target)
+    if os.path.isdir(target):
+        return "it is a directory"
+    if not os.path.exists(directory):
+        return f"the directory {directory} does not exist"
+    if not os.path.isdir(directory):
+        return f"{directory} is not a directory"
+    if not os.access(target if os.path.exists(target) else directory, os.W_OK):
+        return "permission denied"
+    extension = os.path.splitext(target)[1][1:].lower()
+    if extension:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if extension not in formats:
+            return (f"matplotlib cannot save .{extension} files (it saves "
+                    f"{', '.join('.' + f for f in sorted(formats))})")
+    return None
 
 
 def load_target(target):
@@ -115,7 +144,7 @@ def main(argv=None):
     failed = compared = 0
     labels, errors = [], []
     print_row(*(name for name, _ in COLUMNS))
-    for count, (spec, dtype, seed) in enumerate(runs, 1):
+    for count, (spec, dtype, seed) in enumerate(with_progress(runs), 1):
         run = f"{count}/{len(runs)}"
         try:
             example = spec.example(np.random.default_rng(seed), dtype)
@@ -153,3 +182,61 @@ def main(argv=None):
         print("nothing to check: no registered layer found")
         return 1
     return 1 if failed or missing else 0
+
+
+def with_progress(runs):
+    """`runs`, with a tqdm bar on stderr while they run when stderr is a terminal.
+
+    The report on stdout stays what it is without the bar: when stdout is the same kind
+    of terminal, its lines are written above the bar (`_LinesAboveBar`).
+    """
+    bar = tqdm(runs, file=sys.stderr, disable=None, desc="checking", unit="run",
+               leave=False, dynamic_ncols=True)
+    if bar.disable:
+        yield from runs
+        return
+    with contextlib.ExitStack() as stack:
+        if _is_terminal(sys.stdout):
+            lines = stack.enter_context(_LinesAboveBar(sys.stdout, bar))
+            stack.enter_context(contextlib.redirect_stdout(lines))
+        stack.enter_context(bar)                      # closed (and cleared) first
+        yield from bar
+
+
+class _LinesAboveBar:
+    """A stand-in for a terminal's stdout that writes whole lines above `bar`.
+
+    A row printed while the bar is drawn would land after it on the bar's line, so each
+    complete line is written with the bar cleared, and the bar is redrawn below it.
+    """
+
+    def __init__(self, stream, bar):
+        self.stream, self.bar, self.pending = stream, bar, ""
+
+    def write(self, text):
+        self.pending += text
+        if "\n" in self.pending:
+            lines, _, self.pending = self.pending.rpartition("\n")
+            self.bar.clear()
+            self.stream.write(lines + "\n")
+            self.stream.flush()
+            self.bar.refresh()
+        return len(text)
+
+    def flush(self):
+        self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stream.write(self.pending)
+        self.stream.flush()
+
+
+def _is_terminal(stream):
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())

@@ -15,8 +15,11 @@ marker's indentation::
         raise NotImplementedError("out = log(1 + exp(x)); np.logaddexp avoids the overflow")
 
 so a student notebook runs until the first exercise and stops there with the hint. In a
-markdown cell (an answer to a question) the block becomes "*Your answer here.*". Outputs
-are cleared. The stubbing is an nbconvert `Preprocessor`, usable in an nbconvert pipeline.
+markdown cell (an answer to a question) the block becomes "*Your answer here.*". Hidden
+tests, between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` in a check cell
+(nbgrader's convention again), are removed, and outputs are cleared; cell metadata
+(nbgrader's included) is kept. The stubbing is an nbconvert `Preprocessor`, usable in an
+nbconvert pipeline.
 
 Usage, from the repository root::
 
@@ -40,6 +43,8 @@ STUDENT = HERE / "student"
 
 BEGIN = re.compile(r"^(?P<indent>\s*)### BEGIN SOLUTION(?::\s*(?P<hint>.*?))?\s*$")
 END = re.compile(r"^\s*### END SOLUTION\s*$")
+BEGIN_HIDDEN = re.compile(r"^(?P<indent>\s*)### BEGIN HIDDEN TESTS\s*$")
+END_HIDDEN = re.compile(r"^\s*### END HIDDEN TESTS\s*$")
 DEFAULT_HINT = "replace this line with your solution"
 ANSWER_STUB = "*Your answer here.*"
 
@@ -54,27 +59,47 @@ def solution_blocks(source, where="<cell>"):
     ValueError
         A marker without its partner, or a block inside a block, naming `where`.
     """
+    return [(begin, end, match["indent"], match["hint"] or DEFAULT_HINT)
+            for begin, end, match in _blocks(source, BEGIN, END, "SOLUTION", where)]
+
+
+def hidden_test_blocks(source, where="<cell>"):
+    """The hidden-test blocks of a cell's source, as (begin line, end line), counted
+    from 0 at the marker lines; a ValueError for unbalanced markers, as for
+    `solution_blocks`."""
+    return [(begin, end) for begin, end, _ in
+            _blocks(source, BEGIN_HIDDEN, END_HIDDEN, "HIDDEN TESTS", where)]
+
+
+def _blocks(source, begin_marker, end_marker, what, where):
     blocks, start = [], None
     for number, line in enumerate(source.splitlines()):
-        begin, end = BEGIN.match(line), END.match(line)
+        begin, end = begin_marker.match(line), end_marker.match(line)
         if begin:
             if start is not None:
-                raise ValueError(f"{where}, line {number + 1}: BEGIN SOLUTION inside the "
+                raise ValueError(f"{where}, line {number + 1}: BEGIN {what} inside the "
                                  f"block opened at line {start[0] + 1}")
-            start = (number, begin["indent"], begin["hint"] or DEFAULT_HINT)
+            start = (number, begin)
         elif end:
             if start is None:
-                raise ValueError(f"{where}, line {number + 1}: END SOLUTION without a "
-                                 "BEGIN SOLUTION")
-            blocks.append((start[0], number, start[1], start[2]))
+                raise ValueError(f"{where}, line {number + 1}: END {what} without a "
+                                 f"BEGIN {what}")
+            blocks.append((start[0], number, start[1]))
             start = None
     if start is not None:
-        raise ValueError(f"{where}, line {start[0] + 1}: BEGIN SOLUTION is never closed")
+        raise ValueError(f"{where}, line {start[0] + 1}: BEGIN {what} is never closed")
     return blocks
 
 
 def stub(source, cell_type, where="<cell>"):
-    """`source` with every solution block replaced by its stub (module docstring)."""
+    """`source` with every solution block replaced by its stub and every hidden-test
+    block removed (module docstring)."""
+    hidden = hidden_test_blocks(source, where)
+    if hidden:
+        lines = source.splitlines()
+        for begin, end in reversed(hidden):
+            del lines[begin:end + 1]
+        source = "\n".join(lines).rstrip("\n")
     lines = source.splitlines()
     for begin, end, indent, hint in reversed(solution_blocks(source, where)):
         if cell_type == "code":
@@ -87,7 +112,8 @@ def stub(source, cell_type, where="<cell>"):
 
 
 class ClearSolutions(Preprocessor):
-    """nbconvert preprocessor: replace the solution blocks of every cell by stubs."""
+    """nbconvert preprocessor: replace the solution blocks of every cell by stubs and
+    remove the hidden tests."""
 
     def preprocess_cell(self, cell, resources, index):
         where = f"{resources.get('notebook', 'notebook')}, cell {index}"

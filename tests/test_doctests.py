@@ -14,7 +14,7 @@ import training
 
 
 # Modules whose examples need an optional extra: module -> the package they import.
-NEEDS = {"training.data": "sklearn"}
+NEEDS = {"training.data": "sklearn", "checks.torch_check": "torch", "training.export": "torch"}
 
 
 def modules():

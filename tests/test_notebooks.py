@@ -51,11 +51,14 @@ MIN_SECRET_LENGTH = 20
 
 
 def solution_lines(nb):
-    """The stripped lines inside solution blocks, those of MIN_SECRET_LENGTH or more."""
+    """The stripped lines inside solution and hidden-test blocks, those of
+    MIN_SECRET_LENGTH or more."""
     secret = set()
     for cell in nb.cells:
         lines = cell.source.splitlines()
-        for begin, end, _, _ in make_student.solution_blocks(cell.source):
+        blocks = make_student.solution_blocks(cell.source)
+        hidden = make_student.hidden_test_blocks(cell.source)
+        for begin, end in [block[:2] for block in blocks] + hidden:
             secret.update(line.strip() for line in lines[begin + 1:end])
     return {line for line in secret if len(line) >= MIN_SECRET_LENGTH}
 
@@ -85,10 +88,46 @@ def test_every_notebook_is_built_from_its_source():
     assert build.main(["--check"]) == 0
 
 
+@pytest.mark.parametrize("source", build.sources(), ids=lambda p: p.stem)
+def test_every_source_is_valid_python(source):
+    tree = ast.parse(source.read_text(encoding="utf-8"), filename=source.name)
+    assert tree.body
+    # The magic written as a comment in the source is a magic in the notebook.
+    nb = build.build(source)
+    assert "%matplotlib inline" in nb.cells[1].source.splitlines()
+    assert "# %matplotlib inline" in source.read_text(encoding="utf-8").splitlines()
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_solution_notebook_runs_top_to_bottom(path, tmp_path):
+def test_graded_cells_carry_nbgraders_metadata(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata["gatelab"] == {"assignment": path.stem}
+    graded = [(cell, cell.metadata["nbgrader"]) for cell in nb.cells
+              if "nbgrader" in cell.metadata]
+    ids = [meta["grade_id"] for _, meta in graded]
+    assert len(ids) == len(set(ids))
+    for number, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader")
+        if make_student.solution_blocks(cell.source):
+            assert meta["solution"] and not meta["locked"], (path.name, number)
+            assert meta["grade"] == (cell.cell_type == "markdown")
+        if make_student.hidden_test_blocks(cell.source):
+            assert meta == {"grade": True, "grade_id": meta["grade_id"], "locked": True,
+                            "points": meta["points"], "schema_version": 3,
+                            "solution": False, "task": False}
+            answer = next(c for c in reversed(nb.cells[:number]) if c.cell_type == "code")
+            assert meta["grade_id"] == answer.metadata["nbgrader"]["grade_id"] + "_check"
+            assert meta["points"] > 0
+        if meta is None:
+            assert "SOLUTION" not in cell.source and "HIDDEN TESTS" not in cell.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_solution_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
     if path.stem in NEEDS:
         pytest.importorskip(NEEDS[path.stem])
+    # The hidden tests run at a seed of their own here, as a student's do when graded.
+    monkeypatch.setenv("GATELAB_SEED", str(sum(path.stem.encode()) * 7919))
     nb = nbformat.read(path, as_version=4)
     assert all(not cell.get("outputs") for cell in nb.cells), "stored with outputs"
     seconds = execute(nb, tmp_path)
@@ -106,8 +145,11 @@ def test_student_version_holds_no_solution(path):
     secret = solution_lines(solution)
     assert secret, f"{path.name} has no exercise"
     assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+    assert "HIDDEN TESTS" not in text and "GATELAB_SEED" not in text
     leaked = [line for line in secret if line in text]
     assert not leaked
+    # nbgrader's metadata survives, so nbgrader and the grader find the exercises.
+    assert [c.metadata for c in student.cells] == [c.metadata for c in solution.cells]
     blocks = sum(len(make_student.solution_blocks(cell.source)) for cell in solution.cells
                  if cell.cell_type == "code")
     assert text.count("raise NotImplementedError(") == blocks
@@ -124,12 +166,15 @@ def exercises(path):
 
 def solved_up_to(nb, k):
     """A copy of solution notebook `nb` whose code exercises 0..k-1 keep their solutions
-    and the others are stubbed as in the student version (k = 0: the student's code)."""
+    and the others are stubbed as in the student version (k = 0: the student's code);
+    the hidden tests are removed, as in the student version."""
     nb = nbformat.from_dict(nb)
     seen = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
+        if make_student.hidden_test_blocks(cell.source):
+            cell.source = make_student.stub(cell.source, "code")     # no solution block here
         blocks = make_student.solution_blocks(cell.source)
         lines = cell.source.splitlines()
         for number, (begin, end, _, _) in reversed(list(enumerate(blocks, start=seen))):
@@ -252,12 +297,67 @@ def test_unbalanced_markers_are_refused(source, message):
 
 def test_percent_format_parsing():
     cells = build.parse_cells("# %% [markdown]\n# # Title\n#\n# text\n\n# %%\n\nx = 1\n\n")
-    assert cells == [("markdown", "# Title\n\ntext"), ("code", "x = 1")]
+    assert cells == [("markdown", "# Title\n\ntext", {}), ("code", "x = 1", {})]
+    cells = build.parse_cells('# %% exercise="f" points=2.5\n# %matplotlib inline\n'
+                              '# %% [markdown] exercise="q" points=1\n# a')
+    assert cells == [("code", "%matplotlib inline", {"exercise": "f", "points": 2.5}),
+                     ("markdown", "a", {"exercise": "q", "points": 1})]
     # A magic is commented out in the source (valid Python) and live in the notebook;
     # an ordinary comment, or a percent sign in one, stays a comment.
     magic = build.parse_cells("# %%\n# %matplotlib inline\n# 5 % 2 is odd\n# %% not\nx = 1")
-    assert magic == [("code", "%matplotlib inline\n# 5 % 2 is odd\n# %% not\nx = 1")]
+    assert magic == [("code", "%matplotlib inline\n# 5 % 2 is odd\n# %% not\nx = 1", {})]
     with pytest.raises(ValueError, match=r"^s.py:2: a markdown line must start with '#'"):
         build.parse_cells("# %% [markdown]\ntext", where="s.py")
     with pytest.raises(ValueError, match=r"^s.py:1: text before the first '# %%' marker"):
         build.parse_cells("x = 1\n# %%", where="s.py")
+    with pytest.raises(ValueError, match=r"^s.py:1: options are exercise="):
+        build.parse_cells("# %% points=two", where="s.py")
+    with pytest.raises(ValueError, match=r"^s.py:1: options are exercise="):
+        build.parse_cells('# %% exercise="a" exercise="b"', where="s.py")
+
+
+EXERCISE = '# %% exercise="f" points=2\ndef f(x):\n    ### BEGIN SOLUTION\n    return x\n' \
+    '    ### END SOLUTION\n'
+CHECK = '# %% check="f"\nassert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(2) == 2\n' \
+    '### END HIDDEN TESTS\n'
+
+
+def test_declared_exercises_become_nbgrader_cells():
+    nb = build.notebook(build.parse_cells(EXERCISE + CHECK + "# %%\nf(3)\n"), "a")
+    assert nb.metadata["gatelab"] == {"assignment": "a"}
+    assert [c.metadata.get("nbgrader") for c in nb.cells] == [
+        {"solution": True, "grade": False, "locked": False, "grade_id": "f",
+         "schema_version": 3, "task": False},
+        {"solution": False, "grade": True, "locked": True, "grade_id": "f_check", "points": 2,
+         "schema_version": 3, "task": False},
+        None]
+    answer = build.parse_cells('# %% [markdown] exercise="why" points=1\n# Why?\n'
+                               '# ### BEGIN SOLUTION\n# Because.\n# ### END SOLUTION\n')
+    assert build.notebook(answer).cells[0].metadata["nbgrader"] == {
+        "solution": True, "grade": True, "locked": False, "grade_id": "why", "points": 1,
+        "schema_version": 3, "task": False}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("# %%\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n",
+     "cell 0: a cell with solution blocks or points must be declared as an exercise"),
+    (EXERCISE, "exercise 'f' has no check cell"),
+    (EXERCISE + "# %%\nf(1)\n", "cell 1: the code cell after exercise 'f' must be its check"),
+    (EXERCISE + CHECK.replace("### BEGIN HIDDEN TESTS\nassert f(2) == 2\n### END HIDDEN "
+                              "TESTS\n", ""),
+     "cell 1: check cell 'f' must be a code cell with hidden tests"),
+    (EXERCISE + CHECK + EXERCISE + CHECK, "cell 2: exercise ids are unique"),
+    (EXERCISE.replace(" points=2", "") + CHECK, "cell 0: exercise 'f' needs solution blocks"),
+    ("# %%\n### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS\n",
+     "cell 0: hidden tests belong in a check cell"),
+])
+def test_exercise_declarations_are_checked(text, message):
+    with pytest.raises(ValueError, match=f"^s.py(, |: ){re.escape(message)}"):
+        build.notebook(build.parse_cells(text, where="s.py"), where="s.py")
+
+
+def test_hidden_tests_are_removed_from_the_student_version():
+    source = "a = 1\n### BEGIN HIDDEN TESTS\nassert a == 1\n### END HIDDEN TESTS"
+    assert make_student.stub(source, "code") == "a = 1"
+    with pytest.raises(ValueError, match="line 2: BEGIN HIDDEN TESTS is never closed"):
+        make_student.stub("a = 1\n### BEGIN HIDDEN TESTS", "code")

@@ -5,11 +5,13 @@ import sys
 
 import numpy as np
 import pytest
+import tqdm
 from matplotlib.figure import Figure
 
 from training.checkpoint import load_into, load_params, save_params
 from training.data import load_digits_data, split_data
 from training.schedules import StepDecay
+from training import solver as solver_module
 from training.solver import Solver
 from layers import affine_backward, affine_forward, softmax_loss
 
@@ -143,8 +145,56 @@ def test_a_terminal_gets_a_progress_bar(monkeypatch):
     monkeypatch.setattr(sys, "stdout", terminal)
     make_solver(verbose=True, num_epochs=2).train()
     text = terminal.getvalue()
-    assert "\r[" in text and "18/18" in text and "(Iteration" not in text
-    assert "(Epoch 2 / 2) train acc:" in text
+    assert "\rtraining: 100%|" in text and "| 18/18 [" in text    # tqdm's bar, redrawn
+    assert "epoch 2/2, loss " in text and "(Iteration" not in text
+    epoch_lines = [line.rsplit("\r", 1)[-1] for line in text.split("\n")
+                   if "(Epoch" in line]
+    assert [line[:14] for line in epoch_lines] == [f"(Epoch {e} / 2) " for e in range(3)]
+    terminal.truncate(0)
+    make_solver(verbose=False, num_epochs=2).train()
+    assert terminal.getvalue() == ""
+
+
+def test_a_notebook_bar_replaces_the_periodic_lines(monkeypatch, capsys):
+    # tqdm.auto's notebook bar is shown although a kernel's stdout is no terminal: the
+    # bar, not isatty, decides whether the solver prints CS231n's periodic lines.
+    shown = []
+
+    class NotebookBar(tqdm.tqdm):
+        def __init__(self, *args, **kwargs):
+            # As tqdm.notebook does: disable=None (decide by the stream) means shown.
+            super().__init__(*args, **{**kwargs, "disable": bool(kwargs.get("disable"))})
+            shown.append(not self.disable)                # (closing disables a bar)
+
+    monkeypatch.setattr(solver_module, "tqdm", NotebookBar)
+    make_solver(verbose=True, num_epochs=2).train()
+    out = capsys.readouterr().out
+    assert "(Iteration" not in out and "(Epoch 2 / 2) train acc:" in out
+    assert shown == [True] and "18/18" in out
+    make_solver(verbose=False, num_epochs=2).train()
+    assert capsys.readouterr().out == "" and shown == [True, False]
+
+
+def test_a_failed_run_closes_its_bar(monkeypatch):
+    class Failing(Softmax):
+        calls = 0
+
+        def loss(self, X, y=None):
+            if y is not None:
+                Failing.calls += 1
+                if Failing.calls == 5:
+                    raise RuntimeError("the fifth step fails")
+            return super().loss(X, y)
+
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    data = blobs()
+    solver = Solver(Failing(5, 3), data, batch_size=20, num_epochs=2, verbose=True)
+    open_bars = len(tqdm.tqdm._instances) if hasattr(tqdm.tqdm, "_instances") else 0
+    with pytest.raises(RuntimeError, match="the fifth step fails") as caught:
+        solver.train()
+    # The traceback keeps the run's frames, and with them its bar, alive.
+    assert caught.traceback and len(getattr(tqdm.tqdm, "_instances", [])) == open_bars
+    assert sys.stdout.getvalue().endswith("\n")         # closed, the cursor below it
 
 
 def test_a_diverging_run_stops_with_a_clear_error():

@@ -3,6 +3,8 @@
 - `TwoLayerNet`, `FullyConnectedNet`, `ThreeLayerConvNet`: CS231n's models, built on
   `graph.Sequential`, each with ``params`` and ``loss(X, y) -> (loss, grads)``.
 - `Solver`: CS231n's training loop, with its history and plots.
+- `to_torch(model)`: the model as a ``torch.nn.Module`` with its weights
+  (`training.export`; torch is imported when it is called).
 - `training.optim`: the update rules (sgd, sgd_momentum, nesterov, rmsprop, adam, adamw);
   `training.schedules`: learning-rate schedules; `training.init`: initializers;
   `training.checkpoint`: save and load parameters; `training.data`: the digits data set.
@@ -10,6 +12,7 @@
 """
 
 from .models import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
+from .export import to_torch
 from .solver import Solver
 
-__all__ = ["FullyConnectedNet", "Solver", "ThreeLayerConvNet", "TwoLayerNet"]
+__all__ = ["FullyConnectedNet", "Solver", "ThreeLayerConvNet", "TwoLayerNet", "to_torch"]

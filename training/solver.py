@@ -27,10 +27,10 @@ import copy
 import math
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from layers.contract import Args, describe
 from . import optim
@@ -132,8 +132,9 @@ class Solver:
     print_every : int, default 10
         Without a terminal, print the loss every this many iterations (when verbose).
     verbose : bool, default True
-        False: print nothing. True: a progress bar and one line per epoch on a terminal;
-        CS231n's periodic lines when stdout is not a terminal (a log file, CI).
+        False: print nothing. True: a tqdm progress bar (a widget in a notebook) and one
+        line per epoch on a terminal or in a notebook; CS231n's periodic lines when
+        stdout is neither (a log file, CI).
     seed : int, default 0
         Seeds batch order, accuracy subsamples and dropout masks (module docstring).
 
@@ -238,9 +239,9 @@ class Solver:
         """
         self._reset()
         out = sys.stdout
-        progress = _Progress(self.num_epochs * self.iterations_per_epoch, out) \
-            if self.verbose and _is_terminal(out) else None
-        with _training_randomness(self.model, self._dropout_rng):
+        progress = _progress_bar(self.num_epochs * self.iterations_per_epoch, out,
+                                 self.verbose)
+        with _training_randomness(self.model, self._dropout_rng), progress:
             self._record_epoch(out, progress)
             for _ in range(self.num_epochs):
                 self.epoch += 1
@@ -254,8 +255,6 @@ class Solver:
                         if "learning_rate" in config:
                             config["learning_rate"] *= self.lr_decay
                 self._record_epoch(out, progress)
-        if progress is not None:
-            progress.close()
         if self.best_params:
             self.model.params.update(copy.deepcopy(self.best_params))
         return self.history
@@ -327,57 +326,20 @@ class Solver:
             lines.append(f'Saving checkpoint to "{path}"')
         if self.verbose:
             for line in lines:
-                if progress is not None:
-                    progress.write(line)
+                if not progress.disable:
+                    progress.write(line, file=out)      # above the bar, which redraws
                 else:
                     print(line, file=out, flush=True)
 
     def _report_iteration(self, out, progress, loss):
-        if progress is not None:
-            progress.update(self.iteration, f"epoch {self.epoch}/{self.num_epochs}, "
-                                            f"loss {loss:.4f}")
+        if not progress.disable:
+            progress.set_postfix_str(f"epoch {self.epoch}/{self.num_epochs}, "
+                                     f"loss {loss:.4f}", refresh=False)
+            progress.update()
         elif self.verbose and (self.iteration - 1) % self.print_every == 0:
             total = self.num_epochs * self.iterations_per_epoch
             print(f"(Iteration {self.iteration} / {total}) loss: {loss:.6f}", file=out,
                   flush=True)
-
-
-class _Progress:
-    """A one-line progress bar for a terminal: ``[#####.....] 120/400 1.3s epoch 3/10, loss 0.35``.
-
-    Written here rather than taken from tqdm: the solver needs one line that updates in
-    place, and a dependency is not worth that.
-    """
-
-    WIDTH = 30
-
-    def __init__(self, total, stream):
-        self.total = max(total, 1)
-        self.stream = stream
-        self.start = time.perf_counter()
-        self.last_draw = -math.inf
-        self.line = ""
-
-    def update(self, done, status):
-        now = time.perf_counter()
-        # Redrawing on every iteration would cost more than a small model's step.
-        if now - self.last_draw < 0.1 and done < self.total:
-            return
-        self.last_draw = now
-        filled = self.WIDTH * done // self.total
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        self.line = f"[{bar}] {done}/{self.total} {now - self.start:.1f}s {status}"
-        self.stream.write("\r" + self.line)
-        self.stream.flush()
-
-    def write(self, text):
-        """Print a line above the bar, then redraw the bar."""
-        self.stream.write("\r" + text.ljust(len(self.line)) + "\n" + self.line)
-        self.stream.flush()
-
-    def close(self):
-        self.stream.write("\n")
-        self.stream.flush()
 
 
 class _training_randomness:
@@ -409,9 +371,15 @@ class _training_randomness:
 _ABSENT = object()
 
 
-def _is_terminal(stream):
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
+def _progress_bar(total, out, verbose):
+    """A tqdm bar of `total` iterations; ``bar.disable`` is true where none is shown.
+
+    ``tqdm.auto`` draws a widget in a notebook and a text bar on `out` when it is a
+    terminal; on anything else (a log file, a pipe) it draws nothing, and the solver
+    prints CS231n's periodic lines instead. Not verbose: no bar and nothing printed.
+    """
+    return tqdm(total=total, file=out, disable=None if verbose else True, desc="training",
+                unit="it", dynamic_ncols=True)
 
 
 def _split_arrays(check, data, part):

@@ -17,9 +17,11 @@
 
 # %%
 # %matplotlib inline
+import os
+
 import numpy as np
 
-from checks import check_graph
+from checks import assert_gradients, check_graph
 from graph import ComputationalGraph
 from layers import (add_backward, add_forward, maximum_backward, maximum_forward,
                     multiply_backward, multiply_forward)
@@ -32,27 +34,50 @@ rng = np.random.default_rng(0)
 # At $x = -2$, $y = 5$, $z = -4$: $q = x + y = 3$ and $f = qz = -12$.
 #
 # **Exercise 1.** Before running the circuit, work out the gradients by hand with the
-# chain rule ($\partial f / \partial x = \partial f / \partial q \cdot \partial q / \partial x$)
-# and write them in `by_hand`.
+# chain rule ($\partial f / \partial x = \partial f / \partial q \cdot \partial q / \partial x$),
+# as formulas of $x$, $y$ and $z$: `by_hand(x, y, z)` returns them in a dict. The check
+# compares them with the circuit's at the lecture's point, and the grade at other points.
 
-# %%
-### BEGIN SOLUTION: df/dz = q; df/dq = z, and the add gate passes df/dq to x and y unchanged
-by_hand = {"x": -4.0, "y": -4.0, "z": 3.0}
-### END SOLUTION
+# %% exercise="by_hand" points=2
+def by_hand(x, y, z):
+    """{"x": df/dx, "y": df/dy, "z": df/dz} of f = (x + y) z at the point (x, y, z)."""
+    ### BEGIN SOLUTION: df/dz = q = x + y; df/dq = z, and the add gate passes df/dq to x and y
+    return {"x": z, "y": z, "z": x + y}
+    ### END SOLUTION
 
-# %%
+
+# %% check="by_hand"
 g = ComputationalGraph()
 x, y, z = g.input("x"), g.input("y"), g.input("z")
 q = g.gate("add", x, y, name="q")
 f = g.gate("multiply", q, z, name="f")
 
-value = g.forward(x=-2.0, y=5.0, z=-4.0)
-grads = g.backward()
-assert value == -12.0 and g.value(q) == 3.0
-# The circuit's gradients are exact here (integers): they must equal yours exactly.
-assert {name: float(grad) for name, grad in grads.items()} == by_hand
+
+def compare_with_circuit(circuit, formulas, point, where="at the lecture's point"):
+    """Assert that formulas(x, y, z) gives the circuit's gradients at point = (x, y, z)."""
+    circuit.forward(**dict(zip("xyz", point)))
+    expected, got = circuit.backward(), formulas(*point)
+    name = formulas.__name__
+    assert set(got) == {"x", "y", "z"}, f"{name} returns a dict with keys 'x', 'y', 'z'"
+    for wrt in "xyz":
+        # At integer points the circuit's gradients are exact: yours must match to rounding.
+        assert np.isclose(got[wrt], expected[wrt], rtol=1e-12, atol=0), \
+            f"{name}(x, y, z): df/d{wrt} is wrong {where}"
+
+
+assert g.forward(x=-2.0, y=5.0, z=-4.0) == -12.0 and g.value(q) == 3.0
+g.backward()
 assert g.grad(q) == -4.0          # df/dq = z
+compare_with_circuit(g, by_hand, (-2.0, 5.0, -4.0))
 g.draw()
+### BEGIN HIDDEN TESTS
+def hidden_checks(rng):
+    for point in rng.integers(-9, 10, size=(5, 3)).astype(float):
+        compare_with_circuit(g, by_hand, point, where="away from the lecture's point")
+
+
+hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## Example 2: the sigmoid neuron, from primitive gates and as one gate
@@ -65,7 +90,7 @@ g.draw()
 # **Exercise 2.** Build the neuron gate by gate on the graph `neuron` (its inputs are
 # made for you) and make `f_neuron` its output node.
 
-# %%
+# %% exercise="neuron" points=3
 neuron = ComputationalGraph()
 w0, x0, w1, x1, w2 = (neuron.input(name) for name in ("w0", "x0", "w1", "x1", "w2"))
 
@@ -80,15 +105,29 @@ print(f"f = {float(neuron.forward(**point)):.10f}")
 neuron_grads = neuron.backward()
 neuron.draw()
 
-# %%
+# %% check="neuron"
 # The lecture's numbers: f = 0.7310585786, and (1 - f) f = 0.1966119332 multiplies
 # everything upstream of the dot product.
-assert np.isclose(neuron.forward(**point), 0.7310585786, rtol=0, atol=1e-10)
+assert np.isclose(neuron.forward(**point), 0.7310585786, rtol=0, atol=1e-10), \
+    "f_neuron is not the sigmoid of w0 x0 + w1 x1 + w2 at the lecture's point"
 neuron_grads = neuron.backward()
 expected = dict(w0=-0.1966119332, x0=0.3932238665, w1=-0.3932238665, x1=-0.5898357997,
                 w2=0.1966119332)
 for name, gradient in expected.items():
-    assert np.isclose(neuron_grads[name], gradient, rtol=0, atol=1e-10), name
+    assert np.isclose(neuron_grads[name], gradient, rtol=0, atol=1e-10), \
+        f"the gradient of {name} differs from the lecture's"
+### BEGIN HIDDEN TESTS
+def hidden_checks(rng):
+    for values in rng.uniform(-2, 2, size=(4, 5)):
+        feeds = dict(zip(("w0", "x0", "w1", "x1", "w2"), values))
+        dot = feeds["w0"] * feeds["x0"] + feeds["w1"] * feeds["x1"] + feeds["w2"]
+        assert np.isclose(neuron.forward(**feeds), 1 / (1 + np.exp(-dot)), rtol=1e-12,
+                          atol=0), "the neuron's output is wrong away from the lecture's point"
+        check_graph(neuron, raise_on_fail=True, **feeds)
+
+
+hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Gate merging
@@ -118,22 +157,34 @@ merged.draw()
 # $\frac{\partial f}{\partial y} = \sum_i \frac{\partial f}{\partial u_i}
 # \frac{\partial u_i}{\partial y}$ over every gate input $u_i$ that $y$ feeds.
 #
-# **Exercise 3.** Work out the three gradients by hand.
+# **Exercise 3.** Work out the three gradients by hand, as formulas of $x$, $y$, $z$ for
+# any point where $y \ne z$ (where the max is differentiable).
 
-# %%
-### BEGIN SOLUTION: df/da = b and df/db = a; max routes df/db to the larger input; y sums two paths
-fan_out_by_hand = {"x": 2.0, "y": 5.0, "z": 0.0}
-### END SOLUTION
+# %% exercise="fan_out" points=2
+def fan_out_by_hand(x, y, z):
+    """{"x": df/dx, "y": df/dy, "z": df/dz} of f = (x + y) max(y, z), for y != z."""
+    ### BEGIN SOLUTION: df/da = b, df/db = a; max routes df/db to the larger input; y sums 2 paths
+    a, b = x + y, max(y, z)
+    return {"x": b, "y": b + (a if y > z else 0.0), "z": a if z > y else 0.0}
+    ### END SOLUTION
 
-# %%
+
+# %% check="fan_out"
 fan = ComputationalGraph()
 x, y, z = fan.input("x"), fan.input("y"), fan.input("z")
 (x + y) * fan.maximum(y, z)
 assert fan.forward(x=1.0, y=2.0, z=0.0) == 6.0
-fan_grads = fan.backward()
-# Exact again: df/dy = 2 (through the add) + 3 (through the max) = 5.
-assert {name: float(grad) for name, grad in fan_grads.items()} == fan_out_by_hand
+compare_with_circuit(fan, fan_out_by_hand, (1.0, 2.0, 0.0))
 fan.draw()
+### BEGIN HIDDEN TESTS
+def hidden_checks(rng):
+    points = rng.integers(-9, 10, size=(8, 3)).astype(float)
+    for point in points[points[:, 1] != points[:, 2]]:
+        compare_with_circuit(fan, fan_out_by_hand, point, where="away from the lecture's point")
+
+
+hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
+### END HIDDEN TESTS
 
 # %% [markdown]
 # In the picture, $y$'s two wires carry 2.00 and 3.00 back, and the "sum 5.00" under $y$ is
@@ -174,7 +225,7 @@ assert np.allclose(da, upstream * b, rtol=1e-15) and np.allclose(db, upstream * 
 # **Exercise 4.** Write a multiply gate for scalars or arrays of one shape, then use it
 # in Example 1 in place of the library's.
 
-# %%
+# %% exercise="my_multiply" points=3
 def my_multiply_forward(x, y):
     """The product x * y, elementwise; x and y of one shape."""
     ### BEGIN SOLUTION: keep both inputs: each one's gradient needs the other
@@ -193,18 +244,30 @@ def my_multiply_backward(dout, cache):
     return dx, dy
 
 
-# %%
+# %% check="my_multiply"
 mine = ComputationalGraph()
 x, y, z = mine.input("x"), mine.input("y"), mine.input("z")
 mine.gate((my_multiply_forward, my_multiply_backward), x + y, z, name="my_multiply")
-assert mine.forward(x=-2.0, y=5.0, z=-4.0) == -12.0
-assert {name: float(grad) for name, grad in mine.backward().items()} == \
-    {"x": -4.0, "y": -4.0, "z": 3.0}
-
+assert mine.forward(x=-2.0, y=5.0, z=-4.0) == -12.0, "my_multiply_forward is not x * y"
 # On arrays, against central differences of the whole circuit (rel. error about 1e-10;
 # the check passes below 1e-6).
 report = check_graph(mine, x=rng.standard_normal(4), y=rng.standard_normal(4),
                      z=rng.standard_normal(4))
 print(report)
-assert report.ok, report
+report.raise_if_failed()
+mine.forward(x=-2.0, y=5.0, z=-4.0)
+assert {name: float(grad) for name, grad in mine.backward().items()} == \
+    {"x": -4.0, "y": -4.0, "z": 3.0}, "the circuit's gradients differ from Example 1's"
 mine.draw()
+### BEGIN HIDDEN TESTS
+def hidden_checks(rng):
+    for shape in [(), (3,), (2, 4)]:
+        a, b = rng.standard_normal(shape), rng.standard_normal(shape)
+        out, _ = my_multiply_forward(a, b)
+        assert np.allclose(out, a * b, rtol=1e-15, atol=0), "my_multiply_forward is not x * y"
+        assert_gradients(my_multiply_forward, my_multiply_backward, a, b,
+                         seed=int(rng.integers(2**31)))
+
+
+hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
+### END HIDDEN TESTS

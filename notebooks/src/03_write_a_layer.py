@@ -17,9 +17,11 @@
 
 # %%
 # %matplotlib inline
+import os
+
 import numpy as np
 
-from checks import check_layer
+from checks import assert_gradients, check_layer
 from layers import sigmoid_forward, softplus_forward
 
 rng = np.random.default_rng(231)
@@ -36,7 +38,7 @@ rng = np.random.default_rng(231)
 # **Exercise 1.** Implement the pair. `sigmoid_forward(x)[0]` from `layers` is a stable
 # sigmoid you may use.
 
-# %%
+# %% exercise="softplus" points=3
 def my_softplus_forward(x):
     """Softplus, elementwise.
 
@@ -65,25 +67,42 @@ def my_softplus_backward(dout, cache):
     return dx
 
 
-# %%
+# %% check="softplus"
 x = rng.standard_normal((4, 5)) * 3
 out, cache = my_softplus_forward(x)
 dx = my_softplus_backward(rng.standard_normal(x.shape), cache)
-assert out.shape == dx.shape == x.shape
+assert out.shape == dx.shape == x.shape, "out and dx have x's shape"
 
 # The same values as the library's softplus (both are exact to rounding: < 1e-15).
-assert np.allclose(out, softplus_forward(x)[0], rtol=1e-14, atol=0)
+assert np.allclose(out, softplus_forward(x)[0], rtol=1e-14, atol=0), \
+    "my_softplus_forward differs from log(1 + exp(x))"
 # No overflow at the extremes: softplus(1000) = 1000, softplus(-1000) = exp(-1000) ~ 0.
 with np.errstate(over="raise", invalid="raise"):
     extremes, _ = my_softplus_forward(np.array([1000.0, -1000.0]))
-assert np.allclose(extremes, [1000.0, 0.0], rtol=1e-15, atol=1e-300)
+assert np.allclose(extremes, [1000.0, 0.0], rtol=1e-15, atol=1e-300), \
+    "my_softplus_forward is wrong at x = +-1000: does it overflow?"
 # float32 stays float32.
-assert my_softplus_forward(x.astype(np.float32))[0].dtype == np.float32
+assert my_softplus_forward(x.astype(np.float32))[0].dtype == np.float32, \
+    "float32 in, float32 out"
 
 report = check_layer(my_softplus_forward, my_softplus_backward, x)
 print(report)
 # A correct float64 layer: max relative error about 1e-10 (the check passes below 1e-6).
-assert report.ok and report.max_rel_error < 1e-7, report
+report.raise_if_failed()
+### BEGIN HIDDEN TESTS
+def hidden_checks(rng):
+    for shape in [(7,), (3, 4), (2, 3, 2)]:
+        v = rng.standard_normal(shape) * 4
+        assert np.allclose(my_softplus_forward(v)[0], np.logaddexp(0, v), rtol=1e-14,
+                           atol=0), "my_softplus_forward is wrong for other inputs"
+        assert_gradients(my_softplus_forward, my_softplus_backward, v,
+                         seed=int(rng.integers(2**31)))
+    v32 = rng.standard_normal(5).astype(np.float32)
+    assert my_softplus_backward(v32, my_softplus_forward(v32)[1]).dtype == np.float32, \
+        "my_softplus_backward: float32 in, float32 out"
+
+hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
+### END HIDDEN TESTS
 
 # %% [markdown]
 # `check_layer` draws a random upstream gradient $u$ (never all ones: an all-ones upstream
@@ -104,7 +123,7 @@ assert report.ok and report.max_rel_error < 1e-7, report
 # **Exercise 2.** Implement the forward pass without loops: `np.einsum` writes such a sum
 # directly, with one letter per index (`"ni,kij,nj->nk"` reads as the formula above).
 
-# %%
+# %% exercise="bilinear_forward" points=2
 def bilinear_forward(x1, x2, W, b):
     """out[n, k] = x1[n] @ W[k] @ x2[n] + b[k].
 
@@ -126,6 +145,35 @@ def bilinear_forward(x1, x2, W, b):
     return out, (x1, x2, W)
 
 
+# %% check="bilinear_forward"
+N, D1, D2, K = 4, 3, 5, 2
+x1 = rng.standard_normal((N, D1))
+x2 = rng.standard_normal((N, D2))
+W = rng.standard_normal((K, D1, D2))
+b = rng.standard_normal(K)
+
+out, cache = bilinear_forward(x1, x2, W, b)
+assert np.shape(out) == (N, K), "out has one row per example and one column per output"
+# Each output is a quadratic form: exact to rounding (< 1e-12).
+for n, k in [(0, 0), (1, 0), (3, 1)]:
+    assert np.isclose(out[n, k], x1[n] @ W[k] @ x2[n] + b[k], rtol=1e-12), \
+        f"out[{n}, {k}] is not x1[{n}] @ W[{k}] @ x2[{n}] + b[{k}]"
+### BEGIN HIDDEN TESTS
+def hidden_checks(rng):
+    for N_, D1_, D2_, K_ in rng.integers(1, 6, size=(3, 4)):
+        a, c = rng.standard_normal((N_, D1_)), rng.standard_normal((N_, D2_))
+        V, bias = rng.standard_normal((K_, D1_, D2_)), rng.standard_normal(K_)
+        expected = np.array([[a[n] @ V[k] @ c[n] + bias[k] for k in range(K_)]
+                             for n in range(N_)])
+        got, _ = bilinear_forward(a, c, V, bias)
+        assert np.shape(got) == (N_, K_) and np.allclose(got, expected, rtol=1e-12,
+                                                         atol=1e-12), \
+            "bilinear_forward is wrong for other sizes or values"
+
+hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
+### END HIDDEN TESTS
+
+
 # %% [markdown]
 # **Exercise 3.** Implement the backward pass. Each gradient is the forward's sum with
 # the upstream gradient $\text{dout}_{nk}$ put in and the argument's own index left free:
@@ -135,7 +183,7 @@ def bilinear_forward(x1, x2, W, b):
 #
 # and likewise for $x_2$ and $b$ (which gets the sum of `dout` over the batch).
 
-# %%
+# %% exercise="bilinear_backward" points=3
 def bilinear_backward(dout, cache):
     """Gradients (dx1, dx2, dW, db), each of its argument's shape.
 
@@ -154,25 +202,26 @@ def bilinear_backward(dout, cache):
     return dx1, dx2, dW, db
 
 
-# %%
-N, D1, D2, K = 4, 3, 5, 2
-x1 = rng.standard_normal((N, D1))
-x2 = rng.standard_normal((N, D2))
-W = rng.standard_normal((K, D1, D2))
-b = rng.standard_normal(K)
-
-out, cache = bilinear_forward(x1, x2, W, b)
+# %% check="bilinear_backward"
 grads = bilinear_backward(rng.standard_normal(out.shape), cache)
-assert out.shape == (N, K)
-assert [g.shape for g in grads] == [x1.shape, x2.shape, W.shape, b.shape]
-# Each output is a quadratic form: exact to rounding (< 1e-12).
-assert np.isclose(out[1, 0], x1[1] @ W[0] @ x2[1] + b[0], rtol=1e-12)
+assert [np.shape(g) for g in grads] == [x1.shape, x2.shape, W.shape, b.shape], \
+    "bilinear_backward returns (dx1, dx2, dW, db), each of its argument's shape"
 
 report = check_layer(bilinear_forward, bilinear_backward, x1, x2, W, b)
 print(report)
 # Every argument passes; the max relative error is about 1e-9 or less (threshold 1e-6).
-assert report.ok, report
+report.raise_if_failed()
 assert [a.status for a in report.arguments] == ["pass"] * 4
+### BEGIN HIDDEN TESTS
+def hidden_checks(rng):
+    for N_, D1_, D2_, K_ in rng.integers(1, 6, size=(3, 4)):
+        args = (rng.standard_normal((N_, D1_)), rng.standard_normal((N_, D2_)),
+                rng.standard_normal((K_, D1_, D2_)), rng.standard_normal(K_))
+        assert_gradients(bilinear_forward, bilinear_backward, *args,
+                         seed=int(rng.integers(2**31)))
+
+hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## The checker finds planted bugs, and says where
@@ -214,7 +263,7 @@ wrong_W = np.argwhere(failing["W"].errors > report.tolerance)
 assert len(wrong_W) == K * D1 and set(wrong_W[:, 2]) == {D2 - 1}
 assert "analytic is 0" in failing["W"].hint
 
-# %% [markdown]
+# %% [markdown] exercise="planted_bugs" points=2
 # **Question.** From the report alone (without reading the code again), what are the two
 # bugs?
 #
@@ -224,7 +273,8 @@ assert "analytic is 0" in failing["W"].hint
 # gradient adds up). `W`'s gradient is zero exactly at the elements whose last index is
 # $D_2 - 1$: the loop over $j$ stops one short (`range(D2 - 1)`).
 # ### END SOLUTION
-#
+
+# %% [markdown]
 # ## Using the checker on your own layers
 #
 # In a test, `checks.assert_gradients(bilinear_forward, bilinear_backward, x1, x2, W, b)`

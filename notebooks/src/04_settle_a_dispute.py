@@ -20,10 +20,12 @@
 
 # %%
 # %matplotlib inline
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 
-from checks import check_layer
+from checks import assert_gradients, check_layer
 from layers import (add_backward, add_forward, matmul_backward, matmul_forward,
                     relu_backward, relu_forward, softmax_forward, softmax_loss_backward,
                     softmax_loss_forward)
@@ -98,7 +100,7 @@ print(f"   J = {float(J):.6f}")
 # (the network is tiny), and so are the vectorized forms $\delta_2 = u(z_2) \circ (\hat y - y)$,
 # $dW_2 = \delta_2 h_1^T$, $\delta_1 = u(z_1) \circ W_2^T \delta_2$, $dW_1 = \delta_1 x^T$.
 
-# %%
+# %% exercise="right_key" points=4
 # The cache entries that the formulas use.
 INTERMEDIATES = ("x", "y", "z1", "h1", "z2", "yhat", "W2")
 
@@ -120,6 +122,34 @@ def right_key(c):
     db1 = delta1
     ### END SOLUTION
     return dW1, db1, dW2, db2
+
+
+# %% check="right_key"
+your_gradients = right_key(cache)
+assert [np.shape(g) for g in your_gradients] == [W1.shape, b1.shape, W2.shape, b2.shape], \
+    "right_key returns (dW1, db1, dW2, db2), each of its parameter's shape"
+
+
+def right_key_backward(dJ, c):
+    """The right key's gradients, scaled by the upstream dJ."""
+    return tuple(dJ * g for g in right_key(c))
+
+
+report = check_layer(exam_forward, right_key_backward, W1, b1, W2, b2, x=x, label=label,
+                     name="right key")
+print(report)
+report.raise_if_failed()
+### BEGIN HIDDEN TESTS
+def hidden_checks(rng):
+    for inputs, hidden, classes in rng.integers(2, 6, size=(3, 3)):
+        params = (rng.standard_normal((hidden, inputs)), rng.standard_normal(hidden),
+                  rng.standard_normal((classes, hidden)), rng.standard_normal(classes))
+        assert_gradients(exam_forward, right_key_backward, *params,
+                         x=rng.standard_normal(inputs), label=int(rng.integers(classes)),
+                         seed=int(rng.integers(2**31)), nudge_kinks=True)
+
+hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
+### END HIDDEN TESTS
 
 
 # %% [markdown]
@@ -185,9 +215,6 @@ def library_backward(dJ, cache):
 # functions are a fourth witness.
 
 # %%
-your_gradients = right_key(cache)
-assert [g.shape for g in your_gradients] == [W1.shape, b1.shape, W2.shape, b2.shape]
-
 suspects = {
     "right key (yours)": backward_from(right_key),
     "library backprop": library_backward,
@@ -263,7 +290,7 @@ ax.set_ylabel("max relative error")
 ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
 fig.tight_layout()
 
-# %% [markdown]
+# %% [markdown] exercise="which_key" points=2
 # **Question.** Which key is wrong, in which gradients, and why does key A's dropped
 # transpose leave $\partial J / \partial b_2$ right?
 #

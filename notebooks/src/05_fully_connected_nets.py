@@ -11,10 +11,12 @@
 
 # %%
 # %matplotlib inline
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 
-from checks import check_layer
+from checks import assert_gradients, check_layer
 from training.data import load_digits_data
 from training.models import FullyConnectedNet, TwoLayerNet
 from training.solver import Solver
@@ -70,7 +72,7 @@ assert np.abs(dx_ones).max() < 1e-12 and np.abs(dx_random).max() > 0.1
 # **Exercise 1.** Write `affine_bn_relu_forward` and `affine_bn_relu_backward` from the
 # library's pairs.
 
-# %%
+# %% exercise="sandwich" points=3
 def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
     """relu(batchnorm(x @ w + b)).
 
@@ -105,22 +107,38 @@ def affine_bn_relu_backward(dout, cache):
     return dx, dw, db, dgamma, dbeta
 
 
-# %%
+# %% check="sandwich"
 x = rng.standard_normal((8, 5))
 w, b = rng.standard_normal((5, 4)), rng.standard_normal(4)
 gamma, beta = rng.uniform(0.5, 1.5, 4), rng.standard_normal(4)
 out, cache = affine_bn_relu_forward(x, w, b, gamma, beta, {"mode": "train"})
 grads = affine_bn_relu_backward(rng.standard_normal(out.shape), cache)
-assert out.shape == (8, 4)
-assert [g.shape for g in grads] == [x.shape, w.shape, b.shape, gamma.shape, beta.shape]
+assert np.shape(out) == (8, 4), "out has shape (N, M)"
+assert [np.shape(g) for g in grads] == [x.shape, w.shape, b.shape, gamma.shape, beta.shape], \
+    "the backward returns (dx, dw, db, dgamma, dbeta), each of its argument's shape"
 
 report = check_layer(affine_bn_relu_forward, affine_bn_relu_backward, x, w, b, gamma, beta,
                      {"mode": "train"}, nudge_kinks=True)
 print(report)
 # Every argument passes (max rel. error about 1e-8 or less; the threshold is 1e-6).
-assert report.ok, report
+report.raise_if_failed()
 assert [a.name for a in report.arguments if a.status == "pass"] == \
     ["x", "w", "b", "gamma", "beta"]
+### BEGIN HIDDEN TESTS
+def hidden_checks(rng):
+    for N_, D_, M_ in rng.integers(2, 7, size=(3, 3)):
+        args = (rng.standard_normal((N_, D_)), rng.standard_normal((D_, M_)),
+                rng.standard_normal(M_), rng.uniform(0.5, 1.5, M_), rng.standard_normal(M_))
+        a, _ = affine_forward(*args[:3])
+        normalized, _ = batchnorm_forward(a, *args[3:], {"mode": "train"})
+        assert np.allclose(affine_bn_relu_forward(*args, {"mode": "train"})[0],
+                           np.maximum(normalized, 0), rtol=1e-12, atol=1e-15), \
+            "affine_bn_relu_forward is not relu(batchnorm(x @ w + b)) for other inputs"
+        assert_gradients(affine_bn_relu_forward, affine_bn_relu_backward, *args,
+                         {"mode": "train"}, nudge_kinks=True, seed=int(rng.integers(2**31)))
+
+hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## The digits
@@ -152,7 +170,7 @@ for digit, ax in enumerate(axes):
 # gradient. Assign new arrays to `model.params[name]` (never change an array in place:
 # the model's arrays may be shared).
 
-# %%
+# %% exercise="sgd_step" points=3
 def sgd_step(model, X_batch, y_batch, learning_rate):
     """Update model.params by one SGD step on the batch; return the batch loss."""
     ### BEGIN SOLUTION: model.loss with labels returns (loss, grads); then w - lr * dw per name
@@ -163,7 +181,7 @@ def sgd_step(model, X_batch, y_batch, learning_rate):
     return loss
 
 
-# %%
+# %% check="sgd_step"
 model = TwoLayerNet(input_dim=64, hidden_dim=50, num_classes=10, weight_scale=1e-3,
                     weight_seed=0)
 X, y = data["X_train"], data["y_train"]
@@ -185,13 +203,32 @@ accuracy = np.mean(np.argmax(model.loss(data["X_val"]), axis=1) == data["y_val"]
 print(f"loss {np.mean(losses[:10]):.3f} -> {np.mean(losses[-10:]):.3f}; "
       f"validation accuracy {accuracy:.3f}")
 # 300 steps take the loss from about 2 to about 0.1, and validation accuracy to about 0.94.
-assert np.mean(losses[-10:]) < 0.3 * np.mean(losses[:10])
-assert accuracy > 0.9
+assert np.mean(losses[-10:]) < 0.3 * np.mean(losses[:10]), "the loss hardly falls"
+assert accuracy > 0.9, f"validation accuracy {accuracy:.2f} after 300 steps (about 0.94 expected)"
 
 plt.figure(figsize=(6, 3))
 plt.plot(losses, ".", markersize=3)
 plt.xlabel("step")
 plt.ylabel("minibatch loss");
+### BEGIN HIDDEN TESTS
+def hidden_checks(rng):
+    net = TwoLayerNet(input_dim=64, hidden_dim=int(rng.integers(5, 20)), num_classes=10,
+                      weight_scale="he", weight_seed=int(rng.integers(2**31)))
+    batch = rng.choice(len(X), 16, replace=False)
+    learning_rate = float(rng.uniform(0.01, 1))
+    arrays = dict(net.params)
+    before = {name: value.copy() for name, value in arrays.items()}
+    expected_loss, grads = net.loss(X[batch], y[batch])
+    loss = sgd_step(net, X[batch], y[batch], learning_rate)
+    assert np.isclose(loss, expected_loss, rtol=1e-12), "sgd_step returns the batch's loss"
+    for name, value in before.items():
+        assert np.allclose(net.params[name], value - learning_rate * grads[name], rtol=1e-12,
+                           atol=1e-15), f"sgd_step: {name} is not moved by -lr * its gradient"
+        assert np.array_equal(arrays[name], value), \
+            f"sgd_step changed the array of {name} in place; assign a new array"
+
+hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## The Solver, and deeper networks
@@ -256,7 +293,7 @@ acc_ax.legend();
 # %%
 solvers["batchnorm"].history.plot()
 
-# %% [markdown]
+# %% [markdown] exercise="batchnorm_question" points=2
 # **Question.** Batch normalization makes the training loss fall faster in the first
 # epochs here. Why does it help optimization, and why is its backward pass in training
 # mode not simply `dout * gamma / std`?

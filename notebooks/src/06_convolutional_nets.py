@@ -17,6 +17,7 @@
 
 # %%
 # %matplotlib inline
+import os
 import time
 
 import matplotlib.pyplot as plt
@@ -39,7 +40,7 @@ rng = np.random.default_rng(0)
 # product. The output size is $H_o = (H + 2p - HH)/s + 1$ (and likewise $W_o$);
 # `np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))` pads with zeros.
 
-# %%
+# %% exercise="conv_loops" points=4
 def conv_forward_loops(x, w, b, stride, pad):
     """Convolution by its definition.
 
@@ -70,7 +71,7 @@ def conv_forward_loops(x, w, b, stride, pad):
     return out
 
 
-# %%
+# %% check="conv_loops"
 x = rng.standard_normal((2, 3, 7, 7))
 w = rng.standard_normal((4, 3, 3, 3))
 b = rng.standard_normal(4)
@@ -79,10 +80,34 @@ conv_param = {"stride": 2, "pad": 1}
 mine = conv_forward_loops(x, w, b, **conv_param)
 naive, _ = conv_forward_naive(x, w, b, conv_param)
 fast, _ = conv_forward(x, w, b, conv_param)
-assert mine.shape == (2, 4, 4, 4)
+assert np.shape(mine) == (2, 4, 4, 4), \
+    "out has shape (N, F, Ho, Wo) with Ho = (H + 2 pad - HH) // stride + 1"
 # Three implementations, one answer: they differ only by rounding (< 1e-12 relative).
-assert np.allclose(mine, naive, rtol=1e-12, atol=1e-12)
+assert np.allclose(mine, naive, rtol=1e-12, atol=1e-12), "conv_forward_loops differs from " \
+    "conv_forward_naive"
 assert np.allclose(mine, fast, rtol=1e-12, atol=1e-12)
+### BEGIN HIDDEN TESTS
+def hidden_checks(rng):
+    def size(kernel, stride, pad):
+        """An input size >= 1 for which the windows tile the padded input exactly."""
+        fewest_steps = max(0, -((kernel - 2 * pad - 1) // stride))
+        return kernel - 2 * pad + stride * (fewest_steps + int(rng.integers(0, 3)))
+
+    for stride, pad in [(1, 0), (1, 2), (2, 1), (3, 0)]:
+        N_, C_, F_ = rng.integers(1, 4, size=3)
+        HH_, WW_ = (int(k) for k in rng.integers(1, 4, size=2))
+        H_, W_ = size(HH_, stride, pad), size(WW_, stride, pad)
+        x_ = rng.standard_normal((N_, C_, H_, W_))
+        w_ = rng.standard_normal((F_, C_, HH_, WW_))
+        b_ = rng.standard_normal(F_)
+        expected, _ = conv_forward_naive(x_, w_, b_, {"stride": stride, "pad": pad})
+        got = conv_forward_loops(x_, w_, b_, stride=stride, pad=pad)
+        assert np.shape(got) == expected.shape and np.allclose(got, expected, rtol=1e-12,
+                                                               atol=1e-12), \
+            f"conv_forward_loops is wrong at stride {stride}, pad {pad}"
+
+hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## How much faster is the fast one?
@@ -171,7 +196,7 @@ for f, ax in zip(filters, axes.ravel()):
     ax.set_axis_off()
 fig.suptitle("first-layer filters (red positive, blue negative)");
 
-# %% [markdown]
+# %% [markdown] exercise="im2col_question" points=2
 # **Question.** The fast convolution computes exactly the same sums as the loops. Where
 # does its speed come from, and what does it cost?
 #

@@ -13,10 +13,12 @@
 
 # %%
 # %matplotlib inline
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 
-from checks import check_layer
+from checks import assert_gradients, check_layer, jacobian
 from layers import (lstm_backward, lstm_forward, naive_softmax_loss_backward,
                     naive_softmax_loss_forward, rnn_backward, rnn_forward, skipgram_backward,
                     skipgram_forward)
@@ -40,7 +42,7 @@ rng = np.random.default_rng(0)
 # **Exercise 1.** Write the pair. Compute $\log \hat y_o$ with the log-sum-exp trick
 # (subtract the largest score before `exp`), never as `np.log(softmax)`.
 
-# %%
+# %% exercise="naive_softmax" points=4
 def my_naive_softmax_loss_forward(center_vec, outside_idx, outside_vectors):
     """J = -log softmax(U v_c)[o].
 
@@ -77,29 +79,46 @@ def my_naive_softmax_loss_backward(dloss, cache):
     return dcenter, doutside
 
 
-# %%
+# %% check="naive_softmax"
 V, D = 7, 4
 v_c = rng.standard_normal(D)
 U = rng.standard_normal((V, D))
 
 # A value by hand: with v_c = 0 every word is equally likely, so J = log V.
-assert np.isclose(my_naive_softmax_loss_forward(np.zeros(D), 2, U)[0], np.log(V), rtol=1e-14)
+assert np.isclose(my_naive_softmax_loss_forward(np.zeros(D), 2, U)[0], np.log(V),
+                  rtol=1e-14), "with v_c = 0 the loss is log V"
 # No overflow for huge scores (the library's value is the reference: equal to rounding).
 big = my_naive_softmax_loss_forward(v_c * 1e3, 3, U)[0]
-assert np.isfinite(big)
-assert np.isclose(big, naive_softmax_loss_forward(v_c * 1e3, 3, U)[0], rtol=1e-12)
+assert np.isfinite(big), "the loss overflows for large scores: subtract the largest first"
+assert np.isclose(big, naive_softmax_loss_forward(v_c * 1e3, 3, U)[0], rtol=1e-12), \
+    "the loss is wrong for large scores"
 
 mine, library = (my_naive_softmax_loss_forward(v_c, 3, U),
                  naive_softmax_loss_forward(v_c, 3, U))
-assert np.isclose(mine[0], library[0], rtol=1e-12)
-for a, b in zip(my_naive_softmax_loss_backward(0.7, mine[1]),
-                naive_softmax_loss_backward(0.7, library[1])):
-    assert np.allclose(a, b, rtol=1e-12, atol=1e-14)
+assert np.isclose(mine[0], library[0], rtol=1e-12), "the loss differs from the library's"
 
 report = check_layer(my_naive_softmax_loss_forward, my_naive_softmax_loss_backward, v_c, 3, U)
 print(report)
 # Max relative error about 1e-10 (threshold 1e-6); outside_idx is an integer: no gradient.
-assert report.ok, report
+report.raise_if_failed()
+for name, a, b in zip(("dcenter_vec", "doutside_vectors"),
+                      my_naive_softmax_loss_backward(0.7, mine[1]),
+                      naive_softmax_loss_backward(0.7, library[1])):
+    assert np.allclose(a, b, rtol=1e-12, atol=1e-14), f"{name} differs from the library's"
+### BEGIN HIDDEN TESTS
+def hidden_checks(rng):
+    for V_, D_ in rng.integers(2, 9, size=(3, 2)):
+        center, outside = rng.standard_normal(D_), rng.standard_normal((V_, D_))
+        o = int(rng.integers(V_))
+        scores = outside @ center
+        expected = np.log(np.sum(np.exp(scores - scores.max()))) + scores.max() - scores[o]
+        assert np.isclose(my_naive_softmax_loss_forward(center, o, outside)[0], expected,
+                          rtol=1e-12), "my_naive_softmax_loss_forward is wrong for other inputs"
+        assert_gradients(my_naive_softmax_loss_forward, my_naive_softmax_loss_backward,
+                         center, o, outside, seed=int(rng.integers(2**31)))
+
+hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## Skip-gram on a toy corpus
@@ -196,7 +215,7 @@ assert rnn_report.ok and lstm_report.ok
 # last step and zero at every other, and return $\lVert \partial L / \partial x_t \rVert$
 # for $t = 0, \dots, T-1$ (the norm over the batch and the features).
 
-# %%
+# %% exercise="bptt_norms" points=3
 def input_gradient_norms(forward, backward, x, h0, Wx, Wh, b, u):
     """||dL/dx_t|| for every t, where L = sum(u * h[:, -1]).
 
@@ -220,7 +239,7 @@ def input_gradient_norms(forward, backward, x, h0, Wx, Wh, b, u):
     return norms
 
 
-# %%
+# %% check="bptt_norms"
 N, T, D, H = 1, 50, 4, 16
 x = rng.standard_normal((N, T, D)) * 0.1       # small inputs: tanh stays near-linear
 h0 = np.zeros((N, H))
@@ -240,16 +259,39 @@ for forget_bias in (0.0, 3.0):
     lstm_norms[forget_bias] = input_gradient_norms(lstm_forward, lstm_backward, x, h0, Wx4,
                                                    Wh4, b4, u)
 
-# %%
-assert all(norms.shape == (T,) for norms in [*rnn_norms.values(), *lstm_norms.values()])
+assert all(np.shape(norms) == (T,) for norms in [*rnn_norms.values(), *lstm_norms.values()]), \
+    "input_gradient_norms returns one norm per time step"
 # Spectral norm 0.5: the gradient 49 steps back is about 0.5^49 ~ 1e-15 of the last one.
-assert rnn_norms[0.5][0] < 1e-10 * rnn_norms[0.5][-1]
+assert rnn_norms[0.5][0] < 1e-10 * rnn_norms[0.5][-1], "the RNN's gradient should vanish"
 # Spectral norm 1.2 with near-linear tanh: it grows going back (about 50x here).
-assert rnn_norms[1.2][0] > 10 * rnn_norms[1.2][-1]
+assert rnn_norms[1.2][0] > 10 * rnn_norms[1.2][-1], "the RNN's gradient should explode"
 # The LSTM's cell state carries the gradient when the forget gate is open (f ~ 0.95),
 # and loses it as fast as a contracting RNN when f ~ 0.5.
-assert lstm_norms[3.0][0] > 1e5 * lstm_norms[0.0][0]
+assert lstm_norms[3.0][0] > 1e5 * lstm_norms[0.0][0], "the open forget gate should carry it"
+### BEGIN HIDDEN TESTS
+def hidden_checks(rng):
+    for forward, backward, gates in ((rnn_forward, rnn_backward, 1),
+                                     (lstm_forward, lstm_backward, 4)):
+        N_, T_, D_, H_ = rng.integers(1, 5, size=4)
+        args = (rng.standard_normal((N_, T_, D_)), rng.standard_normal((N_, H_)),
+                rng.standard_normal((D_, gates * H_)), rng.standard_normal((H_, gates * H_)),
+                rng.standard_normal(gates * H_))
+        u_ = rng.standard_normal((N_, H_))
 
+        def loss(v, forward=forward, rest=args[1:], u=u_):
+            return np.sum(u * forward(v, *rest)[0][:, -1])
+
+        dx = jacobian(loss, args[0])
+        expected = np.sqrt(np.sum(dx.reshape(N_, T_, D_) ** 2, axis=(0, 2)))
+        got = input_gradient_norms(forward, backward, *args, u_)
+        assert np.shape(got) == (T_,) and np.allclose(got, expected, rtol=1e-6,
+                                                      atol=1e-9), \
+            f"input_gradient_norms is wrong for {forward.__name__} at other sizes"
+
+hidden_checks(np.random.default_rng(int(os.environ.get("GATELAB_SEED", "0"))))
+### END HIDDEN TESTS
+
+# %%
 fig, ax = plt.subplots(figsize=(8, 4))
 steps_back = T - 1 - np.arange(T)
 for scale, norms in rnn_norms.items():
@@ -260,7 +302,7 @@ ax.set(yscale="log", xlabel="steps back from the loss (T - 1 - t)",
        ylabel="||dL/dx_t||", title="gradient reaching each input")
 ax.legend(fontsize=8);
 
-# %% [markdown]
+# %% [markdown] exercise="forget_gate_question" points=2
 # **Question.** Why does a forget-gate bias of 3 let the LSTM's gradient survive 50 steps,
 # when a vanilla RNN with $W_h = 0.9 \times$ orthogonal already loses most of it?
 #
