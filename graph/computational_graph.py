@@ -826,8 +826,8 @@ def _start_gradient(output, value, dout):
 def _gradients(gate, result, positions, args):
     """The gradients a gate's backward returned, as a list matching `positions`, after
     checking them against the layer contract (`layers.contract.match_gradients`)."""
-    labels = [f"argument {p} ({_argument(gate, p, args[p])})" for p in positions]
-    grads, problems = match_gradients(result, args, positions, labels)
+    grads, problems = match_gradients(
+        result, args, positions, lambda p: f"argument {p} ({_argument(gate, p, args[p])})")
     if problems:
         kind, message = problems[0]
         raise kind(f"{gate.where}: {message}")

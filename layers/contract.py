@@ -370,6 +370,11 @@ class Cache:
 
 def is_python_number(value):
     """A Python int or float (not bool, not a NumPy scalar): a constant in a gate."""
+    kind = type(value)
+    if kind is float or kind is int:
+        return True
+    if kind is np.ndarray:
+        return False
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.generic))
 
 
@@ -470,11 +475,18 @@ def gradient_positions(forward, args):
     names = declared(forward)
     if names is None:
         return [i for i, arg in enumerate(args) if is_float_array(arg)]
-    parameters = list(inspect.signature(forward).parameters)
-    positions = [parameters.index(n) for n in names if parameters.index(n) < len(args)]
+    positions = [i for i in _declared_positions(forward) if i < len(args)]
     if getattr(forward, "numbers_are_constants", False):
         positions = [i for i in positions if not is_python_number(args[i])]
     return positions
+
+
+@functools.lru_cache(maxsize=1024)
+def _declared_positions(forward):
+    """The positions of `forward`'s declared arguments in its signature (read once: a
+    graph asks at every gate of every backward)."""
+    parameters = list(inspect.signature(forward).parameters)
+    return tuple(parameters.index(name) for name in declared(forward))
 
 
 def _numeric(func, name, value):
@@ -598,7 +610,8 @@ def match_gradients(result, args, positions, labels, *, check_dtype=True):
     result : what the backward returned
     args : sequence, the forward's positional arguments
     positions : list of int, the positions in `args` that get a gradient, in order
-    labels : list of str, how a message names each position (same length as `positions`)
+    labels : list of str, or a callable position -> str
+        How a message names each position (a callable is only called for a message).
     check_dtype : bool
         False to skip the dtype rule (a backward run on float64 copies).
 
@@ -611,6 +624,9 @@ def match_gradients(result, args, positions, labels, *, check_dtype=True):
         shape.
     """
     count = len(positions)
+    if callable(labels):
+        label_of = labels
+        labels = _LazyLabels(lambda: [label_of(p) for p in positions])
     if count == 1 and isinstance(result, (tuple, list)):
         return None, [(ValueError, f"backward returned a {type(result).__name__} of "
                       f"{len(result)} for one differentiable argument ({labels[0]}); the "
@@ -621,10 +637,16 @@ def match_gradients(result, args, positions, labels, *, check_dtype=True):
         return None, [(ValueError, f"backward returned {got} gradient{'s' * (got != 1)} for "
                       f"{count} differentiable argument{'s' * (count != 1)} "
                       f"({', '.join(labels)})")]
-    computation = computation_dtype([args[i] for i in positions])
+    computation = None
     problems = []
-    for position, label, grad in zip(positions, labels, received):
+    for k, (position, grad) in enumerate(zip(positions, received)):
         arg = args[position]
+        if type(grad) is np.ndarray and type(arg) is np.ndarray and grad.dtype is arg.dtype \
+                and grad.shape == arg.shape and arg.dtype in FLOAT_DTYPES:
+            continue  # the common case, settled without building a message
+        label = labels[k]
+        if computation is None:
+            computation = computation_dtype([args[i] for i in positions])
         if not isinstance(grad, (np.ndarray, np.generic)):
             problems.append((TypeError, f"backward returned {describe(grad)} as the "
                              f"gradient of {label}, not an array"))
@@ -639,6 +661,24 @@ def match_gradients(result, args, positions, labels, *, check_dtype=True):
     if problems:
         return None, problems
     return [np.asarray(g) for g in received], []
+
+
+class _LazyLabels:
+    """Labels for messages, made only when a message needs one."""
+
+    def __init__(self, make):
+        self._make, self._labels = make, None
+
+    def _get(self):
+        if self._labels is None:
+            self._labels = self._make()
+        return self._labels
+
+    def __getitem__(self, index):
+        return self._get()[index]
+
+    def __iter__(self):
+        return iter(self._get())
 
 
 def pair_name(forward, default="layer"):
