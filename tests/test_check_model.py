@@ -167,3 +167,12 @@ def test_what_is_not_a_model_is_refused():
     with pytest.raises(ValueError, match="check_model: strategy must be"):
         check_model(HandWrittenNet(3, 2, 2, reg=0.0), np.ones((2, 3)), np.zeros(2, int),
                     strategy="fast")
+
+
+def test_a_float32_model_is_checked_through_its_float64_run(rng):
+    model = TwoLayerNet(input_dim=8, hidden_dim=7, num_classes=4, reg=0.3, weight_scale=0.3,
+                        weight_seed=0, dtype=np.float32)
+    report = check_model(model, *data(rng, d=8))
+    assert report.ok, str(report)
+    assert report.dtype == "float32" and report.precision_tolerance == 1e-3
+    assert all(0 <= a.precision_error < 1e-3 for a in report.arguments)
