@@ -1,4 +1,12 @@
-"""Argument checks shared by every layer.
+"""The layer contract, written once in code: the graph, the checker and the registry call it.
+
+- Argument checks (`Args`): what a layer accepts and how a refusal reads.
+- Which arguments get a gradient: `differentiable` declares them on a library forward,
+  converts them to the call's NumPy result type, and tags its cache (`Cache`);
+  `backward_of` refuses a foreign cache and returns each gradient in its argument's dtype
+  and shape; `gradient_positions` answers for any forward, a user's undeclared pair too.
+- Matching a backward's return to its arguments (`match_gradients`) and the name of a
+  pair (`pair_name`).
 
 One place decides what a layer accepts and how a refusal reads. Every message names the
 function, the argument, what was expected and what was received::
