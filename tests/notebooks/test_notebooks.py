@@ -18,7 +18,7 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("nbconvert")
 pytest.importorskip("ipykernel")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # notebooks/ is a folder of the repo, not installed. Appended, not prepended: where the
 # packages are installed (from the sdist), the installed ones must stay the ones imported.
 if str(ROOT) not in sys.path:

@@ -21,7 +21,7 @@ pytest.importorskip("IPython")
 if not hasattr(os, "fork"):
     pytest.skip("grading forks its exercise runs", allow_module_level=True)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # notebooks/ is a folder of the repo, not installed. Appended, not prepended: where the
 # packages are installed (from the sdist), the installed ones must stay the ones imported.
 if str(ROOT) not in sys.path:
