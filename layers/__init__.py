@@ -31,11 +31,12 @@ The layer contract
 - Layers are pure: array arguments are never modified. The one documented exception is
   a state dict that CS231n code expects to be updated (``bn_param``'s running
   statistics): its entries are rebound to new arrays, never written into.
-- Randomness is CS231n's and never SEEDS NumPy's global generator: with
-  ``dropout_param['seed']`` dropout draws CS231n's mask for that seed from a local legacy
-  ``np.random.RandomState(seed)``; without a seed it DRAWS from NumPy's global generator
-  (``np.random.rand``), as CS231n does, so ``np.random.seed(231)`` makes a run
-  reproducible (and the checker fixes the global state for every evaluation).
+- Randomness is CS231n's: with ``dropout_param['seed']`` dropout does what CS231n's
+  does, ``np.random.seed(seed)`` and then ``np.random.rand``, so it SEEDS NumPy's global
+  generator (the one layer that does, because CS231n cells draw on from the state it
+  leaves); without a seed it DRAWS from the global generator, so
+  ``np.random.seed(231)`` makes a run reproducible (and the checker fixes the global
+  state for every evaluation and puts the caller's back).
 - Bad input raises ValueError or TypeError naming the function, the argument, and what
   was expected versus received.
 

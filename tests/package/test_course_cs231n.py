@@ -433,24 +433,59 @@ def test_dropout_backward():
     assert rel_error(dx, dx_num) < 1e-9                              # around e-10 or less
 
 
+# The cell's printed initial losses, keep ratio 1, 0.75, 0.5 (2019 and 2021 alike).
+DROPOUT_CELL_LOSSES = [2.3004790897684924, 2.302371489704412, 2.3042759220785896]
+
+
 @pytest.mark.parametrize("keep_name", ["dropout_keep_ratio", "dropout"])   # 2021, 2019
 def test_fully_connected_net_with_dropout(keep_name):
-    X, y, options = fc_net_check_data()
-    printed = {1: 2.3004790897684924, 0.75: 2.302371489704412, 0.5: 2.3042759220785896}
-    for keep, loss in printed.items():
-        if keep == 0.5:
-            # CS231n's dropout_forward reseeds NumPy's GLOBAL generator with the mask's
-            # seed (123) and then draws the (N, H2) mask, and the next model's weights
-            # are drawn after that. gatelab's never reseeds it: the cell's next model
-            # draws on from where it was (2.298294504947024). The state the reference
-            # leaves behind is recreated here.
-            np.random.seed(123)
-            np.random.rand(2, 30)
-        model = FullyConnectedNet([20, 30], seed=123, **{keep_name: keep}, **options)
-        assert_loss(model.loss(X, y)[0], loss)
+    # The cell as the course writes it. Its third model's weights are drawn where the
+    # second model's seeded dropout left NumPy's global generator (np.random.seed(123),
+    # then the masks): the loss is the course's only if dropout reseeds it as CS231n's does.
+    np.random.seed(231)
+    N, D, H1, H2, C = 2, 15, 20, 30, 10
+    X = np.random.randn(N, D)
+    y = np.random.randint(C, size=(N,))
+    losses = []
+    for dropout_keep_ratio in [1, 0.75, 0.5]:
+        model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, weight_scale=5e-2,
+                                  dtype=np.float64, seed=123,
+                                  **{keep_name: dropout_keep_ratio})
+        loss, grads = model.loss(X, y)
+        losses.append(loss)
         if keep_name == "dropout_keep_ratio":
             # "Relative errors should be around e-6 or less": the biases.
             assert_model_gradients(model, X, y, ["b1", "b2", "b3"], 1e-5)
+    for loss, printed in zip(losses, DROPOUT_CELL_LOSSES, strict=True):
+        assert_loss(loss, printed)
+
+
+def test_fully_connected_net_with_dropout_prints_the_course_losses_without_its_checks():
+    # The same cell without the gradient checks between the models (they end where
+    # model.loss ends: the last mask drawn right after np.random.seed(123)).
+    np.random.seed(231)
+    N, D, H1, H2, C = 2, 15, 20, 30, 10
+    X = np.random.randn(N, D)
+    y = np.random.randint(C, size=(N,))
+    for dropout_keep_ratio, printed in zip([1, 0.75, 0.5], DROPOUT_CELL_LOSSES, strict=True):
+        model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, weight_scale=5e-2,
+                                  dtype=np.float64, dropout_keep_ratio=dropout_keep_ratio,
+                                  seed=123)
+        loss, grads = model.loss(X, y)
+        assert_loss(loss, printed)
+
+
+def test_seeded_dropout_moves_numpys_global_stream_as_cs231ns_does():
+    # What a cell drawing after a seeded dropout sees: the stream np.random.seed(123)
+    # starts, past the mask's draws.
+    np.random.seed(0)
+    x = np.random.randn(4, 5) + 10
+    out, _ = dropout_forward(x, {"mode": "train", "p": 0.5, "seed": 123})
+    after = np.random.randn(3)
+    np.random.seed(123)
+    mask = (np.random.rand(*x.shape) < 0.5) / 0.5
+    np.testing.assert_array_equal(out, x * mask)
+    np.testing.assert_array_equal(after, np.random.randn(3))
 
 
 # -- ConvolutionalNetworks -----------------------------------------------------------------
