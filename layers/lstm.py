@@ -58,8 +58,8 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     next_c : ndarray of shape (N, H)
     cache : for `lstm_step_backward`
     """
-    (x, prev_h, prev_c), shapes = step_batch("lstm_step_forward",
-                                             {"x": x, "prev_h": prev_h, "prev_c": prev_c})
+    (x, prev_h, prev_c), shapes = step_batch(
+        "lstm_step_forward", {"x": x, "prev_h": prev_h, "prev_c": prev_c}, Wx, Wh)
     x, prev_h, prev_c, Wx, Wh, b = recurrent_args(
         "lstm_step_forward", 4, x, "N D", {"prev_h": prev_h, "prev_c": prev_c}, Wx, Wh,
         {"b": b})

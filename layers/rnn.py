@@ -70,7 +70,8 @@ def rnn_step_forward(x, prev_h, Wx, Wh, b):
     next_h : ndarray of shape (N, H), tanh(x @ Wx + prev_h @ Wh + b)
     cache : for `rnn_step_backward`
     """
-    (x, prev_h), shapes = step_batch("rnn_step_forward", {"x": x, "prev_h": prev_h})
+    (x, prev_h), shapes = step_batch("rnn_step_forward", {"x": x, "prev_h": prev_h},
+                                    Wx, Wh)
     x, prev_h, Wx, Wh, b = recurrent_args("rnn_step_forward", 1, x, "N D",
                                           {"prev_h": prev_h}, Wx, Wh, {"b": b})
     next_h = np.tanh(x @ Wx + prev_h @ Wh + b)
