@@ -402,8 +402,9 @@ LOWERED = (conv_forward_strides, conv_forward_im2col)
 def conv_backward(dout, cache):
     """Backward pass of `conv_forward`: im2col again, two products, col2im.
 
-    Same arguments (with the cache of `conv_forward`) and returns as `conv_backward_naive`:
-    dx (N, C, H, W), dw (F, C, HH, WW), db (F,).
+    Same arguments (with the cache of `conv_forward`, or of `conv_forward_strides` or
+    `conv_forward_im2col`) and returns as `conv_backward_naive`: dx (N, C, H, W),
+    dw (F, C, HH, WW), db (F,).
     """
     x, w, windows = cache
     f = w.shape[0]
