@@ -365,7 +365,8 @@ def conv_forward(x, w, b, conv_param):
 # CS231n's fast_layers.py has two lowerings to matrix products, by strides (the one its
 # conv_forward_fast is) and by im2col, each with its own backward. Both compute what
 # conv_forward does, so here they are conv_forward under their own names: arguments are
-# checked, and refused, under the name the user called, and the three caches are one.
+# checked, and refused, under the name the user called, and each backward takes its own
+# forward's cache, as every backward here.
 
 @differentiable("x", "w", "b")
 def conv_forward_strides(x, w, b, conv_param):
@@ -373,8 +374,7 @@ def conv_forward_strides(x, w, b, conv_param):
 
     Same arguments, returns and errors as `conv_forward_naive` (CS231n's version computes
     a window that does not fit by dropping the remainder; this one refuses it, as every
-    convolution here does). The cache is for `conv_backward_strides`, and, as in CS231n,
-    where ``conv_forward_fast`` is this function, `conv_backward_fast` takes it too.
+    convolution here does). The cache is for `conv_backward_strides`.
     """
     return convolution_as("conv_forward_strides", x, w, b, conv_param)
 
@@ -384,7 +384,7 @@ def conv_forward_im2col(x, w, b, conv_param):
     """CS231n's ``conv_forward_im2col``: the convolution of `conv_forward`, under this name.
 
     Same arguments, returns and errors as `conv_forward_naive`; the cache is for
-    `conv_backward_im2col` (and any of the lowered convolutions' backwards).
+    `conv_backward_im2col`.
     """
     return convolution_as("conv_forward_im2col", x, w, b, conv_param)
 
@@ -395,16 +395,12 @@ def convolution_as(func, x, w, b, conv_param):
     return conv_forward.__wrapped__(x, w, b, conv_param)
 
 
-LOWERED = (conv_forward_strides, conv_forward_im2col)
-
-
-@backward_of(conv_forward, *LOWERED)
+@backward_of(conv_forward)
 def conv_backward(dout, cache):
     """Backward pass of `conv_forward`: im2col again, two products, col2im.
 
-    Same arguments (with the cache of `conv_forward`, or of `conv_forward_strides` or
-    `conv_forward_im2col`) and returns as `conv_backward_naive`: dx (N, C, H, W),
-    dw (F, C, HH, WW), db (F,).
+    Same arguments (with the cache of `conv_forward`) and returns as `conv_backward_naive`:
+    dx (N, C, H, W), dw (F, C, HH, WW), db (F,).
     """
     x, w, windows = cache
     f = w.shape[0]
@@ -430,21 +426,21 @@ conv_forward_fast = conv_forward
 conv_backward_fast = conv_backward
 
 
-@backward_of(conv_forward, *LOWERED)
+@backward_of(conv_forward_strides)
 def conv_backward_strides(dout, cache):
     """CS231n's ``conv_backward_strides``: `conv_backward` under this name.
 
-    Takes the cache of `conv_forward_strides` (or of any lowered convolution: they are
-    one) and returns dx (N, C, H, W), dw (F, C, HH, WW), db (F,).
+    Takes the cache of `conv_forward_strides` and returns dx (N, C, H, W),
+    dw (F, C, HH, WW), db (F,).
     """
     return convolution_backward_as("conv_backward_strides", dout, cache)
 
 
-@backward_of(conv_forward, *LOWERED)
+@backward_of(conv_forward_im2col)
 def conv_backward_im2col(dout, cache):
     """CS231n's ``conv_backward_im2col``: `conv_backward` under this name.
 
-    Takes the cache of `conv_forward_im2col` (or of any lowered convolution) and returns
+    Takes the cache of `conv_forward_im2col` and returns
     dx (N, C, H, W), dw (F, C, HH, WW), db (F,).
     """
     return convolution_backward_as("conv_backward_im2col", dout, cache)

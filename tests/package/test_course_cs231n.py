@@ -575,10 +575,7 @@ def test_max_pool_backward_naive():
     # fast_layers.py's two lowerings, each with its backward.
     (conv_forward_strides, conv_backward_strides),
     (conv_forward_im2col, conv_backward_im2col),
-    # CS231n's conv_forward_fast IS conv_forward_strides: its cache goes to either backward.
-    (conv_forward_strides, conv_backward_fast),
-    (conv_forward_fast, conv_backward_strides),
-], ids=["fast", "strides", "im2col", "strides-then-fast", "fast-then-strides"])
+], ids=["fast", "strides", "im2col"])
 def test_conv_fast_matches_naive(forward, backward):
     np.random.seed(231)
     x = np.random.randn(100, 3, 31, 31)
