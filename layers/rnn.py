@@ -7,8 +7,8 @@ dWh = prev_h.T @ da, db = sum of da over the batch.
 As in CS231n's plain-NumPy step, x of shape (D,) or prev_h of shape (H,) (an input
 without the batch axis, as captioning's ``sample()`` passes its start token's embedding)
 is broadcast against the other's batch, and its gradient summed over the batch. The
-sequence version takes x (N, T, D) and h0 (N, H) only, as CS231n's (it reads N, T, D
-from x.shape).
+sequence version takes x (N, T, D) only, as CS231n's (it reads N, T, D from x.shape),
+and h0 (N, H).
 
 Sequence: the step applied for t = 0, ..., T-1 from h0. Backpropagation through time
 runs the steps in reverse, adding the gradient that flows back from step t+1 to the
