@@ -24,6 +24,18 @@
 Run ``python -m checks`` to check every layer of the library.
 """
 
+# ruff: noqa: E402 - the sibling imports below must come after this check.
+import runpy as _runpy
+from pathlib import Path as _Path
+
+# Before importing a sibling: a user's own layers.py in the working directory must stop
+# here with its name and the fix, not deep inside as "'layers' is not a package". The
+# check is loaded by path because any name it were imported by could be hidden too.
+_runpy.run_path(str(_Path(__file__).resolve().parents[1] / "layers" / "_siblings.py"))[
+    "require_own_siblings"](__file__, "layers", "graph")
+del _runpy, _Path
+
+
 from layers.registry import Example, register
 from .checker import TOLERANCES, assert_gradients, check_layer
 from .graph_check import check_graph

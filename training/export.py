@@ -71,9 +71,13 @@ Conventions that differ, and what the export does about them:
   the CPU; feed tensors of that dtype (gatelab casts X, torch does not).
 - Max pool ties: both route the gradient to the first maximal element of a window.
 
-Back from torch: ``net.gatelab_params()`` and ``net.gatelab_grads()`` give the weights
-and their gradients under gatelab's names and in gatelab's layouts (w = weight.T), e.g.
-``model.params.update(net.gatelab_params())`` after training in torch.
+Back from torch: ``net.load_into(model)`` writes the module's state into a gatelab model
+built as the exported one (the exported model itself, or a fresh one): the weights into
+``model.params`` and batch norm's running statistics into the ``bn_param`` dicts the
+model's gates read, so that its test-mode scores equal the module's eval-mode scores.
+``net.gatelab_params()``, ``net.gatelab_running_stats()`` and ``net.gatelab_grads()``
+give the weights, the running statistics and the gradients as NumPy arrays under
+gatelab's names and in gatelab's layouts (w = weight.T).
 """
 
 import functools
@@ -107,8 +111,9 @@ def to_torch(model):
         (N, ...) in the model's dtype. ``net.loss(x, y)``: the loss, a 0-d tensor,
         ``net.data_loss(net(x), y) + net.regularization()``. ``net.layers``: an
         ``nn.Sequential`` with one child per gate of the graph, named after it.
-        ``net.gatelab_params()``, ``net.gatelab_grads()``: dicts of NumPy arrays under
-        gatelab's names and layouts.
+        ``net.gatelab_params()``, ``net.gatelab_running_stats()``, ``net.gatelab_grads()``:
+        dicts of NumPy arrays under gatelab's names and layouts; ``net.load_into(model)``
+        writes the weights and running statistics back into a gatelab model.
         In train mode (torch's default) until ``net.eval()``.
 
     Raises
@@ -130,28 +135,78 @@ def to_torch(model):
     (torch.Size([5, 4]), (4, 5))
     """
     torch = _import_torch()
-    if isinstance(model, Sequential):
-        graph, reg, weights = model, 0.0, ()
-    elif isinstance(getattr(model, "net", None), Sequential) and hasattr(model, "weights"):
-        graph, reg, weights = model.net, float(model.reg), tuple(model.weights)
-    else:
-        raise TypeError(f"to_torch: model must be a TwoLayerNet, FullyConnectedNet, "
-                        f"ThreeLayerConvNet or graph.Sequential; got {describe(model)}")
+    graph, reg, weights = _graph_of("to_torch", model)
     classes = _classes(torch)
-    children, mapping = [], []
+    children, mapping, running = [], [], []
     loss_gate = graph.loss.gate if graph.loss is not None else None
     for gate in graph._structure():
         if gate is loss_gate:
             continue
-        module, params = _export_gate(torch, classes, graph, gate)
+        module, params, states = _export_gate(torch, classes, graph, gate)
         children.append((gate.name, module))
-        mapping += [(name, f"{gate.name}.{path}" if path else gate.name, layout)
-                    for name, path, layout in params]
+        mapping += [(name, _child_path(gate, path), layout) for name, path, layout in params]
+        running += [(gate.name, key, _child_path(gate, path)) for key, path in states]
     if graph is not model:
         loss = torch.nn.functional.cross_entropy  # the models' softmax_loss
     else:
         loss = None if loss_gate is None else _loss(torch, loss_gate)
-    return classes.TorchNet(children, mapping, loss, reg, weights, graph.name)
+    return classes.TorchNet(children, mapping, running, loss, reg, weights, graph.name)
+
+
+def _graph_of(func, model):
+    """(graph, reg, regularized weight names) of a model of `training.models` or a
+    Sequential; TypeError naming `func` for anything else."""
+    if isinstance(model, Sequential):
+        return model, 0.0, ()
+    if isinstance(getattr(model, "net", None), Sequential) and hasattr(model, "weights"):
+        return model.net, float(model.reg), tuple(model.weights)
+    raise TypeError(f"{func}: model must be a TwoLayerNet, FullyConnectedNet, "
+                    f"ThreeLayerConvNet or graph.Sequential; got {describe(model)}")
+
+
+def _child_path(gate, path):
+    """The name under ``net.layers`` of the part `path` of the module exported for `gate`."""
+    return f"{gate.name}.{path}" if path else gate.name
+
+
+def _arguments(gate):
+    """The gate's forward arguments by name (nodes as given, constants and options)."""
+    return inspect.signature(gate.forward).bind(*gate.args, **gate.options).arguments
+
+
+def _load_into(net, model):
+    """`TorchNet.load_into`: every check first, so that a refused model is left as it was."""
+    func = "TorchNet.load_into"
+    graph, _, _ = _graph_of(func, model)
+    params = net.gatelab_params()
+    if set(graph.params) != set(params):
+        raise ValueError(f"{func}: model must be built as the exported "
+                         f"{net.gatelab_name!r}, with the params {sorted(params)}; got "
+                         f"{sorted(graph.params)}")
+    for name, value in params.items():
+        old = graph.params[name]
+        if not isinstance(old, np.ndarray) or old.shape != value.shape \
+                or old.dtype != value.dtype:
+            raise ValueError(f"{func}: param {name!r} of the model must be a {value.dtype} "
+                             f"array of shape {value.shape}, as exported; got {describe(old)}")
+    gates = {gate.name: gate for gate in graph._structure()}
+    updates = []
+    for gate_name, stats in net.gatelab_running_stats().items():
+        key = net.running[gate_name][1]
+        gate = gates.get(gate_name)
+        state = _arguments(gate).get(key) if gate is not None else None
+        if not isinstance(state, dict):
+            raise ValueError(f"{func}: model must have a gate {gate_name!r} with a dict "
+                             f"{key}, as the exported {net.gatelab_name!r} has; got "
+                             f"{'no such gate' if gate is None else describe(state)}")
+        for name, value in stats.items():
+            old = state.get(name)
+            dtype = old.dtype if isinstance(old, np.ndarray) else value.dtype
+            updates.append((state, name, value.astype(dtype, copy=False)))
+    graph.params.update(params)
+    for state, name, value in updates:
+        state[name] = value
+    return model
 
 
 def _import_torch():
@@ -197,14 +252,19 @@ def _classes(torch):
         mapping : dict of str -> (str, layout)
             gatelab's parameter name -> (the torch parameter's name under `layers`,
             the gatelab layout: ``"transposed"`` or a shape to reshape to).
+        running : dict of str -> (str, str)
+            The name of each gatelab gate with running statistics -> (the name under
+            `layers` of the torch module holding them, the gate's option holding them in
+            gatelab: ``"bn_param"``).
         """
 
-        def __init__(self, children, mapping, loss, reg, weights, name):
+        def __init__(self, children, mapping, running, loss, reg, weights, name):
             super().__init__()
             self.layers = nn.Sequential()
             for child_name, module in children:
                 self.layers.add_module(child_name, module)
             self.mapping = {name: (path, layout) for name, path, layout in mapping}
+            self.running = {gate: (path, key) for gate, key, path in running}
             self.data_loss = loss
             self.reg = reg
             self.weights = weights
@@ -241,6 +301,45 @@ def _classes(torch):
             return {name: self._to_gatelab(name, self.parameter(name).detach())
                     for name in self.mapping}
 
+        def gatelab_running_stats(self):
+            """dict of gatelab's gate name -> ``{"running_mean": (D,), "running_var": (D,)}``,
+            copies of the batch norm module's buffers in the module's dtype."""
+            stats = {}
+            for gate, (path, _) in self.running.items():
+                module = self.layers.get_submodule(path)
+                stats[gate] = {name: np.array(getattr(module, name).detach().cpu().numpy(),
+                                              copy=True)
+                               for name in ("running_mean", "running_var")}
+            return stats
+
+        def load_into(self, model):
+            """Write the weights and running statistics into `model`; return `model`.
+
+            Parameters
+            ----------
+            model : TwoLayerNet, FullyConnectedNet, ThreeLayerConvNet or Sequential
+                Built as the exported model (the same params, names, shapes and
+                dtypes, the same gates with running statistics); the exported model
+                itself, or a fresh one.
+
+            Returns
+            -------
+            model
+                Its params now hold the module's weights in gatelab's layouts, and the
+                ``bn_param`` dict of each batch norm gate the module's running mean and
+                variance (rebound, as ``batchnorm_forward`` rebinds them; in the dtype
+                they had there, the model's when absent), so that the model's test-mode
+                scores equal the module's eval-mode scores.
+
+            Raises
+            ------
+            TypeError
+                For something that is neither a model nor a Sequential.
+            ValueError
+                When `model` is not built as the exported one; nothing is written then.
+            """
+            return _load_into(self, model)
+
         def gatelab_grads(self):
             """dict of gatelab's name -> the parameter's ``.grad`` in gatelab's layout
             (None where torch holds no gradient)."""
@@ -260,16 +359,16 @@ def _classes(torch):
 
 
 def _export_gate(torch, classes, graph, gate):
-    """(module, [(gatelab param name, path under the module, layout)]) for one gate."""
+    """(module, [(gatelab param name, path under the module, layout)],
+    [(option holding running statistics, path under the module)]) for one gate."""
     spec = REGISTRY.get(gate.layer)
     build = _BUILDERS.get(gate.layer)
     if build is None or spec is None or spec.forward is not gate.forward:
         supported = ", ".join(sorted(_BUILDERS))
         raise ValueError(f"to_torch: gate {gate.name!r} ({gate.layer}) has no torch "
                          f"counterpart in the export; the layers it maps are {supported}")
-    arguments = inspect.signature(gate.forward).bind(*gate.args, **gate.options).arguments
     values, names = {}, {}
-    for position, (key, value) in enumerate(arguments.items()):
+    for position, (key, value) in enumerate(_arguments(gate).items()):
         if position == 0:
             continue  # the running value, the output of the previous gate
         if isinstance(value, Node):
@@ -281,11 +380,12 @@ def _export_gate(torch, classes, graph, gate):
         values[key] = value
     layer = _Layer(torch, classes, values, names)
     module = build(layer)
-    return module, layer.params
+    return module, layer.params, layer.running
 
 
 class _Layer:
-    """What a builder reads of one gate: its arguments, and the params it maps."""
+    """What a builder reads of one gate: its arguments, and the params and running
+    statistics it maps."""
 
     def __init__(self, torch, classes, values, names):
         self.torch = torch
@@ -294,7 +394,7 @@ class _Layer:
         self.values = values
         self.names = names
         self.params = []
-        self.prefix = ""
+        self.running = []
 
     def option(self, key, entry, default=None):
         return self.values.get(key, {}).get(entry, default)
@@ -352,6 +452,7 @@ def _batchnorm(layer, spatial=False, path=None):
     with layer.torch.no_grad():
         module.running_mean.copy_(layer.tensor(running_mean.astype(gamma.dtype)))
         module.running_var.copy_(layer.tensor(running_var.astype(gamma.dtype)))
+    layer.running.append(("bn_param", path))
     return module
 
 
