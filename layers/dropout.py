@@ -16,7 +16,7 @@ by NumPy's legacy generator.
 
 - With ``dropout_param['seed']`` an int, the layer does what CS231n's ``dropout_forward``
   does: ``np.random.seed(seed)`` and then ``np.random.rand(*x.shape)``. It SEEDS NumPy's
-  global generator (no other layer here touches it) because CS231n code depends on it:
+  global generator (no other layer here seeds it) because CS231n code depends on it:
   whatever the caller draws next (the next model's weights in the Dropout notebook's
   check cell) continues from the state the seed left, and prints the course's numbers
   only then. Each call with one seed therefore draws one mask. The seed is validated
