@@ -16,10 +16,11 @@ by NumPy's legacy generator.
 
 - With ``dropout_param['seed']`` an int, the layer does what CS231n's ``dropout_forward``
   does: ``np.random.seed(seed)`` and then ``np.random.rand(*x.shape)``. It SEEDS NumPy's
-  global generator, the one side effect of a layer in this library, because CS231n code
-  depends on it: whatever the caller draws next (the next model's weights in the
-  Dropout notebook's check cell) continues from the state the seed left, and prints the
-  course's numbers only then. Each call with one seed therefore draws one mask.
+  global generator (no other layer here seeds it) because CS231n code depends on it:
+  whatever the caller draws next (the next model's weights in the Dropout notebook's
+  check cell) continues from the state the seed left, and prints the course's numbers
+  only then. Each call with one seed therefore draws one mask. The seed is validated
+  before the generator is touched: a refused call leaves it alone.
 - Without a seed they are drawn from NumPy's global generator (``np.random.rand``), so
   ``np.random.seed(231)`` makes a run reproducible.
 - With a ``np.random.Generator`` in ``'seed'`` (the Solver's stream during training) the

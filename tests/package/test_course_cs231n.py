@@ -427,6 +427,24 @@ def test_dropout_forward():
         np.testing.assert_array_equal(out_test, x)
 
 
+def test_dropout_forward_cell_of_2017_with_p_the_probability_of_dropping():
+    # 2016-2017's cell, whose p DROPS a unit, run as README says: {'p': 1 - p}. Its
+    # second run (p = 0.6) draws the uniforms of 2019's second run (keep 0.4), and prints
+    # 2019's numbers for it; every run drops a fraction p (within 5 standard deviations
+    # of 250,000 draws).
+    np.random.seed(231)
+    x = np.random.randn(500, 500) + 10
+    for p in [0.3, 0.6, 0.75]:
+        out, _ = dropout_forward(x, {"mode": "train", "p": 1 - p})
+        out_test, _ = dropout_forward(x, {"mode": "test", "p": 1 - p})
+        dropped = (out == 0).mean()
+        assert abs(dropped - p) < 5 * math.sqrt(p * (1 - p) / x.size)
+        np.testing.assert_array_equal(out_test, x)
+        if p == 0.6:
+            assert_loss(out.mean(), 9.977917658761159)
+            assert dropped == 0.600796
+
+
 def test_dropout_backward():
     np.random.seed(231)
     x = np.random.randn(10, 10) + 10
