@@ -236,7 +236,7 @@ def _classes(torch):
             return super().forward(x.flatten(1))
 
     class TorchNet(nn.Module):
-        """A gatelab model exported to torch (see `training.export`).
+        """A gatelab model exported to torch (see `training.torch_export`).
 
         Attributes
         ----------
