@@ -509,7 +509,7 @@ def test_sequentials_of_every_mapped_layer(torch, dtype, mode):
 
 
 def test_every_mapped_layer_is_in_a_test_sequential(torch):
-    from training.export import _BUILDERS
+    from training.torch_export import _BUILDERS
 
     used = {gate.layer for _, seq, *_ in sequentials("float64") for gate in seq._gates}
     used |= {"affine", "relu", "conv", "max_pool"}   # the models' layers
