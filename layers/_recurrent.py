@@ -6,13 +6,11 @@ from ._examples import dims, normal
 from .contract import Args
 
 
-def recurrent_args(func, gates, x, x_spec, states, Wx, Wh, biases):
+def recurrent_args(gates, x, x_spec, states, Wx, Wh, biases):
     """Check the arguments of a recurrent layer; return them as arrays, in order.
 
     Parameters
     ----------
-    func : str
-        The public name of the layer function, for messages.
     gates : int
         How many H-wide blocks the weights stack side by side: 1 (rnn), 3 (gru), 4 (lstm).
     x : the input, of shape `x_spec` ("N D" for a step, "N T D" for a sequence)
@@ -26,7 +24,7 @@ def recurrent_args(func, gates, x, x_spec, states, Wx, Wh, biases):
     -------
     list : x, the states, Wx, Wh and the biases, validated, in that order
     """
-    check = Args(func)
+    check = Args()
     checked = [check.floats("x", x, x_spec)]
     scalar = {name for name, value in states.items() if np.ndim(value) == 0}
     checked += [check.floats(name, value, "N H") for name, value in states.items()

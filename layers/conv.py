@@ -36,7 +36,7 @@ import threading
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, backward_of, differentiable, upstream
+from .contract import Args, backward_of, differentiable
 from ._windows import pad_spatial, param_int, sliding_windows
 from .registry import Example, register
 
@@ -153,7 +153,7 @@ def conv_forward_naive(x, w, b, conv_param):
     array([[[[ 8., 12.],
              [20., 24.]]]])
     """
-    x, w, b, windows = conv_arguments(Args("conv_forward_naive"), x, w, b, conv_param)
+    x, w, b, windows = conv_arguments(Args(), x, w, b, conv_param)
     xp = pad_spatial(x, windows.pad)
     n_batch, n_filters = x.shape[0], w.shape[0]
     out = np.empty((n_batch, n_filters, *windows.out), x.dtype)
@@ -182,8 +182,6 @@ def conv_backward_naive(dout, cache):
     db : ndarray of shape (F,)
     """
     x, w, windows = cache
-    dout = upstream("conv_backward_naive", dout, (x.shape[0], w.shape[0], *windows.out),
-                    x.dtype)
     xp = pad_spatial(x, windows.pad)
     dxp = np.zeros_like(xp)
     dw = np.zeros_like(w)
@@ -350,7 +348,7 @@ def conv_forward(x, w, b, conv_param):
     that) and the padded chunk; it does not grow with N. The backward needs about twice
     that (columns and their gradient). A whole-batch im2col would take N*K*Ho*Wo elements.
     """
-    x, w, b, windows = conv_arguments(Args("conv_forward"), x, w, b, conv_param)
+    x, w, b, windows = conv_arguments(Args(), x, w, b, conv_param)
     lowering = Im2col(x.shape, windows, x.dtype)
     w2 = w.reshape(w.shape[0], -1)
     out = np.empty((x.shape[0], w.shape[0], *windows.out), x.dtype)
@@ -369,7 +367,6 @@ def conv_backward(dout, cache):
     """
     x, w, windows = cache
     f = w.shape[0]
-    dout = upstream("conv_backward", dout, (x.shape[0], f, *windows.out), x.dtype)
     lowering = Im2col(x.shape, windows, x.dtype)
     w2 = w.reshape(f, -1)
     dx = np.empty_like(x)

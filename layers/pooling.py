@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, backward_of, differentiable, upstream
+from .contract import Args, backward_of, differentiable
 from ._windows import param_int, sliding_windows
 from .registry import Example, register
 
@@ -35,9 +35,9 @@ __all__ = ["max_pool_forward_naive", "max_pool_backward_naive",
            "global_avg_pool_forward", "global_avg_pool_backward"]
 
 
-def pool_arguments(func, x, pool_param):
+def pool_arguments(x, pool_param):
     """Validate a pooling layer's arguments; return (x, windows)."""
-    check = Args(func)
+    check = Args()
     x = check.floats("x", x, "N C H W")
     return x, pool_windows(check, pool_param, x.shape[2:])
 
@@ -88,7 +88,7 @@ def max_pool_forward_naive(x, pool_param):
     >>> max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})[0]
     array([[[[4.]]]])
     """
-    x, windows = pool_arguments("max_pool_forward_naive", x, pool_param)
+    x, windows = pool_arguments(x, pool_param)
     out = np.empty((*x.shape[:2], *windows.out), x.dtype)
     for n in range(x.shape[0]):
         for c in range(x.shape[1]):
@@ -112,7 +112,6 @@ def max_pool_backward_naive(dout, cache):
     dx : ndarray of shape (N, C, H, W)
     """
     x, windows = cache
-    dout = upstream("max_pool_backward_naive", dout, (*x.shape[:2], *windows.out), x.dtype)
     dx = np.zeros_like(x)
     pool_width = windows.kernel[1]
     for n in range(x.shape[0]):
@@ -140,7 +139,7 @@ def max_pool_forward(x, pool_param):
     ``winner[n, c, i, j]`` the row-major index in its window of the first maximum.
     CS231n's name `max_pool_forward_fast` is an alias.
     """
-    x, windows = pool_arguments("max_pool_forward", x, pool_param)
+    x, windows = pool_arguments(x, pool_param)
     n, c = x.shape[:2]
     planes = x.reshape(n * c, *x.shape[2:])
     out = np.empty((n * c, *windows.out), x.dtype)
@@ -177,7 +176,6 @@ def max_pool_backward(dout, cache):
     dx : ndarray of shape (N, C, H, W)
     """
     shape, dtype, windows, winner = cache
-    dout = upstream("max_pool_backward", dout, winner.shape, dtype)
     n, c = shape[:2]
     dout = dout.reshape(n * c, *windows.out)
     winner = winner.reshape(dout.shape)
@@ -229,7 +227,7 @@ def avg_pool_forward(x, pool_param):
     >>> avg_pool_forward(x, {"pool_height": 2, "pool_width": 2, "stride": 2})[0]
     array([[[[2.5]]]])
     """
-    x, windows = pool_arguments("avg_pool_forward", x, pool_param)
+    x, windows = pool_arguments(x, pool_param)
     offsets = windows.offsets()
     total = np.zeros((*x.shape[:2], *windows.out), x.dtype)
     for _, slices in offsets:
@@ -251,7 +249,6 @@ def avg_pool_backward(dout, cache):
     dx : ndarray of shape (N, C, H, W)
     """
     shape, dtype, windows = cache
-    dout = upstream("avg_pool_backward", dout, (*shape[:2], *windows.out), dtype)
     offsets = windows.offsets()
     share = dout / len(offsets)
     dx = np.zeros(shape, dtype)
@@ -273,7 +270,7 @@ def global_avg_pool_forward(x):
     out : ndarray of shape (N, C), x's dtype (ready for an affine layer)
     cache : (x.shape, x.dtype) for `global_avg_pool_backward`
     """
-    check = Args("global_avg_pool_forward")
+    check = Args()
     x = check.floats("x", x, "N C H W")
     if x.shape[2] * x.shape[3] == 0:
         raise check.error(f"x must have H*W >= 1 positions to average (a mean of nothing "
@@ -295,7 +292,6 @@ def global_avg_pool_backward(dout, cache):
     dx : ndarray of shape (N, C, H, W)
     """
     shape, dtype = cache
-    dout = upstream("global_avg_pool_backward", dout, shape[:2], dtype)
     share = dout / (shape[2] * shape[3])
     return np.broadcast_to(share[:, :, None, None], shape).copy()
 
