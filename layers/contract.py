@@ -3,22 +3,16 @@
 A library pair is two decorated functions::
 
     @differentiable("x", "w", "b")          # the arguments that get a gradient
-    def affine_forward(x, w, b): ...        # -> (out, cache)
+    def affine_forward(x, w, b): ...        # -> (out, cache); checks with Args()
 
     @backward_of(affine_forward)            # takes affine_forward's cache only
     def affine_backward(dout, cache): ...   # -> (dx, dw, db)
 
-`differentiable` converts the declared arguments to the call's NumPy result type, names
-the layer for `Args` (argument checks, `layers.args`), and returns a `Cache` that records
-its maker, the layer's own cache, the dtype and shape of every gradient and of every
-output. `backward_of` refuses a foreign cache, checks each upstream gradient against the
-output it stands for (`upstream`), and hands the body's return to `finish_gradients`:
-each gradient in its argument's dtype and shape, summed only for a 0-d argument the layer
-broadcast.
-
-For any forward, a user's undeclared pair too: `gradient_positions` (which arguments get
-a gradient) and `match_gradients` (does a backward's return fit them), the judgements the
-graph and the checker make; `pair_name` names a pair.
+The forward's `Cache` records its maker and the dtype and shape of every gradient and
+output; the backward checks each upstream gradient against its output (`upstream`) and
+returns each gradient in its argument's dtype and shape (`finish_gradients`). For any
+pair, a user's undeclared one too, `gradient_positions` and `match_gradients` are the
+judgements the graph and the checker make.
 """
 
 import functools
@@ -32,16 +26,14 @@ import numpy as np
 
 from .args import (FLOAT_DTYPES, Args, broadcast_shapes, called_layer, describe,
                    format_shape, is_float_array)
+from .promotion import computation_dtype, gradient_dtype, is_python_number, promote
 
 __all__ = [
     "Args", "Cache", "FLOAT_DTYPES", "backward_of", "broadcast_shapes", "computation_dtype",
     "declared", "describe", "differentiable", "finish_gradients", "foreign_cache",
     "format_shape", "gradient_dtype", "gradient_positions", "is_float_array",
-    "is_python_number", "match_gradients", "pair_name", "promote", "unbroadcast",
-    "upstream",
+    "is_python_number", "match_gradients", "pair_name", "promote", "upstream",
 ]
-
-SUPPORTED = "float32 or float64 (integers and Python numbers are promoted as NumPy does)"
 
 # The decorators return a function with the decorated one's signature and docstring
 # (functools.wraps); typed as the same type, so that editors and type checkers resolve a
@@ -59,14 +51,10 @@ class Cache(SimpleNamespace):
 
     Attributes
     ----------
-    forward : function
-        The forward that made it, e.g. ``affine_forward``.
-    inner : object
-        The layer's own cache, as its backward reads it.
-    grads : tuple of (name, dtype, shape)
-        The arguments that get a gradient, each with its gradient's dtype and shape.
-    outputs : tuple of (shape, dtype)
-        The forward's outputs, which the upstream gradients must match.
+    forward : function, the forward that made it, e.g. ``affine_forward``
+    inner : object, the layer's own cache, as its backward reads it
+    grads : tuple of (name, dtype, shape), per argument that gets a gradient
+    outputs : tuple of (shape, dtype), per output, for its upstream gradient
     """
 
     # A namespace compares its fields; a cache is one call's record, equal only to itself.
@@ -102,31 +90,20 @@ def _show(value):
         return f"({', '.join(_show(v) for v in value)})"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k!r}: {_show(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, Cache) or value is None or isinstance(value, (str, numbers.Number)):
-        return repr(value)
-    return type(value).__name__
-
-
-def is_python_number(value):
-    """A Python int or float (not bool, not a NumPy scalar): a constant in a gate."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.generic))
+    plain = isinstance(value, (Cache, str, numbers.Number, type(None)))
+    return repr(value) if plain else type(value).__name__
 
 
 def differentiable(*names, numbers_are_constants=False) -> Callable[[_Pair], _Pair]:
     """Decorator of a library forward: the arguments `names` get a gradient, in this order.
 
     The declaration is a property of the layer, not of a call: labels, indices, masks and
-    parameter dicts are simply not named. Every named argument is a number array as
-    NumPy sees it: float32/float64 arrays, integer arrays, NumPy scalars, Python numbers
-    and nested lists of numbers. The forward computes in their NumPy result type
-    (``np.result_type``; integers alone give float64), so float32 in gives float32 out and
-    float32 weights with float64 data compute in float64, and its backward returns each
-    gradient in its own argument's dtype (integer and Python-number arguments: the
-    computation's dtype) and shape. Bool, complex, float16 and non-numeric values are
-    refused by name.
-
-    With `numbers_are_constants` (the gates of a circuit), a Python number is a constant
-    that gets no gradient, so ``multiply_forward(x, 3.0)``'s backward returns a bare dx.
+    parameter dicts are simply not named. The named arguments are converted to the
+    call's computation dtype (`layers.promotion`: float32 in gives float32 out, float32
+    weights with float64 data compute in float64); bool, complex, float16 and non-numeric
+    values are refused by name. With `numbers_are_constants` (the gates of a circuit), a
+    Python number is a constant that gets no gradient, so ``multiply_forward(x, 3.0)``'s
+    backward returns a bare dx.
 
     While the forward runs, ``Args()`` names it, or the decorated layer that called it.
     Its cache is a `Cache`; its backward is decorated with `backward_of`.
@@ -143,7 +120,7 @@ def differentiable(*names, numbers_are_constants=False) -> Callable[[_Pair], _Pa
         @functools.wraps(forward)
         def layer_forward(*args, **kwargs):
             # Float arrays of one dtype, the common case, need no conversion; settling it
-            # here rather than in `promote` saves a fifth of a small layer's call time
+            # here skips `promote`, which costs about 45% of a small affine forward
             # (benchmarks/bench_contract.py).
             grads, dtype = [], None
             for name, position in slots:
@@ -226,13 +203,11 @@ def upstream(func, dout, shape, dtype, name="dout"):
     """An upstream gradient `dout` of backward `func`, checked against the forward output
     it stands for (`shape`), as a float array cast to the output's `dtype`, so that every
     gradient keeps its argument's dtype. A Python number is accepted for a 0-d output."""
-    if isinstance(dout, bool) or not isinstance(dout, (np.ndarray, np.generic, numbers.Real)):
+    if not (isinstance(dout, np.ndarray) and dout.dtype.kind == "f" or
+            isinstance(dout, numbers.Real) and not isinstance(dout, bool)):
         raise TypeError(f"{func}: {name} must be a floating-point array; got "
                         f"{describe(dout)}")
     array = np.asarray(dout)
-    if array.dtype.kind != "f" and not isinstance(dout, numbers.Real):
-        raise TypeError(f"{func}: {name} must be a floating-point array; got "
-                        f"{describe(dout)}")
     if array.shape != shape:
         raise ValueError(f"{func}: {name} must have the shape of the forward output "
                          f"{shape}; got {name}.shape = {array.shape}")
@@ -270,23 +245,6 @@ def finish_gradients(func, result, grads):
     return finished[0] if len(grads) == 1 else tuple(finished)
 
 
-def unbroadcast(grad, shape):
-    """Sum `grad` over the axes that broadcasting added or stretched, down to `shape`.
-
-    The gradient of a broadcast argument is the sum of the upstream gradient over every
-    position the argument was copied to.
-    """
-    grad = np.asarray(grad)
-    if grad.shape == tuple(shape):
-        return grad
-    extra = grad.ndim - len(shape)
-    summed = grad.sum(axis=tuple(range(extra))) if extra > 0 else grad
-    stretched = tuple(i for i, size in enumerate(shape) if size == 1 and summed.shape[i] != 1)
-    if stretched:
-        summed = summed.sum(axis=stretched, keepdims=True)
-    return summed.reshape(shape)
-
-
 # -- which arguments get a gradient, in which dtype -------------------------------------------
 
 def declared(forward):
@@ -309,77 +267,13 @@ def gradient_positions(forward, args):
     return positions
 
 
-def promote(func, slots, args, kwargs, numbers_are_constants=False):
-    """Convert the declared arguments (`slots`: (name, position) pairs) to the call's
-    computation dtype.
-
-    Returns the new args and kwargs and (name, dtype, shape) of the gradient of each
-    declared argument that gets one.
-    """
-    arrays = {}
-    for name, position in slots:
-        value = args[position] if position < len(args) else kwargs.get(name, _ABSENT)
-        if value is _ABSENT or (numbers_are_constants and is_python_number(value)):
-            continue  # a missing argument is the forward's own signature's to report
-        arrays[name] = (value, _number_array(func, name, value))
-    if not arrays:
-        return args, kwargs, ()
-    # Python numbers stay weak (NumPy's rule): 2.0 next to a float32 array is float32.
-    dtype = computation_dtype([value if is_python_number(value) else array
-                               for value, array in arrays.values()])
-    args, grads = list(args), []
-    for name, position in slots:
-        if name not in arrays:
-            continue
-        array = arrays[name][1]
-        grads.append((name, gradient_dtype(array, dtype), array.shape))
-        if position < len(args):
-            args[position] = array.astype(dtype, copy=False)
-        else:
-            kwargs = {**kwargs, name: array.astype(dtype, copy=False)}
-    return tuple(args), kwargs, tuple(grads)
-
-
-_ABSENT = object()
-
-
-def _number_array(func, name, value):
-    """`value` as a number array (no copy where it already is one), or a clear refusal."""
-    array = None
-    if isinstance(value, np.ndarray):
-        array = value
-    elif isinstance(value, (numbers.Real, np.generic, list, tuple)) and \
-            not isinstance(value, (bool, np.bool_)):
-        try:
-            array = np.asarray(value)
-        except (ValueError, TypeError):
-            pass
-    if array is None or not (array.dtype.kind in "iu" or array.dtype in FLOAT_DTYPES):
-        raise TypeError(f"{func}: {name} must be a number array, {SUPPORTED}; got "
-                        f"{describe(value)}")
-    return array
-
-
-def computation_dtype(values):
-    """The dtype a declared layer computes in for these argument values: NumPy's result
-    type (Python numbers weak), float64 where they are all integers."""
-    dtype = np.result_type(*(v if is_python_number(v) else np.asarray(v) for v in values)) \
-        if values else np.dtype(np.float64)
-    return np.dtype(np.float64) if dtype.kind in "iub" else dtype
-
-
-def gradient_dtype(value, computation):
-    """The dtype of the gradient of argument `value`: its own where it is float32/float64,
-    else (integers, Python numbers) the computation's."""
-    return np.asarray(value).dtype if is_float_array(value) else computation
-
-
 def match_gradients(result, args, positions, labels, *, check_dtype=True):
     """Match a backward's return value to the arguments that get a gradient.
 
-    The one judgement of the contract on a user's backward, made for the graph and the
-    checker alike: one gradient per position (a bare array for one), each an array of its
-    argument's shape and gradient dtype (`gradient_dtype`).
+    The judgement of the contract on any backward, made for the graph and the checker
+    alike: one gradient per position (a bare array for one), each an array of its
+    argument's shape and gradient dtype (its own if float32/float64, else the
+    computation's; `layers.promotion`).
 
     Parameters
     ----------
@@ -411,10 +305,12 @@ def match_gradients(result, args, positions, labels, *, check_dtype=True):
         listed = ", ".join(label(p) for p in positions)
         return None, [(ValueError, f"backward returned {got} gradient{'s' * (got != 1)} for "
                       f"{count} differentiable argument{'s' * (count != 1)} ({listed})")]
-    computation = computation_dtype([args[i] for i in positions]) if check_dtype else None
     problems = []
     for position, grad in zip(positions, received):
         arg = args[position]
+        if check_dtype:
+            want = np.asarray(arg).dtype if is_float_array(arg) else \
+                computation_dtype([args[i] for i in positions])
         if not isinstance(grad, (np.ndarray, np.generic)):
             problems.append((TypeError, f"backward returned {describe(grad)} as the "
                              f"gradient of {label(position)}, not an array"))
@@ -422,11 +318,10 @@ def match_gradients(result, args, positions, labels, *, check_dtype=True):
             problems.append((ValueError, f"backward returned a gradient of shape "
                              f"{np.shape(grad)} for {label(position)}, of shape "
                              f"{np.shape(arg)}"))
-        elif check_dtype and grad.dtype != gradient_dtype(arg, computation):
+        elif check_dtype and grad.dtype != want:
             problems.append((TypeError, f"backward returned a {grad.dtype} gradient for "
-                             f"{label(position)}, whose gradient is "
-                             f"{gradient_dtype(arg, computation)} (a gradient has its "
-                             "argument's dtype)"))
+                             f"{label(position)}, whose gradient is {want} (a gradient "
+                             "has its argument's dtype)"))
     if problems:
         return None, problems
     return [np.asarray(g) for g in received], []

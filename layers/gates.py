@@ -37,7 +37,7 @@ import numpy as np
 
 from ._examples import away_from, dims, normal
 from .contract import (
-    Args, backward_of, broadcast_shapes, describe, differentiable, unbroadcast,
+    Args, backward_of, broadcast_shapes, describe, differentiable,
 )
 from .registry import Example, register
 
@@ -72,6 +72,23 @@ def _binary_inputs(x, y):
 
 def _binary_cache(x, y, out):
     return x, y, out.shape, out.dtype
+
+
+def unbroadcast(grad, shape):
+    """Sum `grad` over the axes that broadcasting added or stretched, down to `shape`.
+
+    The gradient of a broadcast argument is the sum of the upstream gradient over every
+    position the argument was copied to.
+    """
+    grad = np.asarray(grad)
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    summed = grad.sum(axis=tuple(range(extra))) if extra > 0 else grad
+    stretched = tuple(i for i, size in enumerate(shape) if size == 1 and summed.shape[i] != 1)
+    if stretched:
+        summed = summed.sum(axis=stretched, keepdims=True)
+    return summed.reshape(shape)
 
 
 def _gradients(dout, x, dx, y, dy):

@@ -36,9 +36,10 @@ def test_library_has_layers():
 def test_layers_package_exports_every_public_name(module):
     # `layers/__init__.py` imports the names explicitly (so editors resolve them); a name
     # added to a module's __all__ but not there would be missing from `layers`. The
-    # contract, its argument checks and CS224N's functions (plain functions, not pairs)
-    # stay in their modules.
-    if module.__name__ in ("layers.args", "layers.contract", "layers.cs224n"):
+    # contract (with its argument checks and dtype promotion) and CS224N's functions
+    # (plain functions, not pairs) stay in their modules.
+    if module.__name__ in ("layers.args", "layers.contract", "layers.promotion",
+                           "layers.cs224n"):
         assert getattr(layers, module.__name__.split(".")[1]) is module
         assert not set(getattr(module, "__all__", ())) & set(layers.__all__)
         return
