@@ -10,9 +10,11 @@ A library pair is two decorated functions::
 
 The forward's `Cache` records its maker and the dtype and shape of every gradient and
 output; the backward checks each upstream gradient against its output (`upstream`) and
-returns each gradient in its argument's dtype and shape (`finish_gradients`). For any
-pair, a user's undeclared one too, `gradient_positions` and `match_gradients` are the
-judgements the graph and the checker make.
+returns each gradient in its argument's dtype and shape (`finish_gradients`).
+
+The graph, the checker and the torch bridge use only this module's public names: for any
+pair, a user's too, `gradient_positions` (which arguments get a gradient),
+`match_gradients` (does a backward's return fit them), `gradient_list`, `argument_names`.
 """
 
 import functools
@@ -29,15 +31,15 @@ from .args import (FLOAT_DTYPES, Args, broadcast_shapes, called_layer, describe,
 from .promotion import computation_dtype, gradient_dtype, is_python_number, promote
 
 __all__ = [
-    "Args", "Cache", "FLOAT_DTYPES", "backward_of", "broadcast_shapes", "computation_dtype",
-    "declared", "describe", "differentiable", "finish_gradients", "foreign_cache",
-    "format_shape", "gradient_dtype", "gradient_positions", "is_float_array",
-    "is_python_number", "match_gradients", "pair_name", "promote", "upstream",
+    "Args", "Cache", "FLOAT_DTYPES", "argument_names", "backward_of", "broadcast_shapes",
+    "computation_dtype", "declared", "describe", "differentiable", "finish_gradients",
+    "foreign_cache", "format_shape", "gradient_dtype", "gradient_list", "gradient_positions",
+    "is_float_array", "is_python_number", "match_gradients", "pair_name", "promote",
+    "upstream",
 ]
 
-# The decorators return a function with the decorated one's signature and docstring
-# (functools.wraps); typed as the same type, so that editors and type checkers resolve a
-# layer's name to its own ``def``.
+# The decorators keep the decorated function's signature and docstring (functools.wraps)
+# and its type, so that editors and type checkers resolve a layer's name to its ``def``.
 _Pair = TypeVar("_Pair", bound=Callable)
 
 
@@ -155,12 +157,10 @@ def differentiable(*names, numbers_are_constants=False) -> Callable[[_Pair], _Pa
 def backward_of(*forwards) -> Callable[[_Pair], _Pair]:
     """Decorator of a library backward: it takes the caches of `forwards` only.
 
-    The decorated backward refuses a foreign cache by name and checks each upstream
-    gradient against the forward output it stands for (`upstream`, named after the
-    backward's own parameters: ``dout``, ``dloss``, ``dnext_h``, ...). Its body receives
-    the upstream gradients in the computation's dtype and the forward's own cache, and
-    returns one gradient per declared argument in the computation's dtype;
-    `finish_gradients` gives each its argument's dtype and shape.
+    It refuses a foreign cache by name and checks each upstream gradient against its
+    forward output (`upstream`, named as the backward's parameters: ``dout``, ``dloss``,
+    ``dnext_h``). Its body gets them in the computation's dtype with the forward's own
+    cache; `finish_gradients` gives each gradient its argument's dtype and shape.
     """
     def decorate(backward: _Pair) -> _Pair:
         func = backward.__name__
@@ -217,9 +217,9 @@ def upstream(func, dout, shape, dtype, name="dout"):
 def finish_gradients(func, result, grads):
     """The gradients a backward body returned, each in its argument's dtype and shape.
 
-    `grads` holds (name, dtype, shape) per argument that gets a gradient. One gradient is
-    returned bare. A 0-d argument (a Python number, a 0-d state) that the layer broadcast
-    gets its gradient summed; any other mismatch is a bug in the layer, refused with the
+    `grads` holds (name, dtype, shape) per argument that gets a gradient; one gradient is
+    returned bare. A 0-d argument the layer broadcast (a Python number, a 0-d state) gets
+    its gradient summed; any other mismatch is a bug in the layer, refused with the
     sentence `match_gradients` writes for a user's pair.
     """
     received = [result] if len(grads) == 1 else result
@@ -245,7 +245,7 @@ def finish_gradients(func, result, grads):
     return finished[0] if len(grads) == 1 else tuple(finished)
 
 
-# -- which arguments get a gradient, in which dtype -------------------------------------------
+# -- which arguments get a gradient ------------------------------------------------------------
 
 def declared(forward):
     """The names of the arguments `forward` declares differentiable, or None (undeclared)."""
@@ -256,8 +256,7 @@ def gradient_positions(forward, args):
     """Positions in `args` (a forward's positional arguments) that get a gradient, in order.
 
     A declared forward (`differentiable`): its declared arguments, less Python-number
-    constants where it treats numbers as constants. An undeclared forward (a user's pair):
-    the float32/float64 array arguments, the rule of the layer contract for user pairs.
+    constants where numbers are constants. A user's pair: its float32/float64 arrays.
     """
     if declared(forward) is None:
         return [i for i, arg in enumerate(args) if is_float_array(arg)]
@@ -288,10 +287,8 @@ def match_gradients(result, args, positions, labels, *, check_dtype=True):
     Returns
     -------
     grads : list of ndarray in the order of `positions`, or None when it does not match
-    problems : list of (exception type, str)
-        Each a sentence starting "backward returned ...", with the exception type that
-        fits it: TypeError for a wrong type or dtype, ValueError for a wrong count or
-        shape.
+    problems : list of (exception type, str), each a sentence "backward returned ...":
+        TypeError for a wrong type or dtype, ValueError for a wrong count or shape.
     """
     label = labels if callable(labels) else dict(zip(positions, labels)).get
     count = len(positions)
@@ -325,6 +322,23 @@ def match_gradients(result, args, positions, labels, *, check_dtype=True):
     if problems:
         return None, problems
     return [np.asarray(g) for g in received], []
+
+
+def argument_names(forward, count):
+    """Names of a forward's first `count` positional arguments, for messages: its
+    parameters', then ``args[i]`` (past a ``*args``, or for an unreadable signature)."""
+    try:
+        params = [p for p in inspect.signature(forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params[:count]]
+    return names + [f"args[{i}]" for i in range(len(names), count)]
+
+
+def gradient_list(result, count):
+    """A backward's return as a list of its gradients: the contract returns one bare."""
+    return [result] if count == 1 and not isinstance(result, (tuple, list)) else list(result)
 
 
 def pair_name(forward, default="layer"):

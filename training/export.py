@@ -140,7 +140,7 @@ def to_torch(model):
     classes = _classes(torch)
     children, mapping = [], []
     loss_gate = graph.loss.gate if graph.loss is not None else None
-    for gate in graph._structure():
+    for gate in graph.gates_in_order():
         if gate is loss_gate:
             continue
         module, params = _export_gate(torch, classes, graph, gate)

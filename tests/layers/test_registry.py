@@ -34,8 +34,8 @@ def test_library_has_layers():
 
 @pytest.mark.parametrize("module", list(public_modules()), ids=lambda m: m.__name__)
 def test_layers_package_exports_every_public_name(module):
-    # `layers/__init__.py` imports the names explicitly (so editors resolve them); a name
-    # added to a module's __all__ but not there would be missing from `layers`. The
+    # `layers/__init__.py` star-imports each module and joins their __all__ lists; a
+    # module left out there would be missing from `layers`. The
     # contract (with its argument checks and dtype promotion) and CS224N's functions
     # (plain functions, not pairs) stay in their modules.
     if module.__name__ in ("layers.args", "layers.contract", "layers.promotion",
