@@ -28,8 +28,19 @@ def forwards_defined_in(module):
             and obj.__module__ == module.__name__]
 
 
-def test_library_has_layers():
-    assert len(LAYER_NAMES) >= 1
+COURSE_LAYERS = ("affine", "relu", "batchnorm", "layernorm", "dropout", "conv", "max_pool",
+                 "spatial_batchnorm", "spatial_groupnorm", "softmax_loss", "svm_loss",
+                 "rnn_step", "rnn", "lstm_step", "lstm", "word_embedding", "temporal_affine",
+                 "temporal_softmax_loss")
+
+
+@pytest.mark.parametrize("name", COURSE_LAYERS)
+def test_the_course_layers_are_registered_under_their_pair_names(name):
+    spec = REGISTRY[name]
+    assert (spec.name, spec.forward.__name__, spec.backward.__name__) == \
+        (name, f"{name}_forward", f"{name}_backward")
+    assert spec.forward is getattr(layers, f"{name}_forward")
+    assert spec.backward is getattr(layers, f"{name}_backward")
 
 
 @pytest.mark.parametrize("module", list(public_modules()), ids=lambda m: m.__name__)
