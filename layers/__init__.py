@@ -19,6 +19,9 @@ The layer contract
 - A backward takes only the cache its own forward made (``@backward_of``): another
   layer's cache, None or a hand-built tuple is refused by name. A sandwich layer's cache
   unpacks like CS231n's, ``fc_cache, relu_cache = cache``.
+- A backward checks each upstream gradient against its forward's output (shape and a
+  floating dtype) and refuses a gradient whose shape is not its argument's; only a 0-d
+  argument the layer broadcast (``prev_c = 0``) gets its gradient summed.
 - A layer with several outputs returns them before the cache, and its backward takes one
   upstream gradient per output, as CS231n's LSTM step does:
   ``lstm_step_forward(...) -> (next_h, next_c, cache)``,
