@@ -139,7 +139,6 @@ def leaky_relu_backward(dout, cache):
     dx : ndarray of x's shape and dtype
     """
     x, alpha = cache
-    dout = dout
     return np.where(x > 0, dout, alpha * dout)
 
 
@@ -181,7 +180,6 @@ def elu_backward(dout, cache):
     dx : ndarray of x's shape and dtype
     """
     x, alpha = cache
-    dout = dout
     # exp(x) underflows to 0 for x below about -745, which is the correct value; it is
     # not (out + alpha), which cancels to noise once exp(x) is far below 1.
     with np.errstate(under="ignore"):
@@ -224,7 +222,6 @@ def gelu_backward(dout, cache):
     dx : ndarray of x's shape and dtype
     """
     x = cache
-    dout = dout
     # exp(-x**2 / 2) underflows to 0 for |x| > ~39, which is the correct value, and x**2
     # overflows to inf beyond 1.8e19 (float32), where exp(-inf) = 0 is correct too.
     with np.errstate(under="ignore", over="ignore"):
@@ -277,7 +274,6 @@ def gelu_tanh_backward(dout, cache):
     dx : ndarray of x's shape and dtype
     """
     x, s = cache
-    dout = dout
     # The second term is 2 t c (1 + 3 k x**2) with t = x s (1 - s), multiplied out as
     # 2 c (t + 3 k (t x) x): s (1 - s) is exactly 0 long before x**2 overflows (|x| > 20
     # or so), and t x stays finite where c (1 + 3 k x**2) alone would be inf (0 * inf is
@@ -483,7 +479,6 @@ def softmax_backward(dout, cache):
     dx : ndarray of x's shape and dtype
     """
     y = cache
-    dout = dout
     return y * (dout - np.sum(dout * y, axis=-1, keepdims=True))
 
 

@@ -59,7 +59,8 @@ class Cache(SimpleNamespace):
     outputs : tuple of (shape, dtype), per output, for its upstream gradient
     """
 
-    # A namespace compares its fields; a cache is one call's record, equal only to itself.
+    # A namespace is built in C, so a forward pays no Python call for its cache; it would
+    # compare its fields, but a cache is one call's record, equal only to itself.
     __eq__, __hash__ = object.__eq__, object.__hash__
 
     def _unpackable(self):
@@ -244,8 +245,6 @@ def finish_gradients(func, result, grads):
         finished.append(grad if grad.dtype == dtype else grad.astype(dtype))
     return finished[0] if len(grads) == 1 else tuple(finished)
 
-
-# -- which arguments get a gradient ------------------------------------------------------------
 
 def declared(forward):
     """The names of the arguments `forward` declares differentiable, or None (undeclared)."""

@@ -70,10 +70,6 @@ def _binary_inputs(x, y):
     return x, y
 
 
-def _binary_cache(x, y, out):
-    return x, y, out.shape, out.dtype
-
-
 def unbroadcast(grad, shape):
     """Sum `grad` over the axes that broadcasting added or stretched, down to `shape`.
 
@@ -129,7 +125,7 @@ def add_forward(x, y):
     """
     x, y = _binary_inputs(x, y)
     out = np.asarray(x + y)
-    return out, _binary_cache(x, y, out)
+    return out, (x, y)
 
 
 @backward_of(add_forward)
@@ -146,7 +142,7 @@ def add_backward(dout, cache):
     dx, dy : ndarrays of the shapes of x and y; only the array operands get one (a bare
         array when only one of them is an array)
     """
-    x, y, _, _ = cache
+    x, y = cache
     return _gradients(dout, x, dout, y, dout)
 
 
@@ -166,7 +162,7 @@ def subtract_forward(x, y):
     """
     x, y = _binary_inputs(x, y)
     out = np.asarray(x - y)
-    return out, _binary_cache(x, y, out)
+    return out, (x, y)
 
 
 @backward_of(subtract_forward)
@@ -182,7 +178,7 @@ def subtract_backward(dout, cache):
     -------
     dx, dy : ndarrays of the shapes of x and y (array operands only)
     """
-    x, y, _, _ = cache
+    x, y = cache
     return _gradients(dout, x, dout, y, -dout)
 
 
@@ -208,7 +204,7 @@ def multiply_forward(x, y):
     """
     x, y = _binary_inputs(x, y)
     out = np.asarray(x * y)
-    return out, _binary_cache(x, y, out)
+    return out, (x, y)
 
 
 @backward_of(multiply_forward)
@@ -224,7 +220,7 @@ def multiply_backward(dout, cache):
     -------
     dx, dy : ndarrays of the shapes of x and y (array operands only)
     """
-    x, y, _, _ = cache
+    x, y = cache
     return _gradients(dout, x, dout * y, y, dout * x)
 
 
@@ -248,7 +244,7 @@ def divide_forward(x, y):
     """
     x, y = _binary_inputs(x, y)
     out = np.asarray(x / y)
-    return out, _binary_cache(x, y, out)
+    return out, (x, y)
 
 
 @backward_of(divide_forward)
@@ -264,7 +260,7 @@ def divide_backward(dout, cache):
     -------
     dx, dy : ndarrays of the shapes of x and y (array operands only)
     """
-    x, y, _, _ = cache
+    x, y = cache
     dx = dout / y
     return _gradients(dout, x, dx, y, -dx * x / y)
 
@@ -297,7 +293,7 @@ def maximum_forward(x, y):
     """
     x, y = _binary_inputs(x, y)
     out = np.asarray(np.maximum(x, y))
-    return out, _binary_cache(x, y, out)
+    return out, (x, y)
 
 
 @backward_of(maximum_forward)
@@ -313,7 +309,7 @@ def maximum_backward(dout, cache):
     -------
     dx, dy : ndarrays of the shapes of x and y (array operands only)
     """
-    x, y, _, _ = cache
+    x, y = cache
     tie_share = 0.5 * dout * (x == y)
     return _gradients(dout, x, dout * (x > y) + tie_share, y, dout * (y > x) + tie_share)
 
