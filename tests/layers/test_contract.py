@@ -349,3 +349,18 @@ def test_a_cache_prints_its_maker_and_what_it_holds():
     assert "xhat=float32 (6, 3)" in shown and "gamma=float32 (3,)" in shown
     assert str(cache) == shown
     assert cache.forward is layers.batchnorm_forward
+
+
+# -- the name in a message -------------------------------------------------------------------
+
+def test_args_names_the_layer_the_user_called_and_needs_a_name_elsewhere():
+    with pytest.raises(ValueError, match=re.escape(
+            "affine_relu_forward: w must have shape (D, M) with D=3 from x (N, d_1, ..., "
+            "d_k); got w.shape = (2, 4)")):
+        layers.affine_relu_forward(np.ones((2, 3)), np.ones((2, 4)), np.ones(4))
+    with pytest.raises(ValueError, match=re.escape("affine_forward: w must have shape")):
+        layers.affine_forward(np.ones((2, 3)), np.ones((2, 4)), np.ones(4))
+    with pytest.raises(TypeError, match=re.escape(
+            "Args() outside a decorated layer needs the function's name")):
+        layers.contract.Args()
+    assert layers.contract.Args("Solver").error("x").args == ("Solver: x",)
