@@ -45,18 +45,20 @@ largest gradient, so that an element whose true gradient is 0 is not judged by d
 rounding noise by itself.
 """
 
+import copy
 import hashlib
 import inspect
 import numbers
 import os
 import traceback
+from functools import partial
 
 import numpy as np
 
 from layers import contract
 from layers.contract import (describe, gradient_positions, is_float_array, is_python_number,
                              match_gradients, pair_name)
-from .calling import FixedCalls
+from .calling import FixedCalls, difference, frozen, is_read_only_error, viewed, written
 from .numeric import (Direction, Objective, abs_dot, dot, max_abs_difference,
                       rounding_spread)
 from .patterns import hint
@@ -215,7 +217,7 @@ def validate_options(func, tol, strategy, directions):
 
 
 def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=0,
-               strategy="auto", directions=DIRECTIONS, nudge_kinks=False):
+               strategy="auto", directions=DIRECTIONS, nudge_kinks=False, watch_cache=True):
     """`check_layer` with the arguments' names given: the engine under every entry point.
 
     Parameters
@@ -226,6 +228,9 @@ def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=
         One per argument, shown in the report's rows.
     layer : str
         The report's title.
+    watch_cache : bool
+        Warn when backward writes into its cache (a graph's backward records its
+        gradients in the run it is given, by design: it passes False).
 
     Returns
     -------
@@ -236,19 +241,21 @@ def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=
     dtype = np.result_type(*floats) if floats else FLOAT64
     report = GradReport(layer, dtype.name, TOLERANCES[FLOAT64] if tol is None else tol)
     originals = _snapshot(args, kwargs, names)
-    calls = FixedCalls(forward)
+    calls = FixedCalls(forward, args, kwargs)
     check = _Check(report, calls, backward, args, kwargs, names, positions, seed, strategy,
-                   directions)
+                   directions, watch_cache)
     try:
         with calls:
             objective = check.run()
     finally:
         report.problems += _modified(originals)
         report.warnings += check.warnings()
+        report.notes += check.notes()
     if nudge_kinks and objective is not None and any(a.kinks for a in report.arguments):
         nudged, moved = _nudged(args, report, objective, names)
         report = check_pair(forward, backward, nudged, kwargs, names, layer, tol=tol,
-                            seed=seed, strategy=strategy, directions=directions)
+                            seed=seed, strategy=strategy, directions=directions,
+                            watch_cache=watch_cache)
         report.notes.append(f"{moved} elements at kinks were moved 20 or more steps up and "
                             "the check was run again at the moved inputs")
     return report
@@ -262,6 +269,15 @@ def _differentiable_positions(forward, args):
 
 
 FAILED = object()
+
+
+def _raising_line(call):
+    """Where ``call()`` raises, as `_raised_at` says it ("" if it does not raise)."""
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - only where it raised is wanted
+        return _raised_at(exc)
+    return ""
 
 
 def _reported(report, what, call):
@@ -310,14 +326,19 @@ class _Check:
     """
 
     def __init__(self, report, calls, backward, args, kwargs, names, positions, seed,
-                 strategy, directions):
+                 strategy, directions, watch_cache=True):
         self.report, self.calls, self.backward = report, calls, backward
         self.args, self.kwargs, self.names, self.positions = args, kwargs, names, positions
         self.seed, self.strategy, self.directions = seed, strategy, directions
         self.rng = np.random.default_rng([seed, UPSTREAM_SALT])
         self.upstream = None
         self.dout_names = None
-        self.douts_modified = set()
+        self.douts_modified = {}  # output -> where backward wrote into its dout
+        self.inputs_written = []  # (label, where the forward wrote into it)
+        self.watch_cache = watch_cache
+        self.cache_changed = None  # (path, "consumed" or "modified", where)
+        self.cache_shared = None  # why backward got the forward's own cache
+        self.cache_written = False  # whether backward wrote into an array of its cache
         self.low_precision = any(np.asarray(args[i]).dtype != FLOAT64 for i in positions)
 
     def run(self):
@@ -355,11 +376,15 @@ class _Check:
 
     def forward_twice(self):
         """(outputs, cache) of the first of two forward calls, or (None, None) when the
-        forward fails, breaks the contract or is not deterministic."""
-        outputs, cache = self.run_forward()
+        forward fails, breaks the contract or is not deterministic. The first call is
+        watched for writes into its inputs."""
+        outputs, _ = self.run_forward(watch=True)
         if outputs is None:
             return None, None
-        repeat, _ = self.run_forward()
+        # A forward that writes into nothing needs no copies of the arrays already in
+        # their caller's layout: it is given read-only views from now on.
+        self.calls.share = not self.inputs_written
+        repeat, cache = self.run_forward()
         if repeat is None:
             return None, None
         for first, second in zip(outputs, repeat):
@@ -372,11 +397,20 @@ class _Check:
                 return None, None
         return outputs, cache
 
-    def run_forward(self):
-        """Call forward; return (outputs, cache), or (None, None) after a problem."""
-        result = _reported(self.report, "forward", lambda: self.calls(self.args, self.kwargs))
+    def run_forward(self, watch=False):
+        """Call forward; return (outputs, cache), or (None, None) after a problem.
+
+        With `watch`, the arrays it wrote into are noted, with the line that wrote
+        (found by calling it again on read-only copies).
+        """
+        found = [] if watch else None
+        result = _reported(self.report, "forward",
+                           lambda: self.calls(self.args, self.kwargs, found=found))
         if result is FAILED:
             return None, None
+        if watch and written(found):
+            where = _raising_line(lambda: self.calls(self.args, self.kwargs, frozen=True))
+            self.inputs_written = [(self.label(path), where) for path in written(found)]
         if not isinstance(result, tuple) or len(result) < 2:
             self.report.problems.append(f"forward must return (out, cache) or (out_1, ..., "
                                         f"out_K, cache); got {describe(result)}")
@@ -427,14 +461,60 @@ class _Check:
                          for out in outputs]
         self.dout_names = _upstream_names(self.backward, len(outputs))
 
+    def label(self, path):
+        """An argument's label for a path of `checks.calling.fresh`: ``x``,
+        ``bn_param['running_mean']``."""
+        first, *rest = path
+        name = self.names[first] if isinstance(first, int) else first
+        return name + "".join(f"[{key!r}]" for key in rest)
+
     def call_backward(self, upstream, cache):
-        """backward on copies of `upstream` (noting the ones it writes into), raw result."""
+        """backward on copies of `upstream` and of `cache`, raw result.
+
+        Every call gets its own copy of the cache: new containers holding read-only
+        views of its arrays (`checks.calling.viewed`), or once backward is seen writing
+        into one of them, a deep copy. A backward that consumes or changes its cache
+        (``cache.pop()``) is thus judged by the gradients it returns; the writes into
+        douts and cache are noted, with the line that made them (found by calling
+        backward again on read-only copies).
+        """
         douts = [np.array(u, copy=True) for u in upstream]
-        result = self.backward(*douts, cache)
+        given = self.cache_copy(cache)
+        try:
+            result = self.backward(*douts, given)
+        except ValueError as exc:
+            if self.cache_written or given is cache or not is_read_only_error(exc):
+                raise
+            self.cache_written = True
+            where = _raised_at(exc)
+            douts = [np.array(u, copy=True) for u in upstream]
+            given = self.cache_copy(cache)
+            result = self.backward(*douts, given)
+            changed = difference(cache, given)
+            if self.watch_cache and changed and self.cache_changed is None:
+                self.cache_changed = (*changed, where)
         for k, (dout, u) in enumerate(zip(douts, upstream)):
-            if dout.shape != u.shape or not np.array_equal(dout, u):
-                self.douts_modified.add(k)
+            if k not in self.douts_modified and (
+                    dout.shape != u.shape or not np.array_equal(dout, u)):
+                self.douts_modified[k] = _raising_line(partial(
+                    self.backward, *[frozen(u) if j == k else np.array(u)
+                                     for j, u in enumerate(upstream)], self.cache_copy(cache)))
+        if self.watch_cache and given is not cache and self.cache_changed is None:
+            changed = difference(cache, given)
+            if changed:
+                where = _raising_line(lambda: self.backward(
+                    *[np.array(u) for u in upstream], frozen(self.cache_copy(cache))))
+                self.cache_changed = (*changed, where)
         return result
+
+    def cache_copy(self, cache):
+        """A copy of `cache` for one backward call (`call_backward`), or `cache` itself
+        when it cannot be copied (noted)."""
+        try:
+            return copy.deepcopy(cache) if self.cache_written else viewed(cache)
+        except Exception as exc:  # noqa: BLE001 - any cache that cannot be copied is shared
+            self.cache_shared = f"{type(exc).__name__}: {exc}"
+            return cache
 
     def gradients(self, upstream, cache, args, check_dtype=True, what="backward"):
         """The backward's gradients at `cache` as a list, or None after a problem."""
@@ -480,8 +560,9 @@ class _Check:
             self.report.problems.append(
                 f"backward is not repeatable: a second call with the same cache and dout "
                 f"returns other gradients (by up to {gap / scale:.2g} of the largest "
-                f"gradient, in {self.names[self.positions[where]]}); does it write into "
-                "its cache?")
+                f"gradient, in {self.names[self.positions[where]]}); each call got its own "
+                "copy of the cache: does backward draw random numbers or keep state "
+                "between calls?")
             return
         del again
         scaled = self.later_call([-2 * u for u in upstream], cache, args)
@@ -556,11 +637,31 @@ class _Check:
 
     def warnings(self):
         """What the check saw that is wrong but does not make the gradients wrong."""
-        return [f"backward wrote into its upstream gradient {self.dout_names[k]} in place; "
-                "its gradients were judged as returned, so this does not fail the check, "
-                "but it breaks wherever the same array is used again (make a new array: "
-                f"2 * {self.dout_names[k]}, not {self.dout_names[k]} *= 2)"
-                for k in sorted(self.douts_modified)]
+        found = [f"forward wrote into its input {label} in place{where}; every forward call "
+                 "was given its own copy, so this does not fail the check, but it breaks a "
+                 "network: the previous layer may have cached that array, and its backward "
+                 "would then read the modified values (write the result into a new array)"
+                 for label, where in self.inputs_written]
+        found += [f"backward wrote into its upstream gradient {self.dout_names[k]} in "
+                  f"place{where}; its gradients were judged as returned, so this does not "
+                  "fail the check, but it breaks wherever the same array is used again "
+                  f"(make a new array: 2 * {self.dout_names[k]}, not {self.dout_names[k]} "
+                  "*= 2)" for k, where in sorted(self.douts_modified.items())]
+        if self.cache_changed:
+            path, kind, where = self.cache_changed
+            what = ("consumed its cache (a container in it lost items: pop or del)"
+                    if kind == "consumed" else "modified its cache")
+            found.append(f"backward {what} at {path}{where}; every backward call was given "
+                         "its own copy of the cache, so this does not fail the check, but a "
+                         "second backward through the same forward (a second loss, a "
+                         "repeated gradient check) would break or read the changed values")
+        return found
+
+    def notes(self):
+        if self.cache_shared is None:
+            return []
+        return [f"backward was given the forward's own cache, which copy.deepcopy cannot "
+                f"copy ({self.cache_shared}): writes into it were not watched"]
 
 
 def _output_label(k, count):

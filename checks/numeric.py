@@ -214,7 +214,7 @@ class Objective:
         self.positions = list(positions)
         self.args = list(args)
         for i in self.positions:
-            self.args[i] = np.array(args[i], dtype=np.float64)
+            self.args[i] = np.array(args[i], dtype=np.float64, order="C")
         self.kwargs = kwargs
         self.upstream = [np.asarray(u, dtype=np.float64) for u in upstream]
         self.evaluations = 0

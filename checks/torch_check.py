@@ -51,6 +51,7 @@ import inspect
 import numpy as np
 
 from layers.contract import describe
+from .calling import copy_like
 from .checker import check_layer
 from .report import NO_GRADIENT
 
@@ -215,11 +216,12 @@ class _TorchPair:
         self.backward = self._backward
 
     def arguments(self):
-        """What the checker is given: arrays for the checked inputs, _Held for the rest."""
+        """What the checker is given: arrays for the checked inputs (with the tensors'
+        strides, which every call of fn gets again), _Held for the rest."""
         args = []
         for i, value in enumerate(self.inputs):
             if i in self.checked:
-                args.append(np.array(value.detach().cpu().numpy(), copy=True))
+                args.append(copy_like(_as_array(value)))
             else:
                 args.append(_Held(value))
         return args
@@ -242,8 +244,9 @@ class _TorchPair:
         tensors, checked = [], []
         for i, arg in enumerate(args):
             if i in self.checked:
-                # A copy: fn must not reach the checker's arrays through shared memory.
-                tensor = _on_device(torch.from_numpy(np.array(arg)), self.places[i])
+                # A copy with the input's strides: fn must not reach the checker's arrays
+                # through shared memory, and sees the layout it was given.
+                tensor = _on_device(torch.from_numpy(copy_like(arg)), self.places[i])
                 tensor.requires_grad_(True)
                 checked.append(tensor)
             else:
@@ -255,7 +258,7 @@ class _TorchPair:
             result = fn(*tensors)
         outputs = _floating_outputs(torch, result)
         arrays = [np.array(out.detach().cpu().numpy(), copy=True) for out in outputs]
-        return (*arrays, (checked, outputs))
+        return (*arrays, _Graph(checked, outputs))
 
     def _in_own_dtypes(self, args):
         return [np.asarray(a, dtype=self.dtypes[i]) if i in self.checked else a
@@ -286,7 +289,8 @@ class _TorchPair:
 
     def _backward(self, *douts_and_cache):
         torch = self.torch
-        *douts, (checked, outputs) = douts_and_cache
+        *douts, graph = douts_and_cache
+        checked, outputs = graph.checked, graph.outputs
         upstream = [torch.from_numpy(np.array(d)).to(dtype=out.dtype, device=out.device)
                     for d, out in zip(douts, outputs)]
         kept = [(k, out, up) for k, (out, up) in enumerate(zip(outputs, upstream))
@@ -313,6 +317,20 @@ class _TorchPair:
                    "into it)")
         if warning not in self.warnings:
             self.warnings.append(warning)
+
+
+class _Graph:
+    """The cache of `_TorchPair`: the checked input tensors and fn's outputs, whose
+    autograd graph is kept (``retain_graph=True``) and read, never written, by every
+    backward call; so every call is given this one object rather than a copy."""
+
+    __slots__ = ("checked", "outputs")
+
+    def __init__(self, checked, outputs):
+        self.checked, self.outputs = checked, outputs
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 def _with_signature(method, names):
@@ -349,6 +367,12 @@ def _floating_outputs(torch, result):
         raise TypeError("fn returned no floating-point tensor: "
                         + ", ".join(str(out.dtype) for out in outputs))
     return floating
+
+
+def _as_array(tensor):
+    """A tensor's values as a NumPy array (a view where torch allows one), its lazy
+    negation or conjugation applied."""
+    return tensor.detach().cpu().resolve_neg().resolve_conj().numpy()
 
 
 def _numpy_dtype(tensor):

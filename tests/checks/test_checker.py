@@ -147,15 +147,21 @@ def test_forward_that_raises_is_reported(rng):
                          rng.standard_normal((4, 5)), rng.standard_normal(5))
 
 
-def test_in_place_modification_is_reported(rng):
+def test_in_place_modification_is_a_warning_and_the_input_is_untouched(rng):
     def clobber_forward(x):
         out = x * 2
         x[...] = 0
         return out, None
 
     x = rng.standard_normal(3)
+    before = x.copy()
     report = check_layer(clobber_forward, lambda dout, cache: 2 * dout, x)
-    assert any("modified its input x in place" in p for p in report.problems)
+    assert report.ok and not report.problems
+    [warning] = report.warnings
+    assert warning.startswith("forward wrote into its input x in place (at ")
+    assert "in clobber_forward: x[...] = 0)" in warning
+    assert "the previous layer may have cached that array" in warning
+    np.testing.assert_array_equal(x, before)
 
 
 def test_kinks_are_counted_not_failed():

@@ -377,3 +377,30 @@ def test_readme_torch_examples_print_what_they_claim(torch):
             exec(compile(code, "README.md", "exec"), namespace)
         if printed:
             assert output.getvalue() == printed
+
+
+# --- layouts -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("layout", ["transposed", "sliced"])
+def test_non_contiguous_inputs_are_perturbed_and_passed_with_their_strides(torch, layout):
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((4, 4))
+    spd = torch.tensor(a @ a.T + 4 * np.eye(4))
+    factor = torch.linalg.cholesky(spd)
+    if layout == "transposed":
+        b = torch.tensor(rng.standard_normal((3, 4))).T.requires_grad_()
+    else:
+        b = torch.tensor(rng.standard_normal((4, 6)))[:, ::2].requires_grad_()
+    assert not b.is_contiguous()
+    saved, strides = b.detach().clone(), b.stride()
+    seen = set()
+
+    def solve(rhs, factor):
+        seen.add(rhs.stride())
+        return torch.cholesky_solve(rhs, factor)
+
+    report = check_torch(solve, b, factor)
+    assert report.ok, str(report)
+    assert report.max_rel_error < 1e-7
+    assert seen == {strides}
+    assert torch.equal(b.detach(), saved) and b.stride() == strides and b.grad is None
