@@ -59,8 +59,8 @@ from layers import contract
 from layers.contract import (describe, gradient_positions, is_float_array, is_python_number,
                              match_gradients, pair_name)
 from .calling import FixedCalls, difference, frozen, is_read_only_error, viewed, written
-from .numeric import (Direction, Objective, abs_dot, dot, max_abs_difference,
-                      rounding_spread)
+from .numeric import (JITTER_ULPS, JUMP_STRETCH, Direction, Objective, abs_dot, dot,
+                      max_abs_difference, rounding_spread)
 from .patterns import hint
 from .report import FAIL, NO_GRADIENT, PASS, ArgumentResult, GradReport
 
@@ -368,7 +368,7 @@ class _Check:
             if run64 is None:
                 return None
         self.check_repeatable_and_linear(*run64, objective.dtype)
-        spread = self.rounding(grads) if self.low_precision else None
+        spread = self.rounding(grads, objective.jumps) if self.low_precision else None
         self.compare(objective, grads, run64[0], spread)
         return objective
 
@@ -590,8 +590,9 @@ class _Check:
                                         f"same cache, {problems[0]}")
         return grads
 
-    def rounding(self, grads):
-        """Per argument, how far the low-precision backward moves under a few ulps."""
+    def rounding(self, grads, jumps):
+        """Per argument, how far the low-precision backward moves under a few ulps (the
+        arguments on `jumps` held still: crossing a jump is no rounding)."""
         def evaluate(moved):
             try:
                 result = self.calls(moved, self.kwargs)
@@ -600,7 +601,8 @@ class _Check:
                 return grads
             return _as_list(again, len(self.positions))
 
-        return rounding_spread(evaluate, self.args, self.positions, grads, self.rng)
+        moved = [i for i in self.positions if i not in jumps]
+        return rounding_spread(evaluate, self.args, moved, grads, self.rng)
 
     def compare(self, objective, grads, grads64, spread):
         """A row per differentiable argument: its gradient against the numeric one."""
@@ -624,12 +626,18 @@ class _Check:
             size = np.size(self.args[position])
             elementwise = self.strategy == "elementwise" or (
                 self.strategy == "auto" and size <= ELEMENTWISE_MAX)
-            compare = _elementwise if elementwise else _directional
-            result = compare(objective, position, np.asarray(grad64, dtype=np.float64),
-                             tolerance, floor, self.rng, self.directions, loss_scale)
+            if position in objective.jumps:
+                result = _on_a_jump(objective, position)
+            else:
+                compare = _elementwise if elementwise else _directional
+                result = compare(objective, position, np.asarray(grad64, dtype=np.float64),
+                                 tolerance, floor, self.rng, self.directions, loss_scale)
             result.name = self.names[position]
             result.detail = describe(self.args[position])
-            if spread is not None and np.asarray(grad).dtype != FLOAT64:
+            if result.hint.startswith(CANNOT_JUDGE):
+                report.problems.append(f"{CANNOT_JUDGE} {result.name}: "
+                                       f"{result.hint[len(CANNOT_JUDGE) + 2:]}")
+            elif spread is not None and np.asarray(grad).dtype != FLOAT64:
                 _judge_precision(result, grad, grad64, objective, position, spread[k])
             report.arguments.append(result)
         report.arguments.sort(key=lambda a: self.names.index(a.name))
@@ -740,26 +748,90 @@ def _elementwise(objective, position, analytic, tolerance, floor_fraction, rng, 
     numeric = np.zeros(shape)
     noise = np.zeros(shape)
     kink = np.zeros(shape, dtype=bool)
+    held = np.zeros(shape, dtype=bool)
+    fixed = objective.fixed[position]
     provisional_floor = floor_fraction * float(np.max(np.abs(analytic), initial=0.0))
     flat_analytic = analytic.reshape(-1)
     for k in range(analytic.size):
+        if fixed is not None and fixed[k]:
+            held.flat[k] = True
+            continue
         found = objective.derivative(
             position, Direction.element(k),
             settled=_settled(float(flat_analytic[k]), tolerance, provisional_floor))
         numeric.flat[k], noise.flat[k], kink.flat[k] = found.value, found.noise, found.kink
-    errors = _relative_errors(analytic, numeric, noise, floor_fraction, tolerance, kink)
+    left_out = kink | held
+    errors = _relative_errors(analytic, numeric, noise, floor_fraction, tolerance, left_out)
+    cause = _unjudgeable(objective, position, analytic, numeric, noise, kink, left_out)
+    errors[~np.isfinite(errors)] = np.inf
     order = np.argsort(errors, axis=None)[::-1][:WORST_SHOWN]
     worst = [(_index(k, shape), float(analytic.flat[k]), float(numeric.flat[k]),
               float(errors.flat[k])) for k in order]
-    compared = errors[~kink]
+    compared = errors[~left_out]
     failing = errors > tolerance
     return ArgumentResult(
-        "", FAIL if failing.any() else PASS, "elementwise",
+        "", FAIL if failing.any() or cause else PASS, "elementwise",
         float(compared.max()) if compared.size else 0.0,
         float(np.median(compared)) if compared.size else 0.0, worst, int(kink.sum()),
-        hint(analytic, numeric, failing, value=_scaled(objective.args[position], loss_scale)),
-        errors=errors,
+        f"{CANNOT_JUDGE}: {cause}" if cause else hint(
+            analytic, numeric, failing, value=_scaled(objective.args[position], loss_scale)),
+        held=int(held.sum()), errors=errors,
         at_kinks=kink, analytic_values=analytic, numeric_values=numeric)
+
+
+CANNOT_JUDGE = "cannot judge"
+
+
+def _typical_gradient(objective, position):
+    """The size of a typical element of argument `position`'s gradient, from L alone:
+    M spread over the argument's elements at their root mean square (a layer whose
+    output is of degree 1 in the argument has gradients of about this size)."""
+    size = max(np.size(objective.args[position]), 1)
+    return objective.magnitude / (size * (objective.rms(position) or 1.0))
+
+
+def _unjudgeable(objective, position, analytic, numeric, noise, kink, left_out):
+    """Why an elementwise comparison cannot judge the argument, or "".
+
+    An argument whose every element is at a kink has nothing compared; a numeric
+    gradient that is NaN or infinite says nothing; and where the numeric
+    estimate's own error bound is as large as the gradients it judges (the larger of
+    their largest element and `_typical_gradient`), no wrong gradient could exceed the
+    tolerance.
+    """
+    judged = ~left_out
+    if judged.size and not judged.any() and kink.any():
+        return (f"every element sits at a kink of the forward ({int(kink.sum())} of them): "
+                "no gradient was compared (nudge_kinks=True moves them off the kinks)")
+    bad = judged & ~np.isfinite(numeric)
+    if bad.any():
+        where = _index(np.flatnonzero(bad)[0], numeric.shape)
+        return (f"the numeric gradient is {numeric[where]} at {where} (and "
+                f"{int(bad.sum()) - 1} more): the forward returns NaN or inf when the "
+                "argument moves by the step")
+    total = (np.abs(analytic) + np.abs(numeric))[judged]
+    reference = max(float(total.max()) if total.size else 0.0,
+                    _typical_gradient(objective, position))
+    loud = judged & (noise > reference)
+    if loud.any():
+        where = _index(np.flatnonzero(loud)[0], numeric.shape)
+        return (f"the numeric gradient's error bound ({noise[where]:.2g} at {where}) is as "
+                f"large as the gradients it judges ({reference:.2g}): the forward is too "
+                "noisy or too rough at this input for any error to exceed the tolerance")
+    return ""
+
+
+def _on_a_jump(objective, position):
+    """The row of an argument that sits on a jump of the forward (`Objective.jumps`)."""
+    change = objective.jumps[position]
+    return ArgumentResult(
+        "", FAIL, "elementwise", hint=(
+            f"{CANNOT_JUDGE}: it sits on a discontinuity of the forward (moving it by "
+            f"{JITTER_ULPS} ulps changes L by {change:.3g}, {change / objective.magnitude:.2g} "
+            f"of its size, and moving it {JUMP_STRETCH} times as far changes L by about as "
+            "much): finite differences cannot measure its gradient (values compared "
+            "with ==, such as +-1 labels stored as floats, should not be checked: pass them "
+            "as integers, or without requires_grad)"))
 
 
 def _scaled(value, loss_scale):
@@ -772,44 +844,110 @@ def _index(flat_index, shape):
     return tuple(int(i) for i in np.unravel_index(int(flat_index), shape))
 
 
-def _direction_error(objective, position, analytic, direction, tolerance, floor_fraction):
-    """(relative error along `direction`, numeric derivative) or (None, ...) at a kink."""
+def _direction_error(objective, position, analytic, direction, tolerance, floor_fraction,
+                     confirm=False):
+    """(relative error along `direction`, numeric derivative) or (None, ...) at a kink;
+    (0, None) for a direction that lies wholly on entries held fixed.
+
+    With `confirm`, a failing estimate is measured again at steps `SHRINKS` times
+    smaller: along a random direction of a large argument, the step moves many elements
+    at once, and some of them may cross kinks (a ReLU's 0, an interpolation's cell
+    boundary). Such crossings add an error that changes with the step, where a wrong
+    gradient's error stays put; an estimate that moves beyond its noise is replaced by
+    the one at the smaller step, and one still moving at the smallest is a kink.
+    """
+    direction = objective.restricted(position, direction)
+    if direction is None:
+        return 0.0, None
+    error, found = _error_at_step(objective, position, analytic, direction, tolerance,
+                                  floor_fraction)
+    if not confirm or error is None or error <= tolerance:
+        return error, found
+    for shrink in SHRINKS:
+        smaller, again = _error_at_step(objective, position, analytic, direction, tolerance,
+                                        floor_fraction, shrink)
+        if smaller is None:
+            return None, again
+        if abs(again.value - found.value) <= again.noise + found.noise:
+            return error, found
+        error, found = smaller, again
+        if error <= tolerance:
+            return error, found
+    found.kink = True
+    return None, found
+
+
+# Steps, as fractions of the usual one, at which `_direction_error` measures a failing
+# direction again: each crosses about 16 times fewer kinks, at 16 times the rounding
+# noise (eps^(2/3) * 256 ~ 1e-8 of the derivative at the smaller in float64).
+SHRINKS = (16, 256)
+
+
+def _error_at_step(objective, position, analytic, direction, tolerance, floor_fraction,
+                   shrink=1):
+    """`_direction_error` at one step."""
     part = analytic.reshape(-1)[direction.span]
     exact = dot(part, direction.values)
     scale = abs_dot(part, direction.values)
     found = objective.derivative(position, direction,
-                                 settled=_settled(exact, tolerance, floor_fraction * scale))
+                                 settled=_settled(exact, tolerance, floor_fraction * scale),
+                                 shrink=shrink)
     if found.kink:
         return None, found
     floor = max(found.noise / tolerance, floor_fraction * scale, 1e-300)
-    return abs(exact - found.value) / max(abs(exact) + abs(found.value), floor), found
+    found.scale = max(abs(exact) + abs(found.value),
+                      _typical_gradient(objective, position) * float(
+                          np.abs(direction.values).sum()))
+    error = abs(exact - found.value) / max(abs(exact) + abs(found.value), floor)
+    return (error if np.isfinite(error) else np.inf), found
 
 
 def _directional(objective, position, analytic, tolerance, floor_fraction, rng, directions,
                  loss_scale=None):
-    errors, kinks = [], 0
+    errors, kinks, cause = [], 0, ""
     for _ in range(directions):
         for _attempt in range(3):
-            error, _ = _direction_error(objective, position, analytic,
-                                        Direction.random(rng, 0, analytic.size), tolerance,
-                                        floor_fraction)
+            error, found = _direction_error(objective, position, analytic,
+                                            Direction.random(rng, 0, analytic.size),
+                                            tolerance, floor_fraction, confirm=True)
             if error is not None:
                 break
             kinks += 1
         if error is not None:
             errors.append(error)
+            cause = cause or _unjudgeable_direction(found)
     errors = np.array(errors)
     failed = bool(errors.size) and errors.max() > tolerance
     result = ArgumentResult(
-        "", FAIL if failed or not errors.size else PASS, f"directional (k={directions})",
+        "", FAIL if failed or cause or not errors.size else PASS,
+        f"directional (k={directions})",
         float(errors.max()) if errors.size else float("nan"),
-        float(np.median(errors)) if errors.size else float("nan"), kinks=kinks)
+        float(np.median(errors)) if errors.size else float("nan"), kinks=kinks,
+        held=0 if objective.fixed[position] is None else int(objective.fixed[position].sum()))
     if not errors.size:
         result.hint = "every direction tried crossed a kink"
-    if failed:
+    if cause:
+        result.hint = f"{CANNOT_JUDGE}: {cause}"
+    elif failed:
         _locate(objective, position, analytic, tolerance, floor_fraction, rng, result,
                 loss_scale)
     return result
+
+
+def _unjudgeable_direction(found):
+    """Why a directional derivative cannot judge the argument (as `_unjudgeable`), or
+    ""."""
+    if found is None:
+        return ""
+    if not np.isfinite(found.value):
+        return (f"the numeric derivative along a random direction is {found.value}: the "
+                "forward returns NaN or inf when the argument moves by the step")
+    if found.noise > found.scale:
+        return (f"the numeric derivative's error bound along a random direction "
+                f"({found.noise:.2g}) is as large as the derivatives it judges "
+                f"({found.scale:.2g}): the forward is too noisy or too rough at this input "
+                "for any error to exceed the tolerance")
+    return ""
 
 
 def _locate(objective, position, analytic, tolerance, floor_fraction, rng, result,

@@ -45,6 +45,7 @@ inside `fn` that modifies the gradient it receives shows only through wrong grad
 torch is imported when `check_torch` is called: gatelab itself does not need it.
 """
 
+import contextlib
 import copy
 import inspect
 
@@ -254,11 +255,49 @@ class _TorchPair:
             tensors.append(tensor)
         fn = self._float64_fn() if promote else self.fn
         torch.set_rng_state(self.rng_state)
-        with torch.enable_grad():
+        # A float64 run of float32 inputs draws its random numbers in float32, so that it
+        # drops what the float32 run drops (torch draws other numbers per dtype).
+        draws = _Float32Draws(torch) if promote else contextlib.nullcontext()
+        with torch.enable_grad(), draws:
             result = fn(*tensors)
-        outputs = _floating_outputs(torch, result)
-        arrays = [np.array(out.detach().cpu().numpy(), copy=True) for out in outputs]
+        outputs = self._compared_outputs(result)
+        arrays = [np.array(_as_array(out), copy=True) for out in outputs]
+        if not promote:
+            # A float32 fn that returns float64 (.double(), softmax(dtype=float64)) is
+            # compared in its inputs' precision: its gradients are float32 anyway.
+            wanted = np.result_type(*[self.dtypes[i] for i in self.checked])
+            arrays = [a.astype(wanted) if a.dtype.itemsize > wanted.itemsize else a
+                      for a in arrays]
+            if any(out.dtype != torch.float32 for out in outputs) and wanted == np.float32:
+                self.note("fn returns float64 for float32 inputs: its outputs were "
+                          "compared in float32, the precision of its gradients")
         return (*arrays, _Graph(checked, outputs))
+
+    def _compared_outputs(self, result):
+        """fn's outputs that the check compares: the floating-point ones that require
+        grad (all of them when none does, so that a detached fn fails), a complex one as
+        its real and imaginary parts, as gradcheck takes them."""
+        torch = self.torch
+        outputs = _floating_outputs(torch, result)
+        differentiable = [out for out in outputs if out.requires_grad]
+        if differentiable and len(differentiable) < len(outputs):
+            self.note(f"{len(outputs) - len(differentiable)} of fn's {len(outputs)} "
+                      "floating-point outputs do not require grad (marked non-differentiable "
+                      "or detached): left out of both sides, as gradcheck leaves them out")
+            outputs = differentiable
+        parts = []
+        for out in outputs:
+            if out.is_complex():
+                parts += [torch.real(out), torch.imag(out)]
+                self.note("complex outputs are checked through their real and imaginary "
+                          "parts")
+            else:
+                parts.append(out)
+        return parts
+
+    def note(self, text):
+        if text not in self.notes:
+            self.notes.append(text)
 
     def _in_own_dtypes(self, args):
         return [np.asarray(a, dtype=self.dtypes[i]) if i in self.checked else a
@@ -306,8 +345,7 @@ class _TorchPair:
                 if not torch.equal(up, saved):
                     self._warn_modified(k, len(outputs))
         arrays = [np.zeros(tuple(t.shape), _numpy_dtype(t)) if g is None
-                  else np.array(g.detach().cpu().numpy(), copy=True)
-                  for t, g in zip(checked, grads)]
+                  else np.array(_as_array(g), copy=True) for t, g in zip(checked, grads)]
         return arrays[0] if len(arrays) == 1 else tuple(arrays)
 
     def _warn_modified(self, k, count):
@@ -362,17 +400,66 @@ def _floating_outputs(torch, result):
         if not isinstance(out, torch.Tensor):
             raise TypeError(f"fn must return a tensor or a tuple of tensors; output {k} is "
                             f"{describe(out)}")
-    floating = [out for out in outputs if out.is_floating_point()]
+    floating = [out for out in outputs if out.is_floating_point() or out.is_complex()]
     if not floating:
-        raise TypeError("fn returned no floating-point tensor: "
+        raise TypeError("fn returned no floating-point or complex tensor: "
                         + ", ".join(str(out.dtype) for out in outputs))
     return floating
 
 
 def _as_array(tensor):
-    """A tensor's values as a NumPy array (a view where torch allows one), its lazy
-    negation or conjugation applied."""
-    return tensor.detach().cpu().resolve_neg().resolve_conj().numpy()
+    """A tensor's values as a NumPy array (a view where torch allows one): its lazy
+    negation or conjugation applied, a ZeroTensor (torch's gradient known to be 0)
+    made zeros."""
+    return tensor.detach().cpu().numpy(force=True)
+
+
+class _Float32Draws:
+    """A context in which torch's random functions called on float64 tensors draw in
+    float32 and cast: the same numbers as the float32 run of the same fn draws from
+    the same generator state (a dropout mask, ``torch.rand_like(t) < p``)."""
+
+    def __init__(self, torch):
+        from torch.overrides import TorchFunctionMode
+
+        functional = torch.nn.functional
+        like = (torch.rand_like, torch.randn_like)
+        made = (torch.rand, torch.randn)
+        in_place = (torch.Tensor.uniform_, torch.Tensor.normal_, torch.Tensor.bernoulli_,
+                    torch.Tensor.exponential_)
+        # Dropouts that multiply by a mask: the mask is drawn on float32 ones.
+        dropouts = (functional.dropout, torch.dropout, functional.dropout1d,
+                    functional.dropout2d, functional.dropout3d)
+        float32, float64 = torch.float32, torch.float64
+
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                kwargs = kwargs or {}
+                if func in like and args and args[0].dtype == float64 and (
+                        kwargs.get("dtype") in (None, float64)):
+                    kwargs = {**kwargs, "dtype": float32}
+                    return func(*args, **kwargs).to(float64)
+                if func in made and kwargs.get("dtype") == float64:
+                    return func(*args, **{**kwargs, "dtype": float32}).to(float64)
+                if func in in_place and args and args[0].dtype == float64:
+                    drawn = func(torch.empty_like(args[0], dtype=float32), *args[1:], **kwargs)
+                    return args[0].copy_(drawn)
+                if func is torch.bernoulli and args and args[0].dtype == float64:
+                    return func(args[0].to(float32), *args[1:], **kwargs).to(float64)
+                if func in dropouts and args and args[0].dtype == float64:
+                    x, rest = args[0], args[1:]
+                    kept = func(torch.ones_like(x, dtype=float32), *rest,
+                                **{k: v for k, v in kwargs.items() if k != "inplace"})
+                    return x * kept.to(float64)
+                return func(*args, **kwargs)
+
+        self.mode = Mode()
+
+    def __enter__(self):
+        return self.mode.__enter__()
+
+    def __exit__(self, *exc_info):
+        return self.mode.__exit__(*exc_info)
 
 
 def _numpy_dtype(tensor):
