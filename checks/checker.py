@@ -6,13 +6,24 @@ dL/d(arg) for every argument that gets a gradient. The upstream gradient is rand
 never all ones: with all ones, training-mode batch norm's dx is exactly zero and hides
 its bugs.
 
-How a backward is called. Every call gets its own copies of the upstream gradients, so
-a backward that writes into ``dout`` (``dout *= 2; return dout``) is judged by what it
-returns, and the report carries a warning, not a failure: such a backward is right when
-called directly and wrong wherever its upstream array is shared. Backward is called again
-with the same cache and dout (it must return the same gradients: one that writes into
-its cache does not), and with dout scaled by -2 (it must return -2 times the gradients:
-a vector-Jacobian product is linear in dout, and scaling by a power of two is exact in
+The verdict is the gradient's. A check fails when a gradient is wrong, missing, of the
+wrong shape, dtype or count, not computable (backward raises), or cannot be judged (a
+NaN numeric gradient, an argument on a jump of the forward, a noise floor above the
+gradients: "cannot judge"), and when the forward is not deterministic. Misbehaviour that
+leaves every gradient right is a warning naming the argument and the user's file and
+line, found by calling the code again on read-only copies (`_raising_line`).
+
+How the pair is called (`checks.calling`). Every forward call gets fresh copies of its
+arrays, nested ones too, in the caller's memory layout: the caller's arrays are never
+touched, the numeric side never sees what a forward writes, and a forward that writes
+into its input (``x -= x.max(...)``) is judged on what it returns, with a warning (it
+breaks a network whose previous layer cached that array). Every backward call gets its
+own copies of the upstream gradients and of the cache, so a backward that writes into
+``dout`` (``dout *= 2; return dout``), consumes its cache (``cache.pop()``) or writes
+into it is judged by what it returns, with a warning. Backward is called again with the
+same cache and dout (it must return the same gradients: one that draws random numbers
+does not), and with dout scaled by -2 (it must return -2 times the gradients: a
+vector-Jacobian product is linear in dout, and scaling by a power of two is exact in
 floating point, so a linear backward passes to the last bit while one that ignores dout,
 adds to it, or takes its square or absolute value does not).
 

@@ -25,9 +25,20 @@ then compared with the float64 one for precision.
 
 Randomness and state: torch's CPU generator is put back to one state before every call
 of `fn` (a dropout inside `fn` draws the same mask at every evaluation), and is restored
-when the check ends, as `checks.calling` does for NumPy's global generator. A module's
-parameters and buffers (batch norm's running statistics, which move at every call in
-train mode) are restored too. The inputs are never modified.
+when the check ends, as `checks.calling` does for NumPy's global generator. torch draws
+other numbers from one state in float32 and in float64, so in the float64 runs of
+float32 inputs its random functions draw in float32 and cast (`_Float32Draws`): both runs
+drop the same units. A module's parameters and buffers (batch norm's running statistics,
+which move at every call in train mode) are restored too. The inputs are never modified,
+and `fn` gets them with their own strides (a transposed or sliced tensor stays so).
+
+What is compared: fn's floating-point outputs that require grad (all of them when none
+does, so that a detached fn fails); outputs marked non-differentiable (native batch
+norm's saved statistics) are left out of both sides, as gradcheck leaves them out. A
+complex output is compared through its real and imaginary parts, as gradcheck does.
+Lazy negative and conjugate views and ZeroTensor gradients are read as their values. A
+float32 fn that returns float64 (``.double()``, ``softmax(dtype=torch.float64)``) is
+accepted, its outputs compared in float32, the precision of its gradients.
 
 Devices: an input on another device (a GPU) is copied to the CPU for the checker; at
 every call `fn` runs on copies placed back on the input's device, and its outputs and
