@@ -838,9 +838,9 @@ def _on_a_jump(objective, position):
     return ArgumentResult(
         "", FAIL, "elementwise", hint=(
             f"{CANNOT_JUDGE}: it sits on a discontinuity of the forward (moving it by "
-            f"{JITTER_ULPS} ulps changes L by {change:.3g}, {change / objective.magnitude:.2g} "
-            f"of its size, and moving it {JUMP_STRETCH} times as far changes L by about as "
-            "much): finite differences cannot measure its gradient (values compared "
+            f"{JITTER_ULPS} ulps changes L by {change:.3g}, where L's terms add up to "
+            f"{objective.magnitude:.3g}, and moving it {JUMP_STRETCH} times as far changes L "
+            "by about as much): finite differences cannot measure its gradient (values compared "
             "with ==, such as +-1 labels stored as floats, should not be checked: pass them "
             "as integers, or without requires_grad)"))
 

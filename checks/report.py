@@ -154,7 +154,7 @@ class GradReport:
         """Lines on each failing argument: its strategy, median error and worst elements."""
         lines = []
         for arg in self.arguments:
-            if arg.status != FAIL:
+            if arg.status != FAIL or not arg.worst:  # nothing compared: the row says why
                 continue
             lines.append(f"  {arg.name}: {arg.strategy}, median rel err "
                          f"{arg.median_rel_error:.2e}; worst elements:")

@@ -556,3 +556,31 @@ def test_kinks_crossed_along_random_directions_of_a_large_input_are_no_failure(t
         x[7] = 2.0
     wrong = check_torch(one_wrong, x)
     assert not wrong.ok and wrong.arguments[0].worst_index == (7,)
+
+
+# --- what central differences cannot judge -----------------------------------------------------
+
+def test_minus_inf_logits_are_held_fixed(torch):
+    x = torch.tensor(np.random.default_rng(15).standard_normal((3, 5)))
+    x[0, 1] = x[2, 3] = -float("inf")
+    x.requires_grad_()
+    saved = x.detach().clone()
+    report = check_torch(lambda t: torch.softmax(t, 1), x)
+    assert report.ok, str(report)
+    assert report.arguments[0].held == 2 and report.max_rel_error < 1e-8
+    wrong = check_torch(lambda t: torch.exp(t) / torch.exp(t).sum(1, keepdim=True).detach(), x)
+    assert not wrong.ok and wrong.arguments[0].status == "FAIL"
+    assert torch.equal(x.detach(), saved) and x.grad is None
+
+
+def test_float_labels_that_require_grad_are_named_and_excuse_nothing(torch):
+    rng = np.random.default_rng(16)
+    x1, x2 = (tensor(torch, rng.standard_normal((4, 3))) for _ in range(2))
+    y = tensor(torch, [1.0, -1.0, 1.0, -1.0])
+    report = check_torch(torch.nn.functional.cosine_embedding_loss, x1, x2, y)
+    assert [row.status for row in report.arguments] == ["pass", "pass", "FAIL"]
+    assert report.max_rel_error < 1e-8
+    [problem] = report.problems
+    assert problem.startswith("cannot judge target: it sits on a discontinuity of the "
+                              "forward (moving it by 4 ulps changes L by ")
+    assert torch.equal(y.detach(), torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=torch.float64))
