@@ -489,34 +489,42 @@ class _Check:
         douts and cache are noted, with the line that made them (found by calling
         backward again on read-only copies).
         """
-        douts = [np.array(u, copy=True) for u in upstream]
-        given = self.cache_copy(cache)
+        douts, given = [np.array(u, copy=True) for u in upstream], self.cache_copy(cache)
         try:
             result = self.backward(*douts, given)
         except ValueError as exc:
             if self.cache_written or given is cache or not is_read_only_error(exc):
                 raise
+            # It wrote into an array of its cache: from now on it gets deep copies.
             self.cache_written = True
-            where = _raised_at(exc)
-            douts = [np.array(u, copy=True) for u in upstream]
-            given = self.cache_copy(cache)
+            douts, given = [np.array(u, copy=True) for u in upstream], self.cache_copy(cache)
             result = self.backward(*douts, given)
-            changed = difference(cache, given)
-            if self.watch_cache and changed and self.cache_changed is None:
-                self.cache_changed = (*changed, where)
-        for k, (dout, u) in enumerate(zip(douts, upstream)):
-            if k not in self.douts_modified and (
-                    dout.shape != u.shape or not np.array_equal(dout, u)):
-                self.douts_modified[k] = _raising_line(partial(
-                    self.backward, *[frozen(u) if j == k else np.array(u)
-                                     for j, u in enumerate(upstream)], self.cache_copy(cache)))
-        if self.watch_cache and given is not cache and self.cache_changed is None:
-            changed = difference(cache, given)
-            if changed:
-                where = _raising_line(lambda: self.backward(
-                    *[np.array(u) for u in upstream], frozen(self.cache_copy(cache))))
-                self.cache_changed = (*changed, where)
+            self.note_cache_change(upstream, cache, given, _raised_at(exc))
+        self.note_dout_writes(upstream, douts, cache)
+        self.note_cache_change(upstream, cache, given)
         return result
+
+    def note_dout_writes(self, upstream, douts, cache):
+        """Note the upstream gradients that backward wrote into, and where."""
+        for k, (dout, u) in enumerate(zip(douts, upstream)):
+            if k in self.douts_modified or (dout.shape == u.shape and np.array_equal(dout, u)):
+                continue
+            read_only = [frozen(v) if j == k else np.array(v) for j, v in enumerate(upstream)]
+            self.douts_modified[k] = _raising_line(
+                partial(self.backward, *read_only, self.cache_copy(cache)))
+
+    def note_cache_change(self, upstream, cache, given, where=None):
+        """Note how backward changed `given`, its copy of `cache`, and where (found by a
+        call on a read-only copy unless `where` is known)."""
+        if not self.watch_cache or given is cache or self.cache_changed is not None:
+            return
+        changed = difference(cache, given)
+        if not changed:
+            return
+        if where is None:
+            where = _raising_line(lambda: self.backward(
+                *[np.array(u) for u in upstream], frozen(self.cache_copy(cache))))
+        self.cache_changed = (*changed, where)
 
     def cache_copy(self, cache):
         """A copy of `cache` for one backward call (`call_backward`), or `cache` itself

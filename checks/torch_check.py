@@ -218,6 +218,7 @@ class _TorchPair:
         self.devices = sorted({str(d) for d in self.places if d is not None
                                and d.type != "cpu"})
         self.rng_state = torch.get_rng_state()
+        self.draws = None  # whether fn draws from torch's generator; known after a call
         self.warnings = []
         self.notes = []
         self.fn64 = None
@@ -267,10 +268,13 @@ class _TorchPair:
         fn = self._float64_fn() if promote else self.fn
         torch.set_rng_state(self.rng_state)
         # A float64 run of float32 inputs draws its random numbers in float32, so that it
-        # drops what the float32 run drops (torch draws other numbers per dtype).
-        draws = _Float32Draws(torch) if promote else contextlib.nullcontext()
-        with torch.enable_grad(), draws:
+        # drops what the float32 run drops (torch draws other numbers per dtype). An fn
+        # seen not to draw runs without the interception, which costs a little per call.
+        same_draws = promote and self.draws is not False
+        with torch.enable_grad(), _Float32Draws(torch) if same_draws else _NO_CONTEXT:
             result = fn(*tensors)
+        if self.draws is None and not promote:
+            self.draws = not torch.equal(torch.get_rng_state(), self.rng_state)
         outputs = self._compared_outputs(result)
         arrays = [np.array(_as_array(out), copy=True) for out in outputs]
         if not promote:
@@ -382,6 +386,9 @@ class _Graph:
         return self
 
 
+_NO_CONTEXT = contextlib.nullcontext()
+
+
 def _with_signature(method, names):
     """A function calling `method` whose signature names the inputs (for the report)."""
     def forward(*args):
@@ -422,7 +429,9 @@ def _as_array(tensor):
     """A tensor's values as a NumPy array (a view where torch allows one): its lazy
     negation or conjugation applied, a ZeroTensor (torch's gradient known to be 0)
     made zeros."""
-    return tensor.detach().cpu().numpy(force=True)
+    if tensor.is_neg() or tensor.is_conj() or tensor._is_zerotensor() or tensor.is_cuda:
+        return tensor.detach().cpu().numpy(force=True)
+    return tensor.detach().cpu().numpy()
 
 
 class _Float32Draws:
