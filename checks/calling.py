@@ -45,17 +45,18 @@ def copy_like(array, template=None):
     zero strides alias elements) is copied in C order.
     """
     template = array if template is None else template
+    if (not isinstance(template, np.ndarray) or template.shape != array.shape
+            or template.flags.c_contiguous or template.size <= 1):
+        return np.array(array, order="C")
+    if template.flags.f_contiguous:
+        return np.array(array, order="F")
     copy = _empty_like_layout(template, array.dtype, array.shape)
     copy[...] = array
     return copy
 
 
 def _empty_like_layout(template, dtype, shape):
-    if (not isinstance(template, np.ndarray) or template.shape != tuple(shape)
-            or template.flags.c_contiguous or template.size <= 1):
-        return np.empty(shape, dtype)
-    if template.flags.f_contiguous:
-        return np.empty(shape, dtype, order="F")
+    """An empty array of `shape` and `dtype` with `template`'s strides, scaled."""
     item, size = template.itemsize, np.dtype(dtype).itemsize
     if any(s == 0 or s % item for s, n in zip(template.strides, shape) if n > 1):
         return np.empty(shape, dtype)
