@@ -219,6 +219,9 @@ class _TorchPair:
                                and d.type != "cpu"})
         self.rng_state = torch.get_rng_state()
         self.draws = None  # whether fn draws from torch's generator; known after a call
+        self.float32_draws = None  # made when a float64 run needs it
+        # The dtype the checked inputs promote to: fn's outputs are compared in it.
+        self.own_dtype = np.result_type(*self.dtypes.values())
         self.warnings = []
         self.notes = []
         self.fn64 = None
@@ -271,21 +274,21 @@ class _TorchPair:
         # drops what the float32 run drops (torch draws other numbers per dtype). An fn
         # seen not to draw runs without the interception, which costs a little per call.
         same_draws = promote and self.draws is not False
-        with torch.enable_grad(), _Float32Draws(torch) if same_draws else _NO_CONTEXT:
+        if same_draws and self.float32_draws is None:
+            self.float32_draws = _Float32Draws(torch)
+        with torch.enable_grad(), self.float32_draws if same_draws else _NO_CONTEXT:
             result = fn(*tensors)
         if self.draws is None and not promote:
             self.draws = not torch.equal(torch.get_rng_state(), self.rng_state)
         outputs = self._compared_outputs(result)
         arrays = [np.array(_as_array(out), copy=True) for out in outputs]
-        if not promote:
+        wider = [a.dtype.itemsize > self.own_dtype.itemsize for a in arrays]
+        if not promote and any(wider):
             # A float32 fn that returns float64 (.double(), softmax(dtype=float64)) is
             # compared in its inputs' precision: its gradients are float32 anyway.
-            wanted = np.result_type(*[self.dtypes[i] for i in self.checked])
-            arrays = [a.astype(wanted) if a.dtype.itemsize > wanted.itemsize else a
-                      for a in arrays]
-            if any(out.dtype != torch.float32 for out in outputs) and wanted == np.float32:
-                self.note("fn returns float64 for float32 inputs: its outputs were "
-                          "compared in float32, the precision of its gradients")
+            arrays = [a.astype(self.own_dtype) if w else a for a, w in zip(arrays, wider)]
+            self.note("fn returns float64 for float32 inputs: its outputs were compared in "
+                      "float32, the precision of its gradients")
         return (*arrays, _Graph(checked, outputs))
 
     def _compared_outputs(self, result):
