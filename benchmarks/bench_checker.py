@@ -12,8 +12,8 @@ Sections (``--only`` picks some):
   only by rounding noise, planted nothing and is left out (and counted). A site whose
   correct version does not pass, or sits at a kink, is left out too, and listed. Target:
   100% judged as the catalogue expects in both dtypes: a failed check for a bug (through
-  the problem it names, for a backward not repeatable or not linear in dout), a passed
-  check with a warning for a backward that writes into dout.
+  the problem it names, for a backward not linear in dout), a passed check with a
+  warning for a backward that writes into dout or into its cache.
 - ``false-alarms``: every registered layer, correct, at seeds 0..N-1, float64 and
   float32. Target: 0 failures and 0 warnings over N >= 200.
 - ``large``: one wrong element of a 10^7-element argument: the index the check names,

@@ -213,8 +213,7 @@ def catches(names=None):
             continue  # a misbehaviour to warn about, not a bug to catch
         report = check_layer(bug.forward, bug.backward, *bug.site.args, name=bug.label,
                              **bug.site.kwargs)
-        # Judged by what gatelab's calls planted: a bug that writes into its cache plants
-        # more the more often backward is called with one cache, as gradcheck does.
+        # Judged by what gatelab's calls planted: a bug that changed no gradient is left out.
         if not bug.effective:
             continue
         verdicts = {"gatelab": not report.ok}

@@ -6,13 +6,24 @@ dL/d(arg) for every argument that gets a gradient. The upstream gradient is rand
 never all ones: with all ones, training-mode batch norm's dx is exactly zero and hides
 its bugs.
 
-How a backward is called. Every call gets its own copies of the upstream gradients, so
-a backward that writes into ``dout`` (``dout *= 2; return dout``) is judged by what it
-returns, and the report carries a warning, not a failure: such a backward is right when
-called directly and wrong wherever its upstream array is shared. Backward is called again
-with the same cache and dout (it must return the same gradients: one that writes into
-its cache does not), and with dout scaled by -2 (it must return -2 times the gradients:
-a vector-Jacobian product is linear in dout, and scaling by a power of two is exact in
+The verdict is the gradient's. A check fails when a gradient is wrong, missing, of the
+wrong shape, dtype or count, not computable (backward raises), or cannot be judged (a
+NaN numeric gradient, an argument on a jump of the forward, a noise floor above the
+gradients: "cannot judge"), and when the forward is not deterministic. Misbehaviour that
+leaves every gradient right is a warning naming the argument and the user's file and
+line, found by calling the code again on read-only copies (`_raising_line`).
+
+How the pair is called (`checks.calling`). Every forward call gets fresh copies of its
+arrays, nested ones too, in the caller's memory layout: the caller's arrays are never
+touched, the numeric side never sees what a forward writes, and a forward that writes
+into its input (``x -= x.max(...)``) is judged on what it returns, with a warning (it
+breaks a network whose previous layer cached that array). Every backward call gets its
+own copies of the upstream gradients and of the cache, so a backward that writes into
+``dout`` (``dout *= 2; return dout``), consumes its cache (``cache.pop()``) or writes
+into it is judged by what it returns, with a warning. Backward is called again with the
+same cache and dout (it must return the same gradients: one that draws random numbers
+does not), and with dout scaled by -2 (it must return -2 times the gradients: a
+vector-Jacobian product is linear in dout, and scaling by a power of two is exact in
 floating point, so a linear backward passes to the last bit while one that ignores dout,
 adds to it, or takes its square or absolute value does not).
 
@@ -45,20 +56,22 @@ largest gradient, so that an element whose true gradient is 0 is not judged by d
 rounding noise by itself.
 """
 
+import copy
 import hashlib
 import inspect
 import numbers
 import os
 import traceback
+from functools import partial
 
 import numpy as np
 
 from layers import contract
 from layers.contract import (argument_names, describe, gradient_list, gradient_positions,
                              is_float_array, is_python_number, match_gradients, pair_name)
-from .calling import FixedCalls
-from .numeric import (Direction, Objective, abs_dot, dot, max_abs_difference,
-                      rounding_spread)
+from .calling import FixedCalls, difference, frozen, is_read_only_error, viewed, written
+from .numeric import (JITTER_ULPS, JUMP_STRETCH, Direction, Objective, abs_dot, dot,
+                      max_abs_difference, rounding_spread)
 from .patterns import hint
 from .report import FAIL, NO_GRADIENT, PASS, ArgumentResult, GradReport
 
@@ -162,7 +175,7 @@ def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
         ``report.ok``, ``print(report)``, ``report.plot()``.
     """
     validate_options("check_layer", tol, strategy, directions)
-    args = _numbers_as_arrays(forward, args)
+    args = numbers_as_arrays(forward, args)
     report = check_pair(forward, backward, args, kwargs, argument_names(forward, len(args)),
                         name or _layer_name(forward), tol=tol, seed=seed, strategy=strategy,
                         directions=directions, nudge_kinks=nudge_kinks)
@@ -171,7 +184,7 @@ def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
     return report
 
 
-def _numbers_as_arrays(forward, args):
+def numbers_as_arrays(forward, args):
     """`args` with the declared differentiable arguments that are integer arrays, lists or
     NumPy/Python numbers made float arrays, so that they can be perturbed.
 
@@ -215,7 +228,7 @@ def validate_options(func, tol, strategy, directions):
 
 
 def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=0,
-               strategy="auto", directions=DIRECTIONS, nudge_kinks=False):
+               strategy="auto", directions=DIRECTIONS, nudge_kinks=False, watch_cache=True):
     """`check_layer` with the arguments' names given: the engine under every entry point.
 
     Parameters
@@ -226,6 +239,9 @@ def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=
         One per argument, shown in the report's rows.
     layer : str
         The report's title.
+    watch_cache : bool
+        Warn when backward writes into its cache (a graph's backward records its
+        gradients in the run it is given, by design: it passes False).
 
     Returns
     -------
@@ -236,25 +252,36 @@ def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=
     dtype = np.result_type(*floats) if floats else FLOAT64
     report = GradReport(layer, dtype.name, TOLERANCES[FLOAT64] if tol is None else tol)
     originals = _snapshot(args, kwargs, names)
-    calls = FixedCalls(forward)
+    calls = FixedCalls(forward, args, kwargs)
     check = _Check(report, calls, backward, args, kwargs, names, positions, seed, strategy,
-                   directions)
+                   directions, watch_cache)
     try:
         with calls:
             objective = check.run()
     finally:
         report.problems += _modified(originals)
         report.warnings += check.warnings()
+        report.notes += check.notes()
     if nudge_kinks and objective is not None and any(a.kinks for a in report.arguments):
         nudged, moved = _nudged(args, report, objective, names)
         report = check_pair(forward, backward, nudged, kwargs, names, layer, tol=tol,
-                            seed=seed, strategy=strategy, directions=directions)
+                            seed=seed, strategy=strategy, directions=directions,
+                            watch_cache=watch_cache)
         report.notes.append(f"{moved} elements at kinks were moved 20 or more steps up and "
                             "the check was run again at the moved inputs")
     return report
 
 
 FAILED = object()
+
+
+def _raising_line(call):
+    """Where ``call()`` raises, as `_raised_at` says it ("" if it does not raise)."""
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - only where it raised is wanted
+        return _raised_at(exc)
+    return ""
 
 
 def _reported(report, what, call):
@@ -303,14 +330,19 @@ class _Check:
     """
 
     def __init__(self, report, calls, backward, args, kwargs, names, positions, seed,
-                 strategy, directions):
+                 strategy, directions, watch_cache=True):
         self.report, self.calls, self.backward = report, calls, backward
         self.args, self.kwargs, self.names, self.positions = args, kwargs, names, positions
         self.seed, self.strategy, self.directions = seed, strategy, directions
         self.rng = np.random.default_rng([seed, UPSTREAM_SALT])
         self.upstream = None
         self.dout_names = None
-        self.douts_modified = set()
+        self.douts_modified = {}  # output -> where backward wrote into its dout
+        self.inputs_written = []  # (label, where the forward wrote into it)
+        self.watch_cache = watch_cache
+        self.cache_changed = None  # (path, "consumed" or "modified", where)
+        self.cache_shared = None  # why backward got the forward's own cache
+        self.cache_written = False  # whether backward wrote into an array of its cache
         self.low_precision = any(np.asarray(args[i]).dtype != FLOAT64 for i in positions)
 
     def run(self):
@@ -340,7 +372,7 @@ class _Check:
             if run64 is None:
                 return None
         self.check_repeatable_and_linear(*run64, objective.dtype)
-        spread = self.rounding(grads) if self.low_precision else None
+        spread = self.rounding(grads, objective.jumps) if self.low_precision else None
         self.compare(objective, grads, run64[0], spread)
         return objective
 
@@ -348,11 +380,15 @@ class _Check:
 
     def forward_twice(self):
         """(outputs, cache) of the first of two forward calls, or (None, None) when the
-        forward fails, breaks the contract or is not deterministic."""
-        outputs, cache = self.run_forward()
+        forward fails, breaks the contract or is not deterministic. The first call is
+        watched for writes into its inputs."""
+        outputs, _ = self.run_forward(watch=True)
         if outputs is None:
             return None, None
-        repeat, _ = self.run_forward()
+        # A forward that writes into nothing needs no copies of the arrays already in
+        # their caller's layout: it is given read-only views from now on.
+        self.calls.share = not self.inputs_written
+        repeat, cache = self.run_forward()
         if repeat is None:
             return None, None
         for first, second in zip(outputs, repeat):
@@ -365,11 +401,20 @@ class _Check:
                 return None, None
         return outputs, cache
 
-    def run_forward(self):
-        """Call forward; return (outputs, cache), or (None, None) after a problem."""
-        result = _reported(self.report, "forward", lambda: self.calls(self.args, self.kwargs))
+    def run_forward(self, watch=False):
+        """Call forward; return (outputs, cache), or (None, None) after a problem.
+
+        With `watch`, the arrays it wrote into are noted, with the line that wrote
+        (found by calling it again on read-only copies).
+        """
+        found = [] if watch else None
+        result = _reported(self.report, "forward",
+                           lambda: self.calls(self.args, self.kwargs, found=found))
         if result is FAILED:
             return None, None
+        if watch and written(found):
+            where = _raising_line(lambda: self.calls(self.args, self.kwargs, frozen=True))
+            self.inputs_written = [(self.label(path), where) for path in written(found)]
         if not isinstance(result, tuple) or len(result) < 2:
             self.report.problems.append(f"forward must return (out, cache) or (out_1, ..., "
                                         f"out_K, cache); got {describe(result)}")
@@ -420,14 +465,68 @@ class _Check:
                          for out in outputs]
         self.dout_names = _upstream_names(self.backward, len(outputs))
 
+    def label(self, path):
+        """An argument's label for a path of `checks.calling.fresh`: ``x``,
+        ``bn_param['running_mean']``."""
+        first, *rest = path
+        name = self.names[first] if isinstance(first, int) else first
+        return name + "".join(f"[{key!r}]" for key in rest)
+
     def call_backward(self, upstream, cache):
-        """backward on copies of `upstream` (noting the ones it writes into), raw result."""
-        douts = [np.array(u, copy=True) for u in upstream]
-        result = self.backward(*douts, cache)
-        for k, (dout, u) in enumerate(zip(douts, upstream)):
-            if dout.shape != u.shape or not np.array_equal(dout, u):
-                self.douts_modified.add(k)
+        """backward on copies of `upstream` and of `cache`, raw result.
+
+        Every call gets its own copy of the cache: new containers holding read-only
+        views of its arrays (`checks.calling.viewed`), or once backward is seen writing
+        into one of them, a deep copy. A backward that consumes or changes its cache
+        (``cache.pop()``) is thus judged by the gradients it returns; the writes into
+        douts and cache are noted, with the line that made them (found by calling
+        backward again on read-only copies).
+        """
+        douts, given = [np.array(u, copy=True) for u in upstream], self.cache_copy(cache)
+        try:
+            result = self.backward(*douts, given)
+        except ValueError as exc:
+            if self.cache_written or given is cache or not is_read_only_error(exc):
+                raise
+            # It wrote into an array of its cache: from now on it gets deep copies.
+            self.cache_written = True
+            douts, given = [np.array(u, copy=True) for u in upstream], self.cache_copy(cache)
+            result = self.backward(*douts, given)
+            self.note_cache_change(upstream, cache, given, _raised_at(exc))
+        self.note_dout_writes(upstream, douts, cache)
+        self.note_cache_change(upstream, cache, given)
         return result
+
+    def note_dout_writes(self, upstream, douts, cache):
+        """Note the upstream gradients that backward wrote into, and where."""
+        for k, (dout, u) in enumerate(zip(douts, upstream)):
+            if k in self.douts_modified or (dout.shape == u.shape and np.array_equal(dout, u)):
+                continue
+            read_only = [frozen(v) if j == k else np.array(v) for j, v in enumerate(upstream)]
+            self.douts_modified[k] = _raising_line(
+                partial(self.backward, *read_only, self.cache_copy(cache)))
+
+    def note_cache_change(self, upstream, cache, given, where=None):
+        """Note how backward changed `given`, its copy of `cache`, and where (found by a
+        call on a read-only copy unless `where` is known)."""
+        if not self.watch_cache or given is cache or self.cache_changed is not None:
+            return
+        changed = difference(cache, given)
+        if not changed:
+            return
+        if where is None:
+            where = _raising_line(lambda: self.backward(
+                *[np.array(u) for u in upstream], frozen(self.cache_copy(cache))))
+        self.cache_changed = (*changed, where)
+
+    def cache_copy(self, cache):
+        """A copy of `cache` for one backward call (`call_backward`), or `cache` itself
+        when it cannot be copied (noted)."""
+        try:
+            return copy.deepcopy(cache) if self.cache_written else viewed(cache)
+        except Exception as exc:  # noqa: BLE001 - any cache that cannot be copied is shared
+            self.cache_shared = f"{type(exc).__name__}: {exc}"
+            return cache
 
     def gradients(self, upstream, cache, args, check_dtype=True, what="backward"):
         """The backward's gradients at `cache` as a list, or None after a problem."""
@@ -473,8 +572,9 @@ class _Check:
             self.report.problems.append(
                 f"backward is not repeatable: a second call with the same cache and dout "
                 f"returns other gradients (by up to {gap / scale:.2g} of the largest "
-                f"gradient, in {self.names[self.positions[where]]}); does it write into "
-                "its cache?")
+                f"gradient, in {self.names[self.positions[where]]}); each call got its own "
+                "copy of the cache: does backward draw random numbers or keep state "
+                "between calls?")
             return
         del again
         scaled = self.later_call([-2 * u for u in upstream], cache, args)
@@ -502,8 +602,9 @@ class _Check:
                                         f"same cache, {problems[0]}")
         return grads
 
-    def rounding(self, grads):
-        """Per argument, how far the low-precision backward moves under a few ulps."""
+    def rounding(self, grads, jumps):
+        """Per argument, how far the low-precision backward moves under a few ulps (the
+        arguments on `jumps` held still: crossing a jump is no rounding)."""
         def evaluate(moved):
             try:
                 result = self.calls(moved, self.kwargs)
@@ -512,7 +613,8 @@ class _Check:
                 return grads
             return gradient_list(again, len(self.positions))
 
-        return rounding_spread(evaluate, self.args, self.positions, grads, self.rng)
+        moved = [i for i in self.positions if i not in jumps]
+        return rounding_spread(evaluate, self.args, moved, grads, self.rng)
 
     def compare(self, objective, grads, grads64, spread):
         """A row per differentiable argument: its gradient against the numeric one."""
@@ -536,12 +638,18 @@ class _Check:
             size = np.size(self.args[position])
             elementwise = self.strategy == "elementwise" or (
                 self.strategy == "auto" and size <= ELEMENTWISE_MAX)
-            compare = _elementwise if elementwise else _directional
-            result = compare(objective, position, np.asarray(grad64, dtype=np.float64),
-                             tolerance, floor, self.rng, self.directions, loss_scale)
+            if position in objective.jumps:
+                result = _on_a_jump(objective, position)
+            else:
+                compare = _elementwise if elementwise else _directional
+                result = compare(objective, position, np.asarray(grad64, dtype=np.float64),
+                                 tolerance, floor, self.rng, self.directions, loss_scale)
             result.name = self.names[position]
             result.detail = describe(self.args[position])
-            if spread is not None and np.asarray(grad).dtype != FLOAT64:
+            if result.hint.startswith(CANNOT_JUDGE):
+                report.problems.append(f"{CANNOT_JUDGE} {result.name}: "
+                                       f"{result.hint[len(CANNOT_JUDGE) + 2:]}")
+            elif spread is not None and np.asarray(grad).dtype != FLOAT64:
                 _judge_precision(result, grad, grad64, objective, position, spread[k])
             report.arguments.append(result)
         report.arguments.sort(key=lambda a: self.names.index(a.name))
@@ -549,11 +657,31 @@ class _Check:
 
     def warnings(self):
         """What the check saw that is wrong but does not make the gradients wrong."""
-        return [f"backward wrote into its upstream gradient {self.dout_names[k]} in place; "
-                "its gradients were judged as returned, so this does not fail the check, "
-                "but it breaks wherever the same array is used again (make a new array: "
-                f"2 * {self.dout_names[k]}, not {self.dout_names[k]} *= 2)"
-                for k in sorted(self.douts_modified)]
+        found = [f"forward wrote into its input {label} in place{where}; every forward call "
+                 "was given its own copy, so this does not fail the check, but it breaks a "
+                 "network: the previous layer may have cached that array, and its backward "
+                 "would then read the modified values (write the result into a new array)"
+                 for label, where in self.inputs_written]
+        found += [f"backward wrote into its upstream gradient {self.dout_names[k]} in "
+                  f"place{where}; its gradients were judged as returned, so this does not "
+                  "fail the check, but it breaks wherever the same array is used again "
+                  f"(make a new array: 2 * {self.dout_names[k]}, not {self.dout_names[k]} "
+                  "*= 2)" for k, where in sorted(self.douts_modified.items())]
+        if self.cache_changed:
+            path, kind, where = self.cache_changed
+            what = ("consumed its cache (a container in it lost items: pop or del)"
+                    if kind == "consumed" else "modified its cache")
+            found.append(f"backward {what} at {path}{where}; every backward call was given "
+                         "its own copy of the cache, so this does not fail the check, but a "
+                         "second backward through the same forward (a second loss, a "
+                         "repeated gradient check) would break or read the changed values")
+        return found
+
+    def notes(self):
+        if self.cache_shared is None:
+            return []
+        return [f"backward was given the forward's own cache, which copy.deepcopy cannot "
+                f"copy ({self.cache_shared}): writes into it were not watched"]
 
 
 def _output_label(k, count):
@@ -625,26 +753,90 @@ def _elementwise(objective, position, analytic, tolerance, floor_fraction, rng, 
     numeric = np.zeros(shape)
     noise = np.zeros(shape)
     kink = np.zeros(shape, dtype=bool)
+    held = np.zeros(shape, dtype=bool)
+    fixed = objective.fixed[position]
     provisional_floor = floor_fraction * float(np.max(np.abs(analytic), initial=0.0))
     flat_analytic = analytic.reshape(-1)
     for k in range(analytic.size):
+        if fixed is not None and fixed[k]:
+            held.flat[k] = True
+            continue
         found = objective.derivative(
             position, Direction.element(k),
             settled=_settled(float(flat_analytic[k]), tolerance, provisional_floor))
         numeric.flat[k], noise.flat[k], kink.flat[k] = found.value, found.noise, found.kink
-    errors = _relative_errors(analytic, numeric, noise, floor_fraction, tolerance, kink)
+    left_out = kink | held
+    errors = _relative_errors(analytic, numeric, noise, floor_fraction, tolerance, left_out)
+    cause = _unjudgeable(objective, position, analytic, numeric, noise, kink, left_out)
+    errors[~np.isfinite(errors)] = np.inf
     order = np.argsort(errors, axis=None)[::-1][:WORST_SHOWN]
     worst = [(_index(k, shape), float(analytic.flat[k]), float(numeric.flat[k]),
               float(errors.flat[k])) for k in order]
-    compared = errors[~kink]
+    compared = errors[~left_out]
     failing = errors > tolerance
     return ArgumentResult(
-        "", FAIL if failing.any() else PASS, "elementwise",
+        "", FAIL if failing.any() or cause else PASS, "elementwise",
         float(compared.max()) if compared.size else 0.0,
         float(np.median(compared)) if compared.size else 0.0, worst, int(kink.sum()),
-        hint(analytic, numeric, failing, value=_scaled(objective.args[position], loss_scale)),
-        errors=errors,
+        f"{CANNOT_JUDGE}: {cause}" if cause else hint(
+            analytic, numeric, failing, value=_scaled(objective.args[position], loss_scale)),
+        held=int(held.sum()), errors=errors,
         at_kinks=kink, analytic_values=analytic, numeric_values=numeric)
+
+
+CANNOT_JUDGE = "cannot judge"
+
+
+def _typical_gradient(objective, position):
+    """The size of a typical element of argument `position`'s gradient, from L alone:
+    M spread over the argument's elements at their root mean square (a layer whose
+    output is of degree 1 in the argument has gradients of about this size)."""
+    size = max(np.size(objective.args[position]), 1)
+    return objective.magnitude / (size * (objective.rms(position) or 1.0))
+
+
+def _unjudgeable(objective, position, analytic, numeric, noise, kink, left_out):
+    """Why an elementwise comparison cannot judge the argument, or "".
+
+    An argument whose every element is at a kink has nothing compared; a numeric
+    gradient that is NaN or infinite says nothing; and where the numeric
+    estimate's own error bound is as large as the gradients it judges (the larger of
+    their largest element and `_typical_gradient`), no wrong gradient could exceed the
+    tolerance.
+    """
+    judged = ~left_out
+    if judged.size and not judged.any() and kink.any():
+        return (f"every element sits at a kink of the forward ({int(kink.sum())} of them): "
+                "no gradient was compared (nudge_kinks=True moves them off the kinks)")
+    bad = judged & ~np.isfinite(numeric)
+    if bad.any():
+        where = _index(np.flatnonzero(bad)[0], numeric.shape)
+        return (f"the numeric gradient is {numeric[where]} at {where} (and "
+                f"{int(bad.sum()) - 1} more): the forward returns NaN or inf when the "
+                "argument moves by the step")
+    total = (np.abs(analytic) + np.abs(numeric))[judged]
+    reference = max(float(total.max()) if total.size else 0.0,
+                    _typical_gradient(objective, position))
+    loud = judged & (noise > reference)
+    if loud.any():
+        where = _index(np.flatnonzero(loud)[0], numeric.shape)
+        return (f"the numeric gradient's error bound ({noise[where]:.2g} at {where}) is as "
+                f"large as the gradients it judges ({reference:.2g}): the forward is too "
+                "noisy or too rough at this input for any error to exceed the tolerance")
+    return ""
+
+
+def _on_a_jump(objective, position):
+    """The row of an argument that sits on a jump of the forward (`Objective.jumps`)."""
+    change = objective.jumps[position]
+    return ArgumentResult(
+        "", FAIL, "elementwise", hint=(
+            f"{CANNOT_JUDGE}: it sits on a discontinuity of the forward (moving it by "
+            f"{JITTER_ULPS} ulps changes L by {change:.3g}, where L's terms add up to "
+            f"{objective.magnitude:.3g}, and moving it {JUMP_STRETCH} times as far changes L "
+            "by about as much): finite differences cannot measure its gradient (values compared "
+            "with ==, such as +-1 labels stored as floats, should not be checked: pass them "
+            "as integers, or without requires_grad)"))
 
 
 def _scaled(value, loss_scale):
@@ -657,44 +849,115 @@ def _index(flat_index, shape):
     return tuple(int(i) for i in np.unravel_index(int(flat_index), shape))
 
 
-def _direction_error(objective, position, analytic, direction, tolerance, floor_fraction):
-    """(relative error along `direction`, numeric derivative) or (None, ...) at a kink."""
+def _direction_error(objective, position, analytic, direction, tolerance, floor_fraction,
+                     confirm=False):
+    """(relative error along `direction`, numeric derivative) or (None, ...) at a kink;
+    (0, None) for a direction that lies wholly on entries held fixed.
+
+    With `confirm`, a failing estimate is measured again at steps `SHRINKS` times
+    smaller: along a random direction of a large argument, the step moves many elements
+    at once, and some of them may cross kinks (a ReLU's 0, an interpolation's cell
+    boundary). Such crossings add an error that changes with the step, where a wrong
+    gradient's error stays put; an estimate that moves by a good part of its
+    disagreement is replaced by the one at the smaller step, and one still moving at the
+    smallest is a kink.
+    """
+    direction = objective.restricted(position, direction)
+    if direction is None:
+        return 0.0, None
+    error, found = _error_at_step(objective, position, analytic, direction, tolerance,
+                                  floor_fraction)
+    if not confirm or error is None or error <= tolerance:
+        return error, found
+    exact = dot(analytic.reshape(-1)[direction.span], direction.values)
+    for shrink in SHRINKS:
+        smaller, again = _error_at_step(objective, position, analytic, direction, tolerance,
+                                        floor_fraction, shrink)
+        if smaller is None:
+            return None, again
+        # Moved by a good part of the disagreement: a wrong gradient's estimates agree to
+        # their rounding, far below the disagreement (its bound, which the comparison
+        # uses, is for the sum of all of L's terms moving and is much larger).
+        if abs(again.value - found.value) <= abs(exact - found.value) / 4:
+            return error, found
+        error, found = smaller, again
+        if error <= tolerance:
+            return error, found
+    found.kink = True
+    return None, found
+
+
+# Steps, as fractions of the usual one, at which `_direction_error` measures a failing
+# direction again: each crosses about 16 times fewer kinks, at 16 times the rounding
+# noise (eps^(2/3) * 256 ~ 1e-8 of the derivative at the smaller in float64).
+SHRINKS = (16, 256)
+
+
+def _error_at_step(objective, position, analytic, direction, tolerance, floor_fraction,
+                   shrink=1):
+    """`_direction_error` at one step."""
     part = analytic.reshape(-1)[direction.span]
     exact = dot(part, direction.values)
     scale = abs_dot(part, direction.values)
     found = objective.derivative(position, direction,
-                                 settled=_settled(exact, tolerance, floor_fraction * scale))
+                                 settled=_settled(exact, tolerance, floor_fraction * scale),
+                                 shrink=shrink)
     if found.kink:
         return None, found
     floor = max(found.noise / tolerance, floor_fraction * scale, 1e-300)
-    return abs(exact - found.value) / max(abs(exact) + abs(found.value), floor), found
+    found.scale = max(abs(exact) + abs(found.value),
+                      _typical_gradient(objective, position) * float(
+                          np.abs(direction.values).sum()))
+    error = abs(exact - found.value) / max(abs(exact) + abs(found.value), floor)
+    return (error if np.isfinite(error) else np.inf), found
 
 
 def _directional(objective, position, analytic, tolerance, floor_fraction, rng, directions,
                  loss_scale=None):
-    errors, kinks = [], 0
+    errors, kinks, cause = [], 0, ""
     for _ in range(directions):
         for _attempt in range(3):
-            error, _ = _direction_error(objective, position, analytic,
-                                        Direction.random(rng, 0, analytic.size), tolerance,
-                                        floor_fraction)
+            error, found = _direction_error(objective, position, analytic,
+                                            Direction.random(rng, 0, analytic.size),
+                                            tolerance, floor_fraction, confirm=True)
             if error is not None:
                 break
             kinks += 1
         if error is not None:
             errors.append(error)
+            cause = cause or _unjudgeable_direction(found)
     errors = np.array(errors)
     failed = bool(errors.size) and errors.max() > tolerance
     result = ArgumentResult(
-        "", FAIL if failed or not errors.size else PASS, f"directional (k={directions})",
+        "", FAIL if failed or cause or not errors.size else PASS,
+        f"directional (k={directions})",
         float(errors.max()) if errors.size else float("nan"),
-        float(np.median(errors)) if errors.size else float("nan"), kinks=kinks)
+        float(np.median(errors)) if errors.size else float("nan"), kinks=kinks,
+        held=0 if objective.fixed[position] is None else int(objective.fixed[position].sum()))
     if not errors.size:
         result.hint = "every direction tried crossed a kink"
-    if failed:
+    if cause:
+        result.hint = f"{CANNOT_JUDGE}: {cause}"
+    elif failed:
         _locate(objective, position, analytic, tolerance, floor_fraction, rng, result,
                 loss_scale)
     return result
+
+
+def _unjudgeable_direction(found):
+    """Why a directional derivative cannot judge the argument (as `_unjudgeable`), or
+    ""."""
+    if found is None:
+        return ""
+    if not np.isfinite(found.value):
+        return (f"the numeric derivative along a random direction is {found.value}: the "
+                "forward returns NaN or inf when the argument moves by the step")
+    if found.noise > found.scale:
+        return (f"the numeric derivative's error bound along a random direction "
+                f"({found.noise:.2g}) is as large as the derivatives it judges "
+                f"({found.scale:.2g}): the forward is too noisy or too rough at this input "
+                "for any error to exceed the tolerance")
+    return ""
 
 
 def _locate(objective, position, analytic, tolerance, floor_fraction, rng, result,
@@ -820,6 +1083,9 @@ def _digest(array):
 
 
 def _modified(originals):
-    return [f"the layer modified its input {label} in place"
+    # Every array the pair is given is a copy; what reaches the caller's arrays anyway
+    # does so through an object the checker passes as it is.
+    return [f"the caller's {label} was modified during the check, through an object the "
+            "checker passes as it is"
             for array, shape, digest, label in originals
             if array.shape != shape or _digest(array) != digest]

@@ -57,10 +57,11 @@ The catalogue (``kind``: the mistake; where it is planted):
   differentiable argument.
 - ``upstream ignored``: backward run with an all-ones dout instead of the given one (the
   bug an all-ones test upstream cannot see); every site.
-- ``cache modified``: backward writes into a float array of its cache after computing
-  the right gradients (``+= 1``), so that a second call with the same cache returns
-  others; every site whose cache holds an array of its own (one that is not an argument
-  of the forward). The checker must report that backward is not repeatable.
+- ``cache modified`` (expected: a warning, not a failure): backward writes into a float
+  array of its cache after computing the right gradients (``+= 1``), so that a second
+  call with the same cache would return others; every site whose cache holds an array of
+  its own (one that is not an argument of the forward). The checker must judge the
+  gradients returned, pass, and warn that backward modified its cache.
 - ``not linear in dout``: backward run with ``|dout|`` instead of dout (the sign of the
   upstream gradient dropped); every site. The checker must report that backward is not
   linear in dout.
@@ -73,7 +74,7 @@ The catalogue (``kind``: the mistake; where it is planted):
 ``mutation.expect`` says what a checker must do with a kind: ``"fail"`` (the check
 fails; ``mutation.reported`` names the problem it must report, for the kinds whose
 gradients may still be right at the call that is compared) or ``"warn"`` (the check
-passes with a warning).
+passes with a warning; ``mutation.reported`` names what it must say).
 """
 
 import copy
@@ -159,7 +160,7 @@ class Site:
 class Call:
     """One backward call as a planted bug sees it: the upstream gradients and the cache.
 
-    ``wrote`` records whether the corruption wrote into ``douts``.
+    ``wrote`` records whether the corruption wrote into ``douts`` or the cache.
     """
 
     site: Site
@@ -187,7 +188,7 @@ class Bug:
     exact arithmetic comes out of backward as rounding noise (1e-17 where the layer's
     other gradients are 1), and doubling such noise plants nothing a numeric derivative
     could see. ``identical`` is True when no gradient changed at all. For a kind expected
-    to warn, ``effective`` says whether it wrote into an upstream gradient.
+    to warn, ``effective`` says whether it wrote into an upstream gradient or its cache.
     """
 
     kind: str
@@ -272,10 +273,10 @@ class Mutation:
 
         "fail": the check fails, through the problem `reported` names when there is one,
         else through a gradient that disagrees with the numeric one (a failing row).
-        "warn": the check passes and warns that backward wrote into dout.
+        "warn": the check passes with the warning `reported` names.
         """
         if self.expect == "warn":
-            return report.ok and any("in place" in w for w in report.warnings)
+            return report.ok and any(self.reported in w for w in report.warnings)
         if self.reported:
             return any(self.reported in p for p in report.problems)
         return any(a.status == "FAIL" for a in report.arguments)
@@ -511,19 +512,22 @@ def _cache_written(site):
 
 
 def _add_one_to_cache(grads, call):
-    """Write into the cache's own arrays, after the right gradients were computed."""
-    for array in _own_arrays(call.cache, call.site):
+    """Write into the cache's own arrays, after the right gradients were computed (a
+    read-only one raises, as it would in a student's backward)."""
+    for array in _own_arrays(call.cache, call.site, writable=False):
         array += 1
+        call.wrote = True
     return grads
 
 
-def _own_arrays(cache, site):
-    """The writable float arrays in `cache` (through tuples, lists, dicts and objects'
-    attributes or slots) that share no memory with an argument of the site: writing into
-    them changes the cache and nothing else."""
+def _own_arrays(cache, site, writable=True):
+    """The float arrays in `cache` (through tuples, lists, dicts and objects' attributes
+    or slots), writable ones only if `writable`, that share no memory with an argument of
+    the site: writing into them changes the cache and nothing else."""
     inputs = list(_arrays_in((site.args, site.kwargs)))
     return [a for a in _arrays_in(cache)
-            if np.issubdtype(a.dtype, np.floating) and a.flags.writeable and a.size
+            if np.issubdtype(a.dtype, np.floating) and (a.flags.writeable or not writable)
+            and a.size
             and not any(np.shares_memory(a, b) for b in inputs)]
 
 
@@ -775,9 +779,11 @@ CATALOGUE = [
     Mutation("1e-4 in largest element",
              per_argument(_one_element(_off_by_1e_4, largest=True))),
     Mutation("upstream ignored", _upstream_ignored),
-    Mutation("cache modified", _cache_written, reported="not repeatable", writes_cache=True),
+    Mutation("cache modified", _cache_written, expect="warn",
+             reported="backward modified its cache", writes_cache=True),
     Mutation("not linear in dout", _sign_of_dout_dropped, reported="not linear in dout"),
-    Mutation("dout written in place", _dout_doubled_in_place, expect="warn"),
+    Mutation("dout written in place", _dout_doubled_in_place, expect="warn",
+             reported="backward wrote into its upstream gradient"),
     Mutation("1e-4 in random element", per_argument(_one_element(_off_by_1e_4)),
              target=False),
 ]

@@ -17,8 +17,21 @@ amount at both steps, while at a smooth point their gap halves with the step.
 A direction is a span of the flattened argument and unit-norm values on it
 (`Direction`): the whole argument for a random direction, a half, a quarter, ... of it
 when a wrong element is searched for by bisection, one element for an elementwise check.
-Moving along it writes into the objective's own float64 copy of the argument and puts
+Moving along it writes into the objective's own float64 copy of the argument (C-ordered,
+so that its flattened view is the array itself, whatever the caller's layout) and puts
 the old values back, so that no evaluation copies a large argument.
+
+Inputs the central differences cannot use are handled by design, never passed:
+
+- non-finite entries (-inf in a masked softmax's logits) are held fixed: directions are
+  zero on them (`Objective.restricted`), no gradient is measured through them, and the
+  step is scaled from the finite entries;
+- an argument sitting on a jump of the forward (float +-1 labels of a hinge or cosine
+  embedding loss, compared with ``== 1``) is found when the rounding noise is measured:
+  moving it by a few ulps changes L by a sizeable fraction of M, and moving it 16 times
+  as far changes it by about as much, where a slope would change it 16 times as much.
+  Such an argument is named (`Objective.jumps`) and its noise is not allowed to excuse
+  the others.
 """
 
 from dataclasses import dataclass
@@ -53,6 +66,11 @@ ROUNDING_ULPS = 8
 # Rounding spread: every floating-point input moves by this many ulps, up or down at
 # random; a few ulps is the size of the rounding the input itself may carry.
 JITTER_ULPS = 4
+# An argument is on a jump when moving it by JITTER_ULPS ulps changes L by more than
+# eps^(1/4) of M (1.2e-4 in float64; rounding, even amplified a millionfold, stays below
+# 1e-9) and moving it JUMP_STRETCH times as far changes L by less than JUMP_STRETCH / 4
+# times as much (a slope gives JUMP_STRETCH times, a jump the same change).
+JUMP_STRETCH = 16
 # Whole-array reductions run over blocks of this many elements, so that their
 # temporaries stay small next to an argument of millions of elements.
 BLOCK = 1 << 18
@@ -65,6 +83,7 @@ class Derivative:
     value: float
     noise: float
     kink: bool = False
+    scale: float = 0.0  # the size of the derivatives it judges, set by the comparison
 
 
 @dataclass
@@ -141,8 +160,8 @@ def dot(a, b):
     return float(np.einsum("i,i->", a, np.asarray(b, dtype=np.float64).reshape(-1)))
 
 
-def jittered(value, rng, eps=None):
-    """`value` with every element moved by `JITTER_ULPS` ulps, up or down at random.
+def jittered(value, rng, eps=None, ulps=JITTER_ULPS):
+    """`value` with every element moved by `ulps` ulps, up or down at random.
 
     The ulp is `eps` (by default the dtype's own) times the element; the result keeps
     `value`'s dtype.
@@ -150,7 +169,7 @@ def jittered(value, rng, eps=None):
     value = np.asarray(value)
     eps = float(np.finfo(value.dtype).eps) if eps is None else eps
     up = rng.integers(0, 2, size=value.shape, dtype=np.uint8).astype(bool)
-    factor = np.where(up, 1 + JITTER_ULPS * eps, 1 - JITTER_ULPS * eps)
+    factor = np.where(up, 1 + ulps * eps, 1 - ulps * eps)
     factor *= value
     return factor.astype(value.dtype, copy=False)
 
@@ -192,6 +211,12 @@ def rounding_spread(evaluate, args, positions, base, rng, eps=None, draws=2):
     return spread
 
 
+def _non_finite(array):
+    """A flat mask of `array`'s non-finite entries, or None when all are finite."""
+    finite = np.isfinite(array.reshape(-1))
+    return None if finite.all() else ~finite
+
+
 class Objective:
     """L(args) = sum_k <u_k, out_k(args)> in float64, one argument moved at a time.
 
@@ -214,7 +239,7 @@ class Objective:
         self.positions = list(positions)
         self.args = list(args)
         for i in self.positions:
-            self.args[i] = np.array(args[i], dtype=np.float64)
+            self.args[i] = np.array(args[i], dtype=np.float64, order="C")
         self.kwargs = kwargs
         self.upstream = [np.asarray(u, dtype=np.float64) for u in upstream]
         self.evaluations = 0
@@ -224,12 +249,52 @@ class Objective:
         self.base = self.loss(outputs)
         self.magnitude = float(sum(abs_dot(u, out) for u, out in zip(self.upstream, outputs)))
         del outputs
-        bound = ROUNDING_ULPS * self.eps * max(self.magnitude, abs(self.base))
-        measured = rounding_spread(lambda moved: [self.loss(self.outputs(moved))], self.args,
-                                   self.positions, [self.base], np.random.default_rng(0),
-                                   eps=self.eps)[0]
-        self.rounding = max(bound, measured)
         self._rms = {}
+        # Per argument: a mask of its non-finite entries (held fixed), or None.
+        self.fixed = {i: _non_finite(self.args[i]) for i in self.positions}
+        bound = ROUNDING_ULPS * self.eps * max(self.magnitude, abs(self.base))
+        measured = self.spread(self.positions)
+        # Per argument found on a jump: how much L changes when it moves by a few ulps.
+        self.jumps = {}
+        if measured > self.eps ** 0.25 * self.magnitude:
+            self.jumps = self.find_jumps()
+            if self.jumps:
+                measured = self.spread([i for i in self.positions if i not in self.jumps])
+        self.rounding = max(bound, measured)
+
+    def spread(self, positions):
+        """How far L moves when the arguments at `positions` move by a few ulps."""
+        if not positions:
+            return 0.0
+        return rounding_spread(lambda moved: [self.loss(self.outputs(moved))], self.args,
+                               positions, [self.base], np.random.default_rng(0),
+                               eps=self.eps)[0]
+
+    def find_jumps(self):
+        """{position: change of L} for the arguments that sit on a jump of the forward
+        (module docstring): each argument moved alone by a few ulps, then
+        `JUMP_STRETCH` times as far along the same signs."""
+        jumps = {}
+        for i in self.positions:
+            changes = []
+            for ulps in (JITTER_ULPS, JUMP_STRETCH * JITTER_ULPS):
+                moved = list(self.args)
+                moved[i] = jittered(self.args[i], np.random.default_rng(1), self.eps, ulps)
+                changes.append(abs(self.loss(self.outputs(moved)) - self.base))
+            near, far = changes
+            if near > self.eps ** 0.25 * self.magnitude and far < JUMP_STRETCH / 4 * near:
+                jumps[i] = near
+        return jumps
+
+    def restricted(self, position, direction):
+        """`direction` made zero on the argument's non-finite entries and renormalized;
+        None when nothing is left of it."""
+        fixed = self.fixed[position]
+        if fixed is None:
+            return direction
+        values = np.where(fixed[direction.span], 0.0, direction.values)
+        norm = np.sqrt(dot(values, values))
+        return Direction(direction.start, values / norm) if norm > 0 else None
 
     def outputs(self, args):
         result = self.calls(args, self.kwargs)
@@ -240,12 +305,19 @@ class Objective:
         """L for the forward's `outputs`."""
         return float(sum(dot(u, out) for u, out in zip(self.upstream, outputs)))
 
+    def finite_part(self, position, span=slice(None)):
+        """The flattened argument on `span`, its non-finite entries as 0."""
+        part = self.args[position].reshape(-1)[span]
+        fixed = self.fixed[position]
+        return part if fixed is None else np.where(fixed[span], 0.0, part)
+
     def rms(self, position):
-        """The root mean square of argument `position` (computed once)."""
+        """The root mean square of argument `position`'s finite entries (computed once)."""
         if position not in self._rms:
-            flat = self.args[position].reshape(-1)
-            self._rms[position] = float(np.sqrt(dot(flat, flat) / flat.size)) \
-                if flat.size else 0.0
+            flat = self.finite_part(position)
+            fixed = self.fixed[position]
+            count = flat.size - (0 if fixed is None else int(fixed.sum()))
+            self._rms[position] = float(np.sqrt(dot(flat, flat) / count)) if count else 0.0
         return self._rms[position]
 
     def step(self, position, direction=None):
@@ -256,9 +328,8 @@ class Objective:
         near 0 take the step of a typical element; for the whole argument it is the
         argument's norm. Without a direction: the whole argument.
         """
-        x = self.args[position].reshape(-1)
         span = slice(None) if direction is None else direction.span
-        part = x[span]
+        part = self.finite_part(position, span)
         scale = max(np.sqrt(dot(part, part)), self.rms(position) * np.sqrt(part.size))
         return self.eps ** (1 / 3) * (scale or 1.0)
 
@@ -273,14 +344,14 @@ class Objective:
         finally:
             flat[span] = saved
 
-    def derivative(self, position, direction, settled=None):
+    def derivative(self, position, direction, settled=None, shrink=1):
         """Numeric derivative of L along `direction` (a `Direction`) of argument `position`.
 
         `settled(value, noise)` says whether the first estimate already decides the
         comparison; if it does not, a second step refines the estimate and tests for a
-        kink.
+        kink. `shrink` divides the step (`step`).
         """
-        h = self.step(position, direction)
+        h = self.step(position, direction) / shrink
 
         def shifted(t):
             return self.at(position, direction, t)

@@ -29,7 +29,11 @@ class ArgumentResult:
         Elements (or directions) at which the forward is not differentiable at the
         checker's steps; left out of the error and reported here.
     hint : str
-        The pattern of a wrong gradient when one is obvious ("analytic = 2 x numeric").
+        The pattern of a wrong gradient when one is obvious ("analytic = 2 x numeric"),
+        or for an argument that cannot be judged, ``"cannot judge: <cause>"``.
+    held : int
+        Non-finite entries (-inf in a masked softmax's logits), held fixed: no gradient
+        is measured through them, and they are left out of the error.
     precision_error : float
         float32 arguments only: the largest relative difference between the gradient
         computed in float32 and the same backward run in float64 (nan otherwise).
@@ -48,6 +52,7 @@ class ArgumentResult:
     worst: list = field(default_factory=list)
     kinks: int = 0
     hint: str = ""
+    held: int = 0
     precision_error: float = float("nan")
     errors: np.ndarray = None
     at_kinks: np.ndarray = None
@@ -134,6 +139,8 @@ class GradReport:
                 status += f" (float32 backward vs float64: {arg.precision_error:.1e})"
             if arg.kinks:
                 status += f" ({arg.kinks} at kinks)"
+            if arg.held:
+                status += f" ({arg.held} non-finite entries held fixed)"
             if arg.hint:
                 status += f": {arg.hint}"
             if arg.worst:
@@ -147,7 +154,7 @@ class GradReport:
         """Lines on each failing argument: its strategy, median error and worst elements."""
         lines = []
         for arg in self.arguments:
-            if arg.status != FAIL:
+            if arg.status != FAIL or not arg.worst:  # nothing compared: the row says why
                 continue
             lines.append(f"  {arg.name}: {arg.strategy}, median rel err "
                          f"{arg.median_rel_error:.2e}; worst elements:")

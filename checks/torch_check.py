@@ -25,9 +25,20 @@ then compared with the float64 one for precision.
 
 Randomness and state: torch's CPU generator is put back to one state before every call
 of `fn` (a dropout inside `fn` draws the same mask at every evaluation), and is restored
-when the check ends, as `checks.calling` does for NumPy's global generator. A module's
-parameters and buffers (batch norm's running statistics, which move at every call in
-train mode) are restored too. The inputs are never modified.
+when the check ends, as `checks.calling` does for NumPy's global generator. torch draws
+other numbers from one state in float32 and in float64, so in the float64 runs of
+float32 inputs its random functions draw in float32 and cast (`_Float32Draws`): both runs
+drop the same units. A module's parameters and buffers (batch norm's running statistics,
+which move at every call in train mode) are restored too. The inputs are never modified,
+and `fn` gets them with their own strides (a transposed or sliced tensor stays so).
+
+What is compared: fn's floating-point outputs that require grad (all of them when none
+does, so that a detached fn fails); outputs marked non-differentiable (native batch
+norm's saved statistics) are left out of both sides, as gradcheck leaves them out. A
+complex output is compared through its real and imaginary parts, as gradcheck does.
+Lazy negative and conjugate views and ZeroTensor gradients are read as their values. A
+float32 fn that returns float64 (``.double()``, ``softmax(dtype=torch.float64)``) is
+accepted, its outputs compared in float32, the precision of its gradients.
 
 Devices: an input on another device (a GPU) is copied to the CPU for the checker; at
 every call `fn` runs on copies placed back on the input's device, and its outputs and
@@ -45,12 +56,14 @@ inside `fn` that modifies the gradient it receives shows only through wrong grad
 torch is imported when `check_torch` is called: gatelab itself does not need it.
 """
 
+import contextlib
 import copy
 import inspect
 
 import numpy as np
 
 from layers.contract import describe
+from .calling import copy_like
 from .checker import check_layer
 from .report import NO_GRADIENT
 
@@ -205,6 +218,10 @@ class _TorchPair:
         self.devices = sorted({str(d) for d in self.places if d is not None
                                and d.type != "cpu"})
         self.rng_state = torch.get_rng_state()
+        self.draws = None  # whether fn draws from torch's generator; known after a call
+        self.float32_draws = None  # made when a float64 run needs it
+        # The dtype the checked inputs promote to: fn's outputs are compared in it.
+        self.own_dtype = np.result_type(*self.dtypes.values())
         self.warnings = []
         self.notes = []
         self.fn64 = None
@@ -215,11 +232,12 @@ class _TorchPair:
         self.backward = self._backward
 
     def arguments(self):
-        """What the checker is given: arrays for the checked inputs, _Held for the rest."""
+        """What the checker is given: arrays for the checked inputs (with the tensors'
+        strides, which every call of fn gets again), _Held for the rest."""
         args = []
         for i, value in enumerate(self.inputs):
             if i in self.checked:
-                args.append(np.array(value.detach().cpu().numpy(), copy=True))
+                args.append(copy_like(_as_array(value)))
             else:
                 args.append(_Held(value))
         return args
@@ -242,8 +260,9 @@ class _TorchPair:
         tensors, checked = [], []
         for i, arg in enumerate(args):
             if i in self.checked:
-                # A copy: fn must not reach the checker's arrays through shared memory.
-                tensor = _on_device(torch.from_numpy(np.array(arg)), self.places[i])
+                # A copy with the input's strides: fn must not reach the checker's arrays
+                # through shared memory, and sees the layout it was given.
+                tensor = _on_device(torch.from_numpy(copy_like(arg)), self.places[i])
                 tensor.requires_grad_(True)
                 checked.append(tensor)
             else:
@@ -251,11 +270,52 @@ class _TorchPair:
             tensors.append(tensor)
         fn = self._float64_fn() if promote else self.fn
         torch.set_rng_state(self.rng_state)
-        with torch.enable_grad():
+        # A float64 run of float32 inputs draws its random numbers in float32, so that it
+        # drops what the float32 run drops (torch draws other numbers per dtype). An fn
+        # seen not to draw runs without the interception, which costs a little per call.
+        same_draws = promote and self.draws is not False
+        if same_draws and self.float32_draws is None:
+            self.float32_draws = _Float32Draws(torch)
+        with torch.enable_grad(), self.float32_draws if same_draws else _NO_CONTEXT:
             result = fn(*tensors)
+        if self.draws is None and not promote:
+            self.draws = not torch.equal(torch.get_rng_state(), self.rng_state)
+        outputs = self._compared_outputs(result)
+        arrays = [np.array(_as_array(out), copy=True) for out in outputs]
+        wider = [a.dtype.itemsize > self.own_dtype.itemsize for a in arrays]
+        if not promote and any(wider):
+            # A float32 fn that returns float64 (.double(), softmax(dtype=float64)) is
+            # compared in its inputs' precision: its gradients are float32 anyway.
+            arrays = [a.astype(self.own_dtype) if w else a for a, w in zip(arrays, wider)]
+            self.note("fn returns float64 for float32 inputs: its outputs were compared in "
+                      "float32, the precision of its gradients")
+        return (*arrays, _Graph(checked, outputs))
+
+    def _compared_outputs(self, result):
+        """fn's outputs that the check compares: the floating-point ones that require
+        grad (all of them when none does, so that a detached fn fails), a complex one as
+        its real and imaginary parts, as gradcheck takes them."""
+        torch = self.torch
         outputs = _floating_outputs(torch, result)
-        arrays = [np.array(out.detach().cpu().numpy(), copy=True) for out in outputs]
-        return (*arrays, (checked, outputs))
+        differentiable = [out for out in outputs if out.requires_grad]
+        if differentiable and len(differentiable) < len(outputs):
+            self.note(f"{len(outputs) - len(differentiable)} of fn's {len(outputs)} "
+                      "floating-point outputs do not require grad (marked non-differentiable "
+                      "or detached): left out of both sides, as gradcheck leaves them out")
+            outputs = differentiable
+        parts = []
+        for out in outputs:
+            if out.is_complex():
+                parts += [torch.real(out), torch.imag(out)]
+                self.note("complex outputs are checked through their real and imaginary "
+                          "parts")
+            else:
+                parts.append(out)
+        return parts
+
+    def note(self, text):
+        if text not in self.notes:
+            self.notes.append(text)
 
     def _in_own_dtypes(self, args):
         return [np.asarray(a, dtype=self.dtypes[i]) if i in self.checked else a
@@ -286,7 +346,8 @@ class _TorchPair:
 
     def _backward(self, *douts_and_cache):
         torch = self.torch
-        *douts, (checked, outputs) = douts_and_cache
+        *douts, graph = douts_and_cache
+        checked, outputs = graph.checked, graph.outputs
         upstream = [torch.from_numpy(np.array(d)).to(dtype=out.dtype, device=out.device)
                     for d, out in zip(douts, outputs)]
         kept = [(k, out, up) for k, (out, up) in enumerate(zip(outputs, upstream))
@@ -302,8 +363,7 @@ class _TorchPair:
                 if not torch.equal(up, saved):
                     self._warn_modified(k, len(outputs))
         arrays = [np.zeros(tuple(t.shape), _numpy_dtype(t)) if g is None
-                  else np.array(g.detach().cpu().numpy(), copy=True)
-                  for t, g in zip(checked, grads)]
+                  else np.array(_as_array(g), copy=True) for t, g in zip(checked, grads)]
         return arrays[0] if len(arrays) == 1 else tuple(arrays)
 
     def _warn_modified(self, k, count):
@@ -313,6 +373,23 @@ class _TorchPair:
                    "into it)")
         if warning not in self.warnings:
             self.warnings.append(warning)
+
+
+class _Graph:
+    """The cache of `_TorchPair`: the checked input tensors and fn's outputs, whose
+    autograd graph is kept (``retain_graph=True``) and read, never written, by every
+    backward call; so every call is given this one object rather than a copy."""
+
+    __slots__ = ("checked", "outputs")
+
+    def __init__(self, checked, outputs):
+        self.checked, self.outputs = checked, outputs
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+_NO_CONTEXT = contextlib.nullcontext()
 
 
 def _with_signature(method, names):
@@ -344,11 +421,68 @@ def _floating_outputs(torch, result):
         if not isinstance(out, torch.Tensor):
             raise TypeError(f"fn must return a tensor or a tuple of tensors; output {k} is "
                             f"{describe(out)}")
-    floating = [out for out in outputs if out.is_floating_point()]
+    floating = [out for out in outputs if out.is_floating_point() or out.is_complex()]
     if not floating:
-        raise TypeError("fn returned no floating-point tensor: "
+        raise TypeError("fn returned no floating-point or complex tensor: "
                         + ", ".join(str(out.dtype) for out in outputs))
     return floating
+
+
+def _as_array(tensor):
+    """A tensor's values as a NumPy array (a view where torch allows one): its lazy
+    negation or conjugation applied, a ZeroTensor (torch's gradient known to be 0)
+    made zeros."""
+    if tensor.is_neg() or tensor.is_conj() or tensor._is_zerotensor() or tensor.is_cuda:
+        return tensor.detach().cpu().numpy(force=True)
+    return tensor.detach().cpu().numpy()
+
+
+class _Float32Draws:
+    """A context in which torch's random functions called on float64 tensors draw in
+    float32 and cast: the same numbers as the float32 run of the same fn draws from
+    the same generator state (a dropout mask, ``torch.rand_like(t) < p``)."""
+
+    def __init__(self, torch):
+        from torch.overrides import TorchFunctionMode
+
+        functional = torch.nn.functional
+        like = (torch.rand_like, torch.randn_like)
+        made = (torch.rand, torch.randn)
+        in_place = (torch.Tensor.uniform_, torch.Tensor.normal_, torch.Tensor.bernoulli_,
+                    torch.Tensor.exponential_)
+        # Dropouts that multiply by a mask: the mask is drawn on float32 ones.
+        dropouts = (functional.dropout, torch.dropout, functional.dropout1d,
+                    functional.dropout2d, functional.dropout3d)
+        float32, float64 = torch.float32, torch.float64
+
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                kwargs = kwargs or {}
+                if func in like and args and args[0].dtype == float64 and (
+                        kwargs.get("dtype") in (None, float64)):
+                    kwargs = {**kwargs, "dtype": float32}
+                    return func(*args, **kwargs).to(float64)
+                if func in made and kwargs.get("dtype") == float64:
+                    return func(*args, **{**kwargs, "dtype": float32}).to(float64)
+                if func in in_place and args and args[0].dtype == float64:
+                    drawn = func(torch.empty_like(args[0], dtype=float32), *args[1:], **kwargs)
+                    return args[0].copy_(drawn)
+                if func is torch.bernoulli and args and args[0].dtype == float64:
+                    return func(args[0].to(float32), *args[1:], **kwargs).to(float64)
+                if func in dropouts and args and args[0].dtype == float64:
+                    x, rest = args[0], args[1:]
+                    kept = func(torch.ones_like(x, dtype=float32), *rest,
+                                **{k: v for k, v in kwargs.items() if k != "inplace"})
+                    return x * kept.to(float64)
+                return func(*args, **kwargs)
+
+        self.mode = Mode()
+
+    def __enter__(self):
+        return self.mode.__enter__()
+
+    def __exit__(self, *exc_info):
+        return self.mode.__exit__(*exc_info)
 
 
 def _numpy_dtype(tensor):

@@ -1,5 +1,5 @@
 """How a backward misbehaves, and what the checker says about it: writing into dout,
-writing into its cache, not being linear in dout, one wrong element among many, an
+writing into or consuming its cache, not being linear in dout, one wrong element among many, an
 exception in a user's backward; and checks running in several threads at once."""
 
 import subprocess
@@ -25,14 +25,21 @@ def double_backward(dout, cache):
 
 
 def test_a_backward_that_writes_into_dout_passes_with_a_warning(rng):
-    report = check_layer(double_forward, double_backward, rng.standard_normal((3, 4)))
+    x = rng.standard_normal((3, 4))
+    before = x.copy()
+    report = check_layer(double_forward, double_backward, x)
     assert report.ok, str(report)
     assert report.max_rel_error < 1e-8
-    assert report.warnings == [
-        "backward wrote into its upstream gradient dout in place; its gradients were judged "
-        "as returned, so this does not fail the check, but it breaks wherever the same array "
-        "is used again (make a new array: 2 * dout, not dout *= 2)"]
+    [warning] = report.warnings
+    assert warning.startswith(
+        f"backward wrote into its upstream gradient dout in place (at {__file__}:23, in "
+        "double_backward: dout *= 2")
+    assert warning.endswith(
+        "; its gradients were judged as returned, so this does not fail the check, but it "
+        "breaks wherever the same array is used again (make a new array: 2 * dout, not "
+        "dout *= 2)")
     assert "  warning: backward wrote into its upstream gradient dout in place" in str(report)
+    np.testing.assert_array_equal(x, before)
 
 
 def test_an_lstm_step_that_adds_into_dnext_c_passes_with_a_warning_naming_it(rng):
@@ -58,24 +65,67 @@ def test_correct_layers_raise_no_warning(rng):
     assert report.ok and report.warnings == []
 
 
-def test_a_backward_that_writes_into_its_cache_is_not_repeatable(rng):
-    def sigmoid_forward(x):
-        out = 1 / (1 + np.exp(-x))
-        return out, [out]
+def sigmoid_forward(x):
+    out = 1 / (1 + np.exp(-x))
+    return out, [out]
 
+
+def test_a_backward_that_writes_into_its_cache_passes_with_a_warning(rng):
     def sigmoid_backward(dout, cache):
         out = cache[0]
         dx = dout * out * (1 - out)
         cache[0] = out * 0.5          # "frees" or reuses its cache: a second call differs
         return dx
 
+    x = rng.standard_normal((3, 4))
+    before = x.copy()
+    report = check_layer(sigmoid_forward, sigmoid_backward, x)
+    assert report.ok and not report.problems, str(report)
+    [warning] = report.warnings
+    assert warning.startswith("backward modified its cache at cache[0] (at ")
+    assert "in sigmoid_backward: cache[0] = out * 0.5" in warning
+    assert "every backward call was given its own copy of the cache" in warning
+    np.testing.assert_array_equal(x, before)
+
+
+def test_a_backward_that_consumes_its_cache_passes_with_a_warning(rng):
+    # Student code that runs once per forward, as the course uses it: the steps' caches
+    # are popped off a list.
+    def steps_forward(x):
+        outs = [np.tanh(row) for row in x]
+        return np.stack(outs), list(outs)
+
+    def steps_backward(dout, cache):
+        dx = np.zeros_like(dout)
+        for t in reversed(range(dout.shape[0])):
+            out = cache.pop()
+            dx[t] = dout[t] * (1 - out ** 2)
+        return dx
+
+    x = rng.standard_normal((4, 3))
+    before = x.copy()
+    report = check_layer(steps_forward, steps_backward, x)
+    assert report.ok and not report.problems, str(report)
+    [warning] = report.warnings
+    assert warning.startswith("backward consumed its cache (a container in it lost items: "
+                              "pop or del) at cache (at ")
+    assert "in steps_backward: out = cache.pop()" in warning
+    np.testing.assert_array_equal(x, before)
+
+
+def test_a_backward_that_is_random_is_not_repeatable(rng):
+    noise = np.random.default_rng(5)
+
+    def sigmoid_backward(dout, cache):
+        out = cache[0]
+        return dout * out * (1 - out) * (1 + 1e-3 * noise.standard_normal())
+
     report = check_layer(sigmoid_forward, sigmoid_backward, rng.standard_normal((3, 4)))
     assert not report.ok
-    assert all(a.status == "pass" for a in report.arguments)  # the first call is right
-    [problem] = report.problems
-    assert problem.startswith("backward is not repeatable: a second call with the same cache "
-                              "and dout returns other gradients")
-    assert problem.endswith("in x); does it write into its cache?")
+    assert any(p.startswith("backward is not repeatable: a second call with the same cache "
+                            "and dout returns other gradients") and
+               p.endswith("does backward draw random numbers or keep state between calls?")
+               for p in report.problems)
 
 
 @pytest.mark.parametrize("misuse", [

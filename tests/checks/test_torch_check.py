@@ -377,3 +377,210 @@ def test_readme_torch_examples_print_what_they_claim(torch):
             exec(compile(code, "README.md", "exec"), namespace)
         if printed:
             assert output.getvalue() == printed
+
+
+# --- layouts -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("layout", ["transposed", "sliced"])
+def test_non_contiguous_inputs_are_perturbed_and_passed_with_their_strides(torch, layout):
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((4, 4))
+    spd = torch.tensor(a @ a.T + 4 * np.eye(4))
+    factor = torch.linalg.cholesky(spd)
+    if layout == "transposed":
+        b = torch.tensor(rng.standard_normal((3, 4))).T.requires_grad_()
+    else:
+        b = torch.tensor(rng.standard_normal((4, 6)))[:, ::2].requires_grad_()
+    assert not b.is_contiguous()
+    saved, strides = b.detach().clone(), b.stride()
+    seen = set()
+
+    def solve(rhs, factor):
+        seen.add(rhs.stride())
+        return torch.cholesky_solve(rhs, factor)
+
+    report = check_torch(solve, b, factor)
+    assert report.ok, str(report)
+    assert report.max_rel_error < 1e-7
+    assert seen == {strides}
+    assert torch.equal(b.detach(), saved) and b.stride() == strides and b.grad is None
+
+
+# --- torch code as it is written -------------------------------------------------------------
+
+def scaled_by(torch, factor, backward_factor):
+    """A Function multiplying by a complex `factor`, its backward using `backward_factor`
+    (the right one is factor's conjugate)."""
+    class Scale(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * factor
+
+        @staticmethod
+        def backward(ctx, grad):
+            return (grad * backward_factor).real
+
+    return Scale
+
+
+def test_complex_outputs_are_checked_through_their_real_and_imaginary_parts(torch):
+    x = tensor(torch, np.random.default_rng(9).standard_normal(5))
+    saved = x.detach().clone()
+    report = check_torch(torch.fft.fft, x)
+    assert report.ok, str(report)
+    assert "complex outputs are checked through their real and imaginary parts" in report.notes
+    right = check_torch(scaled_by(torch, 1 + 2j, 1 - 2j).apply, x)
+    assert right.ok, str(right)
+    wrong = check_torch(scaled_by(torch, 1 + 2j, 1 + 2j).apply, x)  # conjugate forgotten
+    assert not wrong.ok and wrong.arguments[0].status == "FAIL"
+    assert torch.equal(x.detach(), saved) and x.grad is None
+
+
+@pytest.mark.parametrize("fn", ["ifft imag", "conj", "sgn"])
+def test_negative_and_conjugate_views_and_zero_tensor_gradients_are_read(torch, fn):
+    x = tensor(torch, np.random.default_rng(10).standard_normal(6))
+    saved = x.detach().clone()
+    functions = {"ifft imag": lambda t: torch.fft.ifft(t).imag,          # negative bit
+                 "conj": lambda t: torch.fft.fft(t).conj(),                 # conjugate bit
+                 "sgn": torch.sgn}                                       # ZeroTensor grad
+    report = check_torch(functions[fn], x)
+    assert report.ok, str(report)
+    assert report.problems == []
+    assert torch.equal(x.detach(), saved) and x.grad is None
+
+
+def batch_statistics(torch, wrong=False):
+    """Batch norm's output and its saved mean, marked non-differentiable, as native batch
+    norm returns them."""
+    class Normalize(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            mean = x.mean(0)
+            centred = x - mean
+            ctx.mark_non_differentiable(mean)
+            return centred, mean
+
+        @staticmethod
+        def backward(ctx, grad, grad_mean):
+            return grad - (0 if wrong else grad.mean(0))
+
+    return Normalize
+
+
+def test_outputs_marked_non_differentiable_are_left_out_of_both_sides(torch):
+    x = tensor(torch, np.random.default_rng(11).standard_normal((4, 3)))
+    saved = x.detach().clone()
+    report = check_torch(batch_statistics(torch).apply, x)
+    assert report.ok, str(report)
+    assert report.notes == [
+        "1 of fn's 2 floating-point outputs do not require grad (marked non-differentiable "
+        "or detached): left out of both sides, as gradcheck leaves them out"]
+    wrong = check_torch(batch_statistics(torch, wrong=True).apply, x)
+    assert not wrong.ok and wrong.arguments[0].status == "FAIL"
+    native = check_torch(lambda v: torch.native_batch_norm(v, None, None, None, None, True,
+                                                           0.1, 1e-5), x)
+    assert native.ok, str(native)
+    assert torch.equal(x.detach(), saved) and x.grad is None
+
+
+@pytest.mark.parametrize("fn", ["double", "softmax"])
+def test_float32_code_returning_float64_is_accepted(torch, fn):
+    x = tensor(torch, np.random.default_rng(12).standard_normal(6).astype(np.float32))
+    saved = x.detach().clone()
+    functions = {"double": lambda t: t.double() ** 2,
+                 "softmax": lambda t: torch.softmax(t, 0, dtype=torch.float64)}
+    report = check_torch(functions[fn], x)
+    assert report.ok, str(report)
+    assert ("fn returns float64 for float32 inputs: its outputs were compared in float32, "
+            "the precision of its gradients") in report.notes
+    assert torch.equal(x.detach(), saved) and x.grad is None
+
+
+def masked_by_rand_like(torch, apply_mask=True):
+    class Dropout(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            mask = (torch.rand_like(x) < 0.5).to(x.dtype)
+            ctx.save_for_backward(mask)
+            return x * mask
+
+        @staticmethod
+        def backward(ctx, grad):
+            mask, = ctx.saved_tensors
+            return grad * mask if apply_mask else grad
+
+    return Dropout
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float32_and_float64_runs_draw_the_same_random_numbers(torch, dtype):
+    x = tensor(torch, np.random.default_rng(13).standard_normal(40).astype(dtype))
+    saved, state = x.detach().clone(), torch.get_rng_state()
+    for fn in (lambda t: t * (torch.rand_like(t) < 0.5),
+               lambda t: t * torch.empty_like(t).bernoulli_(0.3),
+               lambda t: torch.nn.functional.dropout(t, 0.4),
+               masked_by_rand_like(torch).apply):
+        report = check_torch(fn, x)
+        assert report.ok, str(report)
+    wrong = check_torch(masked_by_rand_like(torch, apply_mask=False).apply, x)
+    assert not wrong.ok and wrong.arguments[0].status == "FAIL"
+    assert torch.equal(x.detach(), saved) and x.grad is None
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_kinks_crossed_along_random_directions_of_a_large_input_are_no_failure(torch):
+    # A million elements: a random direction's step moves every one, and a few cross
+    # ReLU's kink at 0.
+    x = tensor(torch, np.random.default_rng(14).standard_normal(10 ** 6))
+    report = check_torch(torch.relu, x)
+    assert report.ok, str(report)
+    assert report.arguments[0].strategy == "directional (k=4)"
+
+    def one_wrong(v):
+        class Relu(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, v):
+                ctx.save_for_backward(v)
+                return v.clamp(min=0)
+
+            @staticmethod
+            def backward(ctx, grad):
+                v, = ctx.saved_tensors
+                dv = grad * (v > 0)
+                dv[7] *= 1.5
+                return dv
+
+        return Relu.apply(v)
+
+    with torch.no_grad():
+        x[7] = 2.0
+    wrong = check_torch(one_wrong, x)
+    assert not wrong.ok and wrong.arguments[0].worst_index == (7,)
+
+
+# --- what central differences cannot judge -----------------------------------------------------
+
+def test_minus_inf_logits_are_held_fixed(torch):
+    x = torch.tensor(np.random.default_rng(15).standard_normal((3, 5)))
+    x[0, 1] = x[2, 3] = -float("inf")
+    x.requires_grad_()
+    saved = x.detach().clone()
+    report = check_torch(lambda t: torch.softmax(t, 1), x)
+    assert report.ok, str(report)
+    assert report.arguments[0].held == 2 and report.max_rel_error < 1e-8
+    wrong = check_torch(lambda t: torch.exp(t) / torch.exp(t).sum(1, keepdim=True).detach(), x)
+    assert not wrong.ok and wrong.arguments[0].status == "FAIL"
+    assert torch.equal(x.detach(), saved) and x.grad is None
+
+
+def test_float_labels_that_require_grad_are_named_and_excuse_nothing(torch):
+    rng = np.random.default_rng(16)
+    x1, x2 = (tensor(torch, rng.standard_normal((4, 3))) for _ in range(2))
+    y = tensor(torch, [1.0, -1.0, 1.0, -1.0])
+    report = check_torch(torch.nn.functional.cosine_embedding_loss, x1, x2, y)
+    assert [row.status for row in report.arguments] == ["pass", "pass", "FAIL"]
+    assert report.max_rel_error < 1e-8
+    [problem] = report.problems
+    assert problem.startswith("cannot judge target: it sits on a discontinuity of the "
+                              "forward (moving it by 4 ulps changes L by ")
+    assert torch.equal(y.detach(), torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=torch.float64))
