@@ -6,6 +6,7 @@ a temporary folder, or taken from ``GATELAB_DOCS_HTML`` when a build already mad
 (CI builds the site with ``python -m sphinx -W -b html docs docs/_build/html`` first).
 """
 
+import fcntl
 import html
 import importlib
 import os
@@ -34,11 +35,19 @@ def site(tmp_path_factory):
     built = os.environ.get("GATELAB_DOCS_HTML")
     if built:
         return Path(built)
-    out = tmp_path_factory.mktemp("docs")
-    done = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", "-d", out / "doctrees",
-         ROOT / "docs", out / "html"], capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, done.stderr[-6000:]
+    # One build per test session: pytest-xdist's workers share the parent of their
+    # temporary folders, and the first to take the lock builds there.
+    base = tmp_path_factory.getbasetemp()
+    out = (base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "docs-site"
+    out.mkdir(exist_ok=True)
+    with open(out / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "html" / "index.html").is_file():
+            done = subprocess.run(
+                [sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", "-d",
+                 out / "doctrees", ROOT / "docs", out / "html"],
+                capture_output=True, text=True, timeout=1800)
+            assert done.returncode == 0, done.stderr[-6000:]
     return out / "html"
 
 
