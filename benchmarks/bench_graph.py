@@ -8,6 +8,11 @@ in the same run on the same machine:
 2. a two-layer net (affine - relu - affine - softmax loss) on a batch of 256, the
    layer-level use the graph is meant for.
 
+For the two-layer net it also times, on its own, the graph's check that no feed or param
+was written into between forward and backward (a checksum of each array's bytes at
+forward, taken again at backward), as a share of the graph's forward + backward: the part
+of the graph's time that check costs, which the ratios alone cannot separate from noise.
+
 The graph's structure is built once before timing (as in training), and each timing is
 the best of several repeats, graph and hand calls alternating. Both sides keep the
 previous call's arrays alive until the next call has run, as the graph does with its
@@ -32,6 +37,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402 - after the thread settings, which NumPy reads on import
 
 from graph import ComputationalGraph, Sequential  # noqa: E402
+from graph.computational_graph import _check_fingerprints, _fingerprints  # noqa: E402
 from layers import (add_backward, add_forward, affine_backward, affine_forward,  # noqa: E402
                     multiply_backward, multiply_forward, relu_backward, relu_forward,
                     softmax_loss_backward, softmax_loss_forward)
@@ -149,7 +155,23 @@ def bench_two_layer(batch, repeats, calls=50):
             kept = by_hand()  # noqa: F841 - alive until the next call, as in the graph
 
     graph_time, hand_time = best_times(through_graph, many_by_hand, repeats)
-    return graph_time / calls, hand_time / calls
+    check_time = bench_feed_check(net, through_graph, repeats, calls)
+    return graph_time / calls, hand_time / calls, check_time / calls
+
+
+def bench_feed_check(net, through_graph, repeats, calls):
+    """The time of the unchanged-feeds check of `calls` passes: the fingerprints forward
+    takes of the last pass's feeds and params, and backward's comparison with them."""
+    fingerprints = net._run.fingerprints
+    named = [(label, array) for label, array, _ in fingerprints]
+
+    def check():
+        for _ in range(calls):
+            _fingerprints(named)
+            _check_fingerprints(fingerprints, "backward")
+
+    check_time, _ = best_times(check, through_graph, repeats)
+    return check_time
 
 
 def main():
@@ -166,10 +188,12 @@ def main():
     print(f"chain of {options.length} scalar gates, forward + backward:")
     print(f"  graph {graph_time * 1e3:8.1f} ms   by hand {hand_time * 1e3:8.1f} ms   "
           f"ratio {graph_time / hand_time:.2f}   overhead {per_gate * 1e6:.2f} us per gate")
-    graph_time, hand_time = bench_two_layer(options.batch, options.repeats)
+    graph_time, hand_time, check_time = bench_two_layer(options.batch, options.repeats)
     print(f"two-layer net (64-100-10, softmax loss), batch {options.batch}, forward + backward:")
     print(f"  graph {graph_time * 1e6:8.1f} us   by hand {hand_time * 1e6:8.1f} us   "
           f"ratio {graph_time / hand_time:.2f}")
+    print(f"  of the graph's time, the unchanged-feeds check {check_time * 1e6:.1f} us "
+          f"({check_time / graph_time:.1%})")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@
 - `checks.mutations`: a catalogue of planted backward bugs (a wrong sign, a dropped 1/N,
   a cache written into, ...), for measuring what a gradient checker catches.
 - CS231n's helpers, unchanged in use: `rel_error`, `eval_numerical_gradient`,
-  `eval_numerical_gradient_array`, `grad_check_sparse`.
+  `eval_numerical_gradient_array`, `eval_numerical_gradient_blobs`,
+  `eval_numerical_gradient_net`, `grad_check_sparse`.
 
 Run ``python -m checks`` to check every layer of the library.
 """
@@ -41,6 +42,7 @@ from .graph_check import check_graph
 from .jacobian import analytic_jacobian, jacobian
 from .model_check import check_model
 from .gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
+                             eval_numerical_gradient_blobs, eval_numerical_gradient_net,
                              grad_check_sparse, rel_error)
 from .report import GradientCheckError, GradReport
 from .torch_check import check_torch
@@ -48,6 +50,7 @@ from .torch_check import check_torch
 __all__ = [
     "Example", "GradReport", "GradientCheckError", "TOLERANCES", "analytic_jacobian",
     "assert_gradients", "check_graph", "check_layer", "check_model", "check_torch",
-    "eval_numerical_gradient", "eval_numerical_gradient_array", "grad_check_sparse",
+    "eval_numerical_gradient", "eval_numerical_gradient_array",
+    "eval_numerical_gradient_blobs", "eval_numerical_gradient_net", "grad_check_sparse",
     "jacobian", "register", "rel_error",
 ]

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from layers.registry import REGISTRY
-from .checker import TOLERANCES, check_layer
+from .checker import TOLERANCES, _argument_names, check_layer
 from .report import NO_GRADIENT, plot_max_errors
 
 
@@ -125,13 +125,77 @@ def select(targets, only):
     return sorted(specs, key=lambda s: s.name), missing
 
 
-COLUMNS = (("run", 7), ("layer", 26), ("dtype", 7), ("seed", 4), ("arg", 12),
-           ("max rel err", 11), ("worst index", 14), ("status", 0))
+HEADER = ("run", "layer", "dtype", "seed", "arg", "max rel err", "worst index", "status")
 
 
-def print_row(*cells):
+def column_widths(runs, examples):
+    """The width of each column but the last, from everything it can hold.
+
+    Rows print as each check ends (they are the progress), so the widths are fixed
+    before any check runs: from the runs' count, layer names, dtypes and seeds, each
+    example's argument names (the names the checker gives them) and shapes (the widest
+    index into each argument), and the widest error the format writes.
+    """
+    cells = [HEADER[:-1], ("-",) * (len(HEADER) - 1)]
+    for count, ((spec, dtype, seed), example) in enumerate(zip(runs, examples), 1):
+        if isinstance(example, Exception):
+            names, indices = [], []
+        else:
+            names = _argument_names(spec.forward, len(example.args))
+            indices = [widest_index(arg) for arg in example.args]
+        widest = max(indices, key=len, default="-")
+        for name in names or ["-"]:
+            cells.append((f"{count}/{len(runs)}", spec.name, dtype, str(seed), name,
+                          f"{np.finfo(np.float64).tiny:.2e}", widest))
+    return [max(len(row[column]) for row in cells) for column in range(len(HEADER) - 1)]
+
+
+def widest_index(arg):
+    """The longest index into `arg` as the table prints it (``"(3, 11)"``); ``"()"`` for
+    what has no shape (a number, a dict, a ragged list)."""
+    try:
+        shape = np.shape(arg)
+    except ValueError:
+        shape = ()
+    return str(tuple(max(size - 1, 0) for size in shape))
+
+
+def print_row(widths, *cells):
     """One row of the streaming table; rows print as each check ends (the progress)."""
-    print("  ".join(str(c).ljust(w) for c, (_, w) in zip(cells, COLUMNS)).rstrip(), flush=True)
+    padded = [str(cell).ljust(width) for cell, width in zip(cells, widths)]
+    print("  ".join([*padded, str(cells[-1])]).rstrip(), flush=True)
+
+
+def plural(count, noun):
+    """``"1 layer"``, ``"2 layers"``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def summary(layers, runs, dtypes, seeds, compared, seconds, failed_runs, failed_layers,
+            missing):
+    """The closing line: layers and runs counted apart when a layer has several runs."""
+    checked = f"checked {plural(layers, 'layer')}"
+    counts = f"{plural(compared, 'gradient')} compared"
+    if runs == layers:
+        outcome = f"{runs - failed_runs} passed, {failed_runs} failed"
+    else:
+        checked += f" in {plural(runs, 'run')}"
+        counts = f"{plural(dtypes, 'dtype')} x {plural(seeds, 'seed')}; {counts}"
+        outcome = (f"layers {layers - failed_layers} passed, {failed_layers} failed; "
+                   f"runs {runs - failed_runs} passed, {failed_runs} failed")
+    missing = f", {missing} not registered" if missing else ""
+    return f"{checked} ({counts}) in {seconds:.1f} s: {outcome}{missing}"
+
+
+def prepared_examples(runs):
+    """Each run's example inputs, or the exception its example builder raised."""
+    examples = []
+    for spec, dtype, seed in runs:
+        try:
+            examples.append(spec.example(np.random.default_rng(seed), dtype))
+        except Exception as exc:  # noqa: BLE001 - a broken example builder is a failure
+            examples.append(exc)
+    return examples
 
 
 def main(argv=None):
@@ -141,30 +205,36 @@ def main(argv=None):
     runs = [(spec, dtype, seed) for spec in specs for dtype in dtypes
             for seed in range(args.seeds)]
     start = time.perf_counter()
+    examples = prepared_examples(runs)
+    widths = column_widths(runs, examples)
     failed = compared = 0
+    failed_layers = set()
     labels, errors = [], []
-    print_row(*(name for name, _ in COLUMNS))
-    for count, (spec, dtype, seed) in enumerate(with_progress(runs), 1):
+    print_row(widths, *HEADER)
+    for count, ((spec, dtype, seed), example) in enumerate(
+            with_progress(list(zip(runs, examples))), 1):
         run = f"{count}/{len(runs)}"
-        try:
-            example = spec.example(np.random.default_rng(seed), dtype)
-        except Exception as exc:  # noqa: BLE001 - a broken example builder is a failure
+        if isinstance(example, Exception):
             failed += 1
-            print_row(run, spec.name, dtype, seed, "-", "-", "-",
-                      f"FAIL: example builder raised {type(exc).__name__}: {exc}")
+            failed_layers.add(spec.name)
+            print_row(widths, run, spec.name, dtype, seed, "-", "-", "-",
+                      f"FAIL: example builder raised {type(example).__name__}: {example}")
             continue
         report = check_layer(spec.forward, spec.backward, *example.args, seed=seed,
                              name=spec.name, **example.kwargs)
         for _, arg, err, worst, _, _, status in report.rows():
             compared += not status.startswith(NO_GRADIENT)
-            print_row(run, spec.name, dtype, seed, arg, err, worst, status)
+            print_row(widths, run, spec.name, dtype, seed, arg, err, worst, status)
         for problem in report.problems:
-            print_row(run, spec.name, dtype, seed, "-", "-", "-", f"FAIL: {problem}")
+            print_row(widths, run, spec.name, dtype, seed, "-", "-", "-", f"FAIL: {problem}")
         for warning in report.warnings:
-            print_row(run, spec.name, dtype, seed, "-", "-", "-", f"WARNING: {warning}")
+            print_row(widths, run, spec.name, dtype, seed, "-", "-", "-",
+                      f"WARNING: {warning}")
         for line in report.failing_details():
             print(line, flush=True)
-        failed += not report.ok
+        if not report.ok:
+            failed += 1
+            failed_layers.add(spec.name)
         labels.append(f"{spec.name} ({dtype}, seed {seed})")
         errors.append(report.max_rel_error if not report.problems else float("nan"))
     for name in missing:
@@ -175,9 +245,8 @@ def main(argv=None):
         plot_max_errors(labels, errors, TOLERANCES[np.dtype(np.float64)]).savefig(args.plot,
                                                                              dpi=120)
         print(f"bar chart of max errors saved to {args.plot}")
-    print(f"\nchecked {len(specs)} layers ({len(runs)} runs, {compared} gradients compared) "
-          f"in {seconds:.1f} s: {len(runs) - failed} passed, {failed} failed"
-          + (f", {len(missing)} not registered" if missing else ""))
+    print("\n" + summary(len(specs), len(runs), len(dtypes), args.seeds, compared, seconds,
+                         failed, len(failed_layers), len(missing)))
     if not specs and not missing:
         print("nothing to check: no registered layer found")
         return 1

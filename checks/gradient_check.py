@@ -83,6 +83,61 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     return grad
 
 
+def eval_numerical_gradient_blobs(f, inputs, output, h=1e-5):
+    """Numeric gradients of <output.diffs, output.vals> for a function on blobs, as in
+    CS231n.
+
+    A blob is any object with two arrays of one shape: ``vals`` (its value) and
+    ``diffs`` (its gradient). ``f(*inputs, output)`` reads the inputs' ``vals`` and writes
+    its result into ``output.vals``; ``output.diffs`` is the upstream gradient.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(*inputs, output)``, writing into ``output.vals``; its return value is ignored.
+    inputs : tuple of blobs
+        Each one's ``vals`` (a float array) is perturbed in place and restored.
+    output : blob
+        Its ``vals`` receive f's result; its ``diffs`` are the upstream gradient.
+    h : float
+
+    Returns
+    -------
+    grads : list of ndarray of float64, one per input, each the shape of its ``vals``
+    """
+    def evaluate(_):
+        f(*inputs, output)
+        # A copy: the next call writes over output.vals.
+        return np.array(output.vals, dtype=np.float64)
+
+    grads = []
+    for blob in inputs:
+        grad = np.zeros(np.shape(blob.vals), dtype=np.float64)
+        for index in np.ndindex(*grad.shape):
+            plus, minus = _perturbed(evaluate, blob.vals, index, h)
+            grad[index] = np.sum((plus - minus) * output.diffs) / (2 * h)
+        grads.append(grad)
+    return grads
+
+
+def eval_numerical_gradient_net(net, inputs, output, h=1e-5):
+    """`eval_numerical_gradient_blobs` for a net of blobs, as in CS231n: ``net.forward()``
+    (no arguments) reads the input blobs' ``vals`` and writes ``output.vals``.
+
+    Parameters
+    ----------
+    net : object with a ``forward()`` method
+    inputs : tuple of blobs, perturbed in place and restored
+    output : blob written by ``net.forward()``, with the upstream gradient in ``diffs``
+    h : float
+
+    Returns
+    -------
+    grads : list of ndarray of float64, one per input, each the shape of its ``vals``
+    """
+    return eval_numerical_gradient_blobs(lambda *blobs: net.forward(), inputs, output, h=h)
+
+
 def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, seed=None):
     """Compare `analytic_grad` with central differences at `num_checks` random elements.
 

@@ -51,7 +51,7 @@ class _Run:
     """
 
     __slots__ = ("version", "values", "args", "caches", "grads", "edge_grads", "dout",
-                 "output")
+                 "output", "fingerprints")
 
     def __init__(self, version, node_count, gate_count):
         self.version = version
@@ -62,6 +62,7 @@ class _Run:
         self.edge_grads = None
         self.dout = None
         self.output = None
+        self.fingerprints = ()
 
 
 class ComputationalGraph:
@@ -289,6 +290,12 @@ class ComputationalGraph:
         self._param_names("forward")
         values = self._feed_values(feeds)
         run = self._run_forward(values, self.params)
+        # The caches hold the caller's arrays, not copies: backward must know whether they
+        # still hold what forward read.
+        run.fingerprints = _fingerprints(
+            [(f"input {name!r}", value) for name, value in values.items()
+             if value is feeds[name]] +
+            [(f"param {name!r}", self.params[name]) for name in self._param_shapes])
         self._run = run
         return run.values[self._output_node().id]
 
@@ -310,8 +317,17 @@ class ComputationalGraph:
             the caller owns: changing it in place changes neither ``g.grad(node)`` nor
             the next call's result. Every node's gradient stays readable:
             ``g.grad(node)``.
+
+        Raises
+        ------
+        ValueError
+            When an array fed to the last forward (or a param's array) was modified in
+            place since: the caches hold it, so the gradients would be those of its new
+            values at some gates and of its old values at others. The message names the
+            input or param. Rebinding ``g.params[name]`` to a new array is fine.
         """
         run = self._current_run("backward")
+        _check_fingerprints(run.fingerprints, "backward")
         self._run_backward(run, self._output_node(), dout)
         grads = {}
         for name in [*self.inputs, *self._param_names("backward")]:
@@ -793,6 +809,57 @@ def _leaf_value(where, value):
         raise TypeError(f"{where} must be a NumPy array or a Python number; got "
                         f"{describe(value)}")
     return value
+
+
+# The fingerprint of an array: a 64-bit weighted sum of its bytes read as unsigned 64-bit
+# words, w_1 * word_1 + w_2 * word_2 + ... mod 2**64, with odd weights (so that a change of
+# any one word always changes the sum) drawn once from a fixed seed, and different per
+# position (so that moving words, a shuffle of the rows, changes it too). The weights
+# repeat every _BLOCK words, each block's sum multiplied into the running total by an odd
+# constant, so that the memory used is fixed whatever the feed's size. An array of at most
+# _SMALL_BYTES (a mini-batch, a layer's weights) is kept as a copy of its bytes instead:
+# exact, and a copy and a memcmp cost several times less than reading it as words
+# (benchmarks/bench_graph.py times the whole check), at a memory cost bounded per array.
+_BLOCK = 8192
+_WEIGHTS = np.random.default_rng(20_231_105).integers(0, 2**63, _BLOCK, dtype=np.uint64) \
+    * np.uint64(2) + np.uint64(1)
+_BLOCK_FACTOR = 0x9E3779B97F4A7C15   # 2**64 / golden ratio, odd: Knuth's multiplicative hash
+_MASK = (1 << 64) - 1
+_SMALL_BYTES = 1 << 20
+
+
+def _fingerprint(array):
+    """(shape, dtype, checksum or bytes) of `array`; None for an object array, whose
+    bytes are references."""
+    if array.dtype.hasobject:
+        return None
+    if array.nbytes <= _SMALL_BYTES:
+        return array.shape, array.dtype, array.tobytes()
+    raw = array.ravel(order="K").view(np.uint8)   # a view, unless `array` is strided
+    whole = raw.size - raw.size % 8
+    total = int.from_bytes(raw[whole:].tobytes(), "little")
+    words = raw[:whole].view(np.uint64)
+    for start in range(0, words.size, _BLOCK):
+        block = words[start:start + _BLOCK]
+        weighted = int(np.add.reduce(block * _WEIGHTS[:block.size]))
+        total = (total * _BLOCK_FACTOR + weighted) & _MASK
+    return array.shape, array.dtype, total
+
+
+def _fingerprints(named_arrays):
+    """[(label, array, fingerprint)] for each (label, ndarray) of `named_arrays`."""
+    return [(label, array, _fingerprint(array)) for label, array in named_arrays
+            if isinstance(array, np.ndarray)]
+
+
+def _check_fingerprints(fingerprints, where):
+    """Refuse, naming it, an array whose fingerprint changed since it was taken."""
+    for label, array, fingerprint in fingerprints:
+        if _fingerprint(array) != fingerprint:
+            raise ValueError(
+                f"{where}: {label} was modified in place after forward read it; the "
+                f"layers' caches hold that array, so the gradients would mix its old and "
+                f"new values. Call forward again after changing it, or change a copy")
 
 
 def _grad_of(run, node):

@@ -31,11 +31,12 @@ The layer contract
 - Layers are pure: array arguments are never modified. The one documented exception is
   a state dict that CS231n code expects to be updated (``bn_param``'s running
   statistics): its entries are rebound to new arrays, never written into.
-- Randomness is CS231n's and never SEEDS NumPy's global generator: with
-  ``dropout_param['seed']`` dropout draws CS231n's mask for that seed from a local legacy
-  ``np.random.RandomState(seed)``; without a seed it DRAWS from NumPy's global generator
-  (``np.random.rand``), as CS231n does, so ``np.random.seed(231)`` makes a run
-  reproducible (and the checker fixes the global state for every evaluation).
+- Randomness is CS231n's: with ``dropout_param['seed']`` dropout does what CS231n's
+  does, ``np.random.seed(seed)`` and then ``np.random.rand``, so it SEEDS NumPy's global
+  generator (the one layer that does, because CS231n cells draw on from the state it
+  leaves); without a seed it DRAWS from the global generator, so
+  ``np.random.seed(231)`` makes a run reproducible (and the checker fixes the global
+  state for every evaluation and puts the caller's back).
 - Bad input raises ValueError or TypeError naming the function, the argument, and what
   was expected versus received.
 
@@ -62,7 +63,8 @@ from .attention import (
 from .batchnorm import batchnorm_forward, batchnorm_backward, batchnorm_backward_alt
 from .conv import (
     conv_forward_naive, conv_backward_naive, conv_forward, conv_backward, conv_forward_fast,
-    conv_backward_fast, clear_scratch,
+    conv_backward_fast, conv_forward_strides, conv_backward_strides, conv_forward_im2col,
+    conv_backward_im2col, clear_scratch,
 )
 from .conv_transpose import conv_transpose_forward, conv_transpose_backward
 from . import cs224n  # noqa: F401 - layers.cs224n, a submodule (see above)
@@ -91,7 +93,8 @@ from .lstm import lstm_step_forward, lstm_step_backward, lstm_forward, lstm_back
 from .pooling import (
     max_pool_forward_naive, max_pool_backward_naive, max_pool_forward, max_pool_backward,
     max_pool_forward_fast, max_pool_backward_fast, avg_pool_forward, avg_pool_backward,
-    global_avg_pool_forward, global_avg_pool_backward,
+    global_avg_pool_forward, global_avg_pool_backward, max_pool_forward_reshape,
+    max_pool_backward_reshape, max_pool_forward_im2col, max_pool_backward_im2col,
 )
 from .positional import (
     sinusoidal_encoding, positional_encoding_forward, positional_encoding_backward,
@@ -116,8 +119,10 @@ __all__ = [
     "affine_relu_backward", "affine_relu_forward", "avg_pool_backward", "avg_pool_forward",
     "batchnorm_backward", "batchnorm_backward_alt", "batchnorm_forward",
     "causal_may_attend", "clear_scratch", "conv_backward", "conv_backward_fast",
-    "conv_backward_naive", "conv_bn_relu_backward", "conv_bn_relu_forward", "conv_forward",
-    "conv_forward_fast", "conv_forward_naive", "conv_relu_backward", "conv_relu_forward",
+    "conv_backward_im2col", "conv_backward_naive", "conv_backward_strides",
+    "conv_bn_relu_backward", "conv_bn_relu_forward", "conv_forward",
+    "conv_forward_fast", "conv_forward_im2col", "conv_forward_naive",
+    "conv_forward_strides", "conv_relu_backward", "conv_relu_forward",
     "conv_relu_pool_backward", "conv_relu_pool_forward", "conv_transpose_backward",
     "conv_transpose_forward", "divide_backward", "divide_forward",
     "dropout_backward", "dropout_forward", "elu_backward", "elu_forward", "exp_backward",
@@ -128,8 +133,10 @@ __all__ = [
     "leaky_relu_backward", "leaky_relu_forward", "log_backward", "log_forward",
     "lstm_backward", "lstm_forward", "lstm_step_backward", "lstm_step_forward",
     "matmul_backward", "matmul_forward", "max_pool_backward", "max_pool_backward_fast",
-    "max_pool_backward_naive", "max_pool_forward", "max_pool_forward_fast",
-    "max_pool_forward_naive", "maximum_backward", "maximum_forward", "mean_backward",
+    "max_pool_backward_im2col", "max_pool_backward_naive", "max_pool_backward_reshape",
+    "max_pool_forward", "max_pool_forward_fast", "max_pool_forward_im2col",
+    "max_pool_forward_naive", "max_pool_forward_reshape", "maximum_backward",
+    "maximum_forward", "mean_backward",
     "mean_forward", "mse_loss", "mse_loss_backward", "mse_loss_forward",
     "multihead_attention_backward", "multihead_attention_forward", "multiply_backward",
     "multiply_forward", "naive_softmax_loss_backward", "naive_softmax_loss_forward",

@@ -79,3 +79,50 @@ def recurrent_example(rng, dtype, gates, sequence, biases=1):
     wh = normal(rng, (h, gates * h), dtype, scale=h ** -0.5)
     bs = [normal(rng, (gates * h,), dtype, scale=0.5) for _ in range(biases)]
     return x, h0, wx, wh, *bs
+
+
+def step_batch(func, step_inputs, Wx, Wh):
+    """Broadcast the step inputs given without a batch axis to the batch of the others.
+
+    CS231n's step layers are plain NumPy, ``x.dot(Wx) + prev_h.dot(Wh) + b``, so an input
+    given as one vector, x of shape (D,) or a state of shape (H,), is broadcast against
+    the batch of the others: captioning's ``sample()`` embeds its start token once and
+    steps with x (D,) next to prev_h (N, H). Its gradient is then the sum over the batch
+    (`unbroadcast` with the shape returned here). One of the inputs must have the batch
+    axis; a vector's length is checked against the weights (D from Wx, H from Wh).
+
+    Parameters
+    ----------
+    func : str, the public name of the layer, for messages
+    step_inputs : dict of name -> ndarray (x, prev_h[, prev_c]), in the layer's order
+    Wx, Wh : the layer's weights, (D, G) and (H, G)
+
+    Returns
+    -------
+    values : list of the inputs, each 1-d one as a read-only (N, size) view; the others
+        as given, for the layer's own checks
+    shapes : list of their shapes as given, for the backward's `unbroadcast`
+    """
+    shapes = [np.shape(value) for value in step_inputs.values()]
+    vectors = [name for name, shape in zip(step_inputs, shapes) if len(shape) == 1]
+    batches = {shape[0] for shape in shapes if len(shape) == 2}
+    values = list(step_inputs.values())
+    if not vectors:
+        return values, shapes
+    check = Args(func)
+    if not batches:
+        listed = ", ".join(f"{name}.shape = {shape}" for name, shape in
+                           zip(step_inputs, shapes))
+        raise check.error(f"one of {', '.join(step_inputs)} must have the batch axis N (a "
+                          f"2-d (N, D) or (N, H) array); got {listed}")
+    for name, weights, size in (("Wx", Wx, "D"), ("Wh", Wh, "H")):
+        if np.ndim(weights) == 2:
+            check.bind(size, np.shape(weights)[0], name)
+    for name, value in step_inputs.items():
+        if np.ndim(value) == 1:
+            check.shape(name, value, "D" if name == "x" else "H")
+    if len(batches) > 1:
+        return values, shapes  # the layer's own checks name the mismatch
+    n = batches.pop()
+    return [np.broadcast_to(value, (n, value.shape[0])) if len(shape) == 1 else value
+            for value, shape in zip(values, shapes)], shapes

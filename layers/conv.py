@@ -41,7 +41,9 @@ from ._windows import pad_spatial, param_int, sliding_windows
 from .registry import Example, register
 
 __all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward", "conv_backward",
-           "conv_forward_fast", "conv_backward_fast", "clear_scratch"]
+           "conv_forward_fast", "conv_backward_fast", "conv_forward_strides",
+           "conv_backward_strides", "conv_forward_im2col", "conv_backward_im2col",
+           "clear_scratch"]
 
 # About this many bytes of im2col columns per chunk of the batch: small enough to stay
 # in a core's L2/L3 cache between the copies that build them and the product that reads
@@ -360,6 +362,39 @@ def conv_forward(x, w, b, conv_param):
     return out, (x, w, windows)
 
 
+# CS231n's fast_layers.py has two lowerings to matrix products, by strides (the one its
+# conv_forward_fast is) and by im2col, each with its own backward. Both compute what
+# conv_forward does, so here they are conv_forward under their own names: arguments are
+# checked, and refused, under the name the user called, and each backward takes its own
+# forward's cache, as every backward here.
+
+@differentiable("x", "w", "b")
+def conv_forward_strides(x, w, b, conv_param):
+    """CS231n's ``conv_forward_strides``: the convolution of `conv_forward`, under this name.
+
+    Same arguments, returns and errors as `conv_forward_naive` (CS231n's version computes
+    a window that does not fit by dropping the remainder; this one refuses it, as every
+    convolution here does). The cache is for `conv_backward_strides`.
+    """
+    return convolution_as("conv_forward_strides", x, w, b, conv_param)
+
+
+@differentiable("x", "w", "b")
+def conv_forward_im2col(x, w, b, conv_param):
+    """CS231n's ``conv_forward_im2col``: the convolution of `conv_forward`, under this name.
+
+    Same arguments, returns and errors as `conv_forward_naive`; the cache is for
+    `conv_backward_im2col`.
+    """
+    return convolution_as("conv_forward_im2col", x, w, b, conv_param)
+
+
+def convolution_as(func, x, w, b, conv_param):
+    """`conv_forward`'s (out, cache), with the arguments checked under the name `func`."""
+    conv_arguments(Args(func), x, w, b, conv_param)
+    return conv_forward.__wrapped__(x, w, b, conv_param)
+
+
 @backward_of(conv_forward)
 def conv_backward(dout, cache):
     """Backward pass of `conv_forward`: im2col again, two products, col2im.
@@ -391,6 +426,33 @@ conv_forward_fast = conv_forward
 conv_backward_fast = conv_backward
 
 
+@backward_of(conv_forward_strides)
+def conv_backward_strides(dout, cache):
+    """CS231n's ``conv_backward_strides``: `conv_backward` under this name.
+
+    Takes the cache of `conv_forward_strides` and returns dx (N, C, H, W),
+    dw (F, C, HH, WW), db (F,).
+    """
+    return convolution_backward_as("conv_backward_strides", dout, cache)
+
+
+@backward_of(conv_forward_im2col)
+def conv_backward_im2col(dout, cache):
+    """CS231n's ``conv_backward_im2col``: `conv_backward` under this name.
+
+    Takes the cache of `conv_forward_im2col` and returns
+    dx (N, C, H, W), dw (F, C, HH, WW), db (F,).
+    """
+    return convolution_backward_as("conv_backward_im2col", dout, cache)
+
+
+def convolution_backward_as(func, dout, cache):
+    """`conv_backward`'s gradients, with dout checked under the name `func`."""
+    x, w, windows = cache
+    upstream(func, dout, (x.shape[0], w.shape[0], *windows.out), x.dtype)
+    return conv_backward.__wrapped__(dout, cache)
+
+
 # -- registration ---------------------------------------------------------------------------
 
 def conv_example(rng, dtype):
@@ -413,4 +475,6 @@ def conv_example(rng, dtype):
 
 
 register(conv_forward, conv_backward)(conv_example)
+register(conv_forward_strides, conv_backward_strides, name="conv_strides")(conv_example)
+register(conv_forward_im2col, conv_backward_im2col, name="conv_im2col")(conv_example)
 register(conv_forward_naive, conv_backward_naive, name="conv_naive")(conv_example)

@@ -4,22 +4,31 @@ Scaling at train time keeps the expected activation unchanged, E[out] = x, so te
 is the identity (Srivastava et al. 2014, "Dropout", and CS231n's inverted dropout).
 Backward: dx = dout * mask with mask = keep / p, the same mask forward applied.
 
-``p`` is the probability of KEEPING a unit, as in CS231n; PyTorch's ``nn.Dropout(p)`` and
-the Dropout paper's ``1 - p`` count the other way (probability of dropping). To avoid
-that ambiguity, ``dropout_param['keep_prob']`` is accepted as an alias of ``'p'``.
+``p`` is the probability of KEEPING a unit, as in CS231n from 2018 on; PyTorch's
+``nn.Dropout(p)`` and the Dropout paper's ``1 - p`` count the other way (probability of
+dropping), and so do CS231n's 2016 and 2017 releases, whose ``dropout_param['p']`` and
+``FullyConnectedNet(dropout=...)`` are the probability of DROPPING a unit. To avoid that
+ambiguity, ``dropout_param['keep_prob']`` is accepted as an alias of ``'p'``; code of the
+2016-2017 releases passes ``'p': 1 - drop`` (or ``'keep_prob': 1 - drop``).
 
 Randomness, as in CS231n's reference: the mask is ``uniform < p`` with the uniforms drawn
 by NumPy's legacy generator.
 
-- With ``dropout_param['seed']`` an int, the uniforms are those of
-  ``np.random.seed(seed); np.random.rand(*x.shape)``, drawn from a local
-  ``np.random.RandomState(seed)``: CS231n's mask, without reseeding the global generator
-  as CS231n's ``dropout_forward`` does.
+- With ``dropout_param['seed']`` an int, the layer does what CS231n's ``dropout_forward``
+  does: ``np.random.seed(seed)`` and then ``np.random.rand(*x.shape)``. It SEEDS NumPy's
+  global generator (no other layer here seeds it) because CS231n code depends on it:
+  whatever the caller draws next (the next model's weights in the Dropout notebook's
+  check cell) continues from the state the seed left, and prints the course's numbers
+  only then. Each call with one seed therefore draws one mask. The seed is validated
+  before the generator is touched: a refused call leaves it alone.
 - Without a seed they are drawn from NumPy's global generator (``np.random.rand``), so
-  ``np.random.seed(231)`` makes a run reproducible. The gradient checker puts the global
-  state back before every evaluation, so every evaluation sees one mask.
+  ``np.random.seed(231)`` makes a run reproducible.
 - With a ``np.random.Generator`` in ``'seed'`` (the Solver's stream during training) the
-  uniforms come from it, and it advances.
+  uniforms come from it, and it advances; the global generator is left alone.
+
+The gradient checker sets NumPy's global state before every evaluation and puts the
+caller's state back after it, so every evaluation sees one mask, seeded or not, and a
+check leaves the caller's stream where it was.
 """
 
 import numpy as np
@@ -43,14 +52,17 @@ def dropout_forward(x, dropout_param):
     x : ndarray of any shape, float32 or float64
     dropout_param : dict
         - ``'mode'``: ``'train'`` or ``'test'`` (required).
-        - ``'p'``: probability of KEEPING a unit, 0 < p <= 1 (required in train mode).
-          ``'keep_prob'`` is an alias; give either, or both with the same value.
-        - ``'seed'`` (optional): an int in [0, 2**32) gives CS231n's mask for that seed
-          (``np.random.seed(seed); np.random.rand(*x.shape) < p``) without touching the
-          global generator; a ``np.random.Generator`` is drawn from. Without a seed the
-          uniforms are drawn from NumPy's global generator (module docstring); it is
-          advanced, never seeded. One seed gives one mask whatever the dtype of x (the
-          uniforms are float64).
+        - ``'p'``: probability of KEEPING a unit, 0 < p <= 1 (required in train mode),
+          as in CS231n since 2018. ``'keep_prob'`` is an alias; give either, or both with
+          the same value. CS231n 2016-2017's ``p`` is the probability of DROPPING a
+          unit: pass ``1 - p`` (module docstring).
+        - ``'seed'`` (optional): an int in [0, 2**32) runs CS231n's
+          ``np.random.seed(seed); mask = np.random.rand(*x.shape) < p``: it seeds NumPy's
+          GLOBAL generator and leaves it where the mask's draws took it, as CS231n's
+          does. A ``np.random.Generator`` is drawn from instead (the global generator is
+          untouched). Without a seed the uniforms are drawn from NumPy's global
+          generator (module docstring); it is advanced, never seeded. One seed gives one
+          mask whatever the dtype of x (the uniforms are float64).
 
         Any other key (a misspelled ``'seeed'``) is a ValueError rather than ignored.
 
@@ -104,7 +116,10 @@ def _uniforms(check, seed, shape):
     if isinstance(seed, np.random.Generator):
         return seed.random(shape)
     seed = legacy_seed(check, "dropout_param['seed']", seed)
-    return np.random.RandomState(seed).random_sample(shape)
+    # CS231n's reference seeds the global generator, and notebooks draw their next
+    # weights from where it leaves it (module docstring).
+    np.random.seed(seed)
+    return np.random.random_sample(shape)
 
 
 def legacy_seed(check, name, seed):

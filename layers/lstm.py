@@ -16,6 +16,10 @@ PyTorch's ``nn.LSTM`` orders the blocks (i, f, g, o), stores the weights transpo
 has two biases: Wx = weight_ih_l0.T and Wh = weight_hh_l0.T with the column blocks
 reordered, b = bias_ih_l0 + bias_hh_l0 reordered (see tests/test_torch_sequence.py).
 
+The step takes inputs without the batch axis as CS231n's plain-NumPy step does: x (D,),
+prev_h (H,) or prev_c (H,) broadcast against the batch of the others (captioning's
+``sample()`` embeds its start token once), each gradient summed back over the batch.
+
 The sequence version starts from the given h0 and a zero cell state (as CS231n), computes
 the input part x @ Wx + b of every step in one matmul before the loop, and after the
 backward loop gets dx, dWx, dWh and db from single matmuls over all steps.
@@ -24,8 +28,8 @@ backward loop gets dx, dWx, dWh and db from single matmuls over all steps.
 import numpy as np
 
 from ._numerics import sigmoid
-from ._recurrent import hidden_weight_grad, recurrent_args, recurrent_example
-from .contract import backward_of, differentiable, upstream
+from ._recurrent import hidden_weight_grad, recurrent_args, recurrent_example, step_batch
+from .contract import backward_of, differentiable, unbroadcast, upstream
 from .registry import register
 from .temporal import affine_grads, affine_map
 
@@ -38,10 +42,12 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
 
     Parameters
     ----------
-    x : ndarray of shape (N, D), float32 or float64
-        Input at this step.
-    prev_h : ndarray of shape (N, H), previous hidden state
-    prev_c : ndarray of shape (N, H), previous cell state
+    x : ndarray of shape (N, D) or (D,), float32 or float64
+        Input at this step; a (D,) vector is the input of every example of the batch.
+    prev_h : ndarray of shape (N, H) or (H,), previous hidden state
+    prev_c : ndarray of shape (N, H) or (H,), previous cell state, or a number (CS231n's
+        captioning starts with ``prev_c = 0``). A vector or number is broadcast to the
+        batch; one of x, prev_h and prev_c must have the batch axis.
     Wx : ndarray of shape (D, 4H), input-to-hidden weights, column blocks (i, f, o, g)
     Wh : ndarray of shape (H, 4H), hidden-to-hidden weights, same blocks
     b : ndarray of shape (4H,)
@@ -52,6 +58,8 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     next_c : ndarray of shape (N, H)
     cache : for `lstm_step_backward`
     """
+    (x, prev_h, prev_c), shapes = step_batch(
+        "lstm_step_forward", {"x": x, "prev_h": prev_h, "prev_c": prev_c}, Wx, Wh)
     x, prev_h, prev_c, Wx, Wh, b = recurrent_args(
         "lstm_step_forward", 4, x, "N D", {"prev_h": prev_h, "prev_c": prev_c}, Wx, Wh,
         {"b": b})
@@ -59,7 +67,7 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     gates, next_c, tanh_c, next_h = (np.empty_like(a), np.empty_like(prev_c),
                                      np.empty_like(prev_c), np.empty_like(prev_c))
     _step(a, prev_c, gates, next_c, tanh_c, next_h)
-    return next_h, next_c, (x, prev_h, prev_c, Wx, Wh, gates, tanh_c)
+    return next_h, next_c, (x, prev_h, prev_c, Wx, Wh, gates, tanh_c, shapes)
 
 
 @backward_of(lstm_step_forward)
@@ -74,20 +82,21 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
 
     Returns
     -------
-    dx : ndarray of shape (N, D)
-    dprev_h : ndarray of shape (N, H)
-    dprev_c : ndarray of shape (N, H)
+    dx : ndarray of x's shape, (N, D) or (D,) (summed over the batch)
+    dprev_h : ndarray of prev_h's shape, (N, H) or (H,)
+    dprev_c : ndarray of prev_c's shape
     dWx : ndarray of shape (D, 4H)
     dWh : ndarray of shape (H, 4H)
     db : ndarray of shape (4H,)
     """
-    x, prev_h, prev_c, Wx, Wh, gates, tanh_c = cache
+    x, prev_h, prev_c, Wx, Wh, gates, tanh_c, (x_shape, h_shape, c_shape) = cache
     dnext_h = upstream("lstm_step_backward", dnext_h, tanh_c.shape, x.dtype, "dnext_h")
     dnext_c = upstream("lstm_step_backward", dnext_c, tanh_c.shape, x.dtype, "dnext_c")
     da = np.empty_like(gates)
     dprev_c = _cell_backward(dnext_h, dnext_c, prev_c, gates, tanh_c, da)
     dx, dWx, db = affine_grads(da, x, Wx)
-    return dx, da @ Wh.T, dprev_c, dWx, prev_h.T @ da, db
+    return (unbroadcast(dx, x_shape), unbroadcast(da @ Wh.T, h_shape),
+            unbroadcast(dprev_c, c_shape), dWx, prev_h.T @ da, db)
 
 
 @differentiable("x", "h0", "Wx", "Wh", "b")

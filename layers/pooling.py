@@ -31,6 +31,8 @@ from .registry import Example, register
 __all__ = ["max_pool_forward_naive", "max_pool_backward_naive",
            "max_pool_forward", "max_pool_backward",
            "max_pool_forward_fast", "max_pool_backward_fast",
+           "max_pool_forward_reshape", "max_pool_backward_reshape",
+           "max_pool_forward_im2col", "max_pool_backward_im2col",
            "avg_pool_forward", "avg_pool_backward",
            "global_avg_pool_forward", "global_avg_pool_backward"]
 
@@ -206,6 +208,112 @@ max_pool_forward_fast = max_pool_forward
 max_pool_backward_fast = max_pool_backward
 
 
+# -- CS231n's other fast max pools: by reshaping, and by im2col ------------------------------
+
+@differentiable("x")
+def max_pool_forward_reshape(x, pool_param):
+    """Max pooling of windows that tile x, by one reshape: CS231n's fast special case.
+
+    With square windows as far apart as they are wide (pool_height == pool_width ==
+    stride) that tile x exactly, the windows are the blocks of
+    ``x.reshape(N, C, Ho, pool_height, Wo, pool_width)``, and the max over axes 3 and 5
+    pools them all at once.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W), float32 or float64
+    pool_param : dict
+        ``'pool_height'``, ``'pool_width'``, ``'stride'``: ints >= 1, all three equal, and
+        H and W multiples of them (CS231n asserts the same); anything else is a
+        ValueError (`max_pool_forward` pools any geometry).
+
+    Returns
+    -------
+    out : ndarray of shape (N, C, H / pool_height, W / pool_width), x's dtype
+    cache : for `max_pool_backward_reshape`
+
+    Examples
+    --------
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> max_pool_forward_reshape(x, {"pool_height": 2, "pool_width": 2, "stride": 2})[0]
+    array([[[[ 5.,  7.],
+             [13., 15.]]]])
+    """
+    check = Args("max_pool_forward_reshape")
+    x = check.floats("x", x, "N C H W")
+    windows = pool_windows(check, pool_param, x.shape[2:])
+    size = windows.kernel[0]
+    if windows.kernel != (size, size) or windows.stride != size:
+        raise check.error(f"needs square windows that tile x, pool_height == pool_width "
+                          f"== stride; got pool_height = {windows.kernel[0]}, pool_width "
+                          f"= {windows.kernel[1]}, stride = {windows.stride} (use "
+                          f"max_pool_forward for other windows)")
+    n, c = x.shape[:2]
+    blocks = x.reshape(n, c, windows.out[0], size, windows.out[1], size)
+    # One row per window, its elements in row-major window order.
+    rows = blocks.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, *windows.out, size * size)
+    winner = rows.argmax(axis=-1)[..., None]
+    out = np.take_along_axis(rows, winner, axis=-1)[..., 0]
+    return out, (x.shape, x.dtype, size, winner)
+
+
+@backward_of(max_pool_forward_reshape)
+def max_pool_backward_reshape(dout, cache):
+    """Backward pass of `max_pool_forward_reshape`: each dout goes to its window's max.
+
+    Ties go to the first maximum in row-major window order, as in every max pool here;
+    CS231n's version gives the gradient to every tied element instead (divided among
+    them in some releases), which is not a gradient of the forward.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, C, H / pool_height, W / pool_width), upstream gradient
+    cache : from `max_pool_forward_reshape`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, H, W)
+    """
+    shape, dtype, size, winner = cache
+    dout = upstream("max_pool_backward_reshape", dout, winner.shape[:-1], dtype)
+    n, c, ho, wo = dout.shape
+    rows = np.zeros((n, c, ho, wo, size * size), dtype)
+    np.put_along_axis(rows, winner, dout[..., None], axis=-1)
+    blocks = rows.reshape(n, c, ho, wo, size, size).transpose(0, 1, 2, 4, 3, 5)
+    return blocks.reshape(shape)
+
+
+@differentiable("x")
+def max_pool_forward_im2col(x, pool_param):
+    """CS231n's ``max_pool_forward_im2col``: the max pooling of `max_pool_forward`, under
+    this name.
+
+    Same arguments, returns, errors and ties as `max_pool_forward_naive` (CS231n's im2col
+    version also takes the first maximum of each window); the cache is for
+    `max_pool_backward_im2col`.
+    """
+    pool_arguments("max_pool_forward_im2col", x, pool_param)
+    return max_pool_forward.__wrapped__(x, pool_param)
+
+
+@backward_of(max_pool_forward_im2col)
+def max_pool_backward_im2col(dout, cache):
+    """CS231n's ``max_pool_backward_im2col``: `max_pool_backward` under this name.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, C, Ho, Wo), upstream gradient
+    cache : from `max_pool_forward_im2col`
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, H, W)
+    """
+    _, dtype, _, winner = cache
+    upstream("max_pool_backward_im2col", dout, winner.shape, dtype)
+    return max_pool_backward.__wrapped__(dout, cache)
+
+
 # -- average pooling ------------------------------------------------------------------------
 
 @differentiable("x")
@@ -315,6 +423,7 @@ def pool_example(rng, dtype):
 
 register(max_pool_forward, max_pool_backward)(pool_example)
 register(max_pool_forward_naive, max_pool_backward_naive, name="max_pool_naive")(pool_example)
+register(max_pool_forward_im2col, max_pool_backward_im2col, name="max_pool_im2col")(pool_example)
 register(avg_pool_forward, avg_pool_backward)(pool_example)
 
 
@@ -322,3 +431,12 @@ register(avg_pool_forward, avg_pool_backward)(pool_example)
 def global_avg_pool_example(rng, dtype):
     n, c, h, w = dims(rng, (1, 3), (1, 3), (1, 4), (1, 4))
     return (normal(rng, (n, c, h, w), dtype),)
+
+
+@register(max_pool_forward_reshape, max_pool_backward_reshape, name="max_pool_reshape")
+def max_pool_reshape_example(rng, dtype):
+    """Square windows that tile x (what the reshape pool takes), distinct values."""
+    n, c, size, ho, wo = dims(rng, (1, 2), (1, 2), (1, 3), (1, 3), (1, 3))
+    shape = (n, c, ho * size, wo * size)
+    x = (0.1 * rng.permutation(math.prod(shape)) - 1.0).reshape(shape).astype(dtype)
+    return Example((x, {"pool_height": size, "pool_width": size, "stride": size}))

@@ -4,6 +4,12 @@ Step: a = x @ Wx + prev_h @ Wh + b, next_h = tanh(a). Backward, with
 da = dnext_h * (1 - next_h^2): dx = da @ Wx.T, dprev_h = da @ Wh.T, dWx = x.T @ da,
 dWh = prev_h.T @ da, db = sum of da over the batch.
 
+As in CS231n's plain-NumPy step, x of shape (D,) or prev_h of shape (H,) (an input
+without the batch axis, as captioning's ``sample()`` passes its start token's embedding)
+is broadcast against the other's batch, and its gradient summed over the batch. The
+sequence version takes x (N, T, D) only, as CS231n's (it reads N, T, D from x.shape),
+and h0 (N, H).
+
 Sequence: the step applied for t = 0, ..., T-1 from h0. Backpropagation through time
 runs the steps in reverse, adding the gradient that flows back from step t+1 to the
 upstream gradient of h[:, t]; the weight gradients are then one matmul over all steps.
@@ -11,12 +17,37 @@ upstream gradient of h[:, t]; the weight gradients are then one matmul over all 
 
 import numpy as np
 
-from ._recurrent import hidden_weight_grad, recurrent_args, recurrent_example
-from .contract import backward_of, differentiable, upstream
+from ._numerics import sigmoid as stable_sigmoid
+from ._recurrent import hidden_weight_grad, recurrent_args, recurrent_example, step_batch
+from .contract import backward_of, differentiable, unbroadcast, upstream
 from .registry import register
 from .temporal import affine_grads, affine_map
 
+# `sigmoid` is public here, as in CS231n's rnn_layers.py, but not exported by `layers`:
+# `layers.cs224n` has CS224N's function of that name.
 __all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward"]
+
+
+def sigmoid(x):
+    """The logistic sigmoid 1 / (1 + exp(-x)), elementwise: CS231n's ``rnn_layers.sigmoid``.
+
+    Numerically stable, as CS231n's: exp is only taken of -|x|, so no input overflows.
+
+    Parameters
+    ----------
+    x : ndarray of any shape (or a number); float32 stays float32, other numbers give
+        float64
+
+    Returns
+    -------
+    ndarray of x's shape
+
+    Examples
+    --------
+    >>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+    array([0. , 0.5, 1. ])
+    """
+    return stable_sigmoid(np.asarray(x))
 
 
 @differentiable("x", "prev_h", "Wx", "Wh", "b")
@@ -25,10 +56,11 @@ def rnn_step_forward(x, prev_h, Wx, Wh, b):
 
     Parameters
     ----------
-    x : ndarray of shape (N, D), float32 or float64
-        Input at this step.
-    prev_h : ndarray of shape (N, H)
-        Hidden state from the previous step.
+    x : ndarray of shape (N, D) or (D,), float32 or float64
+        Input at this step; a (D,) vector is the input of every example of the batch.
+    prev_h : ndarray of shape (N, H) or (H,)
+        Hidden state from the previous step; a (H,) vector is broadcast likewise. One of
+        x and prev_h must have the batch axis.
     Wx : ndarray of shape (D, H), input-to-hidden weights
     Wh : ndarray of shape (H, H), hidden-to-hidden weights
     b : ndarray of shape (H,)
@@ -38,10 +70,12 @@ def rnn_step_forward(x, prev_h, Wx, Wh, b):
     next_h : ndarray of shape (N, H), tanh(x @ Wx + prev_h @ Wh + b)
     cache : for `rnn_step_backward`
     """
+    (x, prev_h), shapes = step_batch("rnn_step_forward", {"x": x, "prev_h": prev_h},
+                                    Wx, Wh)
     x, prev_h, Wx, Wh, b = recurrent_args("rnn_step_forward", 1, x, "N D",
                                           {"prev_h": prev_h}, Wx, Wh, {"b": b})
     next_h = np.tanh(x @ Wx + prev_h @ Wh + b)
-    return next_h, (x, prev_h, Wx, Wh, next_h)
+    return next_h, (x, prev_h, Wx, Wh, next_h, shapes)
 
 
 @backward_of(rnn_step_forward)
@@ -55,17 +89,18 @@ def rnn_step_backward(dnext_h, cache):
 
     Returns
     -------
-    dx : ndarray of shape (N, D)
-    dprev_h : ndarray of shape (N, H)
+    dx : ndarray of x's shape, (N, D) or (D,) (summed over the batch)
+    dprev_h : ndarray of prev_h's shape, (N, H) or (H,)
     dWx : ndarray of shape (D, H)
     dWh : ndarray of shape (H, H)
     db : ndarray of shape (H,)
     """
-    x, prev_h, Wx, Wh, next_h = cache
+    x, prev_h, Wx, Wh, next_h, (x_shape, h_shape) = cache
     dnext_h = upstream("rnn_step_backward", dnext_h, next_h.shape, next_h.dtype, "dnext_h")
     da = dnext_h * (1 - next_h * next_h)
     dx, dWx, db = affine_grads(da, x, Wx)
-    return dx, da @ Wh.T, dWx, prev_h.T @ da, db
+    return (unbroadcast(dx, x_shape), unbroadcast(da @ Wh.T, h_shape), dWx, prev_h.T @ da,
+            db)
 
 
 @differentiable("x", "h0", "Wx", "Wh", "b")

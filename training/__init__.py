@@ -4,7 +4,7 @@
   `graph.Sequential`, each with ``params`` and ``loss(X, y) -> (loss, grads)``.
 - `Solver`: CS231n's training loop, with its history and plots.
 - `to_torch(model)`: the model as a ``torch.nn.Module`` with its weights
-  (`training.export`; torch is imported when it is called).
+  (`training.torch_export`; torch is imported when it is called).
 - `training.optim`: the update rules (sgd, sgd_momentum, nesterov, rmsprop, adam, adamw);
   `training.schedules`: learning-rate schedules; `training.init`: initializers;
   `training.checkpoint`: save and load parameters; `training.data`: the digits data set.
@@ -24,7 +24,7 @@ del _runpy, _Path
 
 
 from .models import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
-from .export import to_torch
+from .torch_export import to_torch
 from .solver import Solver
 
 __all__ = ["FullyConnectedNet", "Solver", "ThreeLayerConvNet", "TwoLayerNet", "to_torch"]

@@ -1,9 +1,18 @@
-"""Save and load a model's parameters as a ``.npz`` file, all or nothing.
+"""Save and load a model's parameters and running statistics as a ``.npz`` file, all or
+nothing.
 
-`save_params` writes one array per parameter name in ``np.savez``'s format, to a file of
-its own in the target's directory that replaces the target in one step
-(``os.replace``): a reader, or another process saving to the same path at the same time,
-sees either the old file or a complete new one, never a mixture.
+`save_model` writes a model whole: its parameters, and batch norm's running mean and
+variance (the ``bn_param`` dicts of its ``batchnorm``, ``spatial_batchnorm`` and
+``conv_bn_relu`` gates, which its test mode reads), so that `load_into` gives a fresh
+model the same test-mode scores, bit for bit. Underneath, `save_params` writes one array
+per name in ``np.savez``'s format, to a file of its own in the target's directory that
+replaces the target in one step (``os.replace``): a reader, or another process saving to
+the same path at the same time, sees either the old file or a complete new one, never a
+mixture. Running statistics are
+stored under the names ``"<gate>/running_mean"`` and ``"<gate>/running_var"`` (the gate's
+name in ``model.net``; `running_stats` and ``TorchNet.gatelab_running_stats()`` give them
+as ``{gate: {"running_mean": ..., "running_var": ...}}``), which no parameter name can
+take, since parameter names hold no ``/``.
 
 `load_params` trusts nothing in the file. From the zip directory and each member's
 ``.npy`` header alone, before reading any array data, it checks the member names, shapes
@@ -12,10 +21,12 @@ header says; only then does it read the data, into arrays of the expected size. 
 small crafted file cannot make it allocate more than about the model's own parameters
 (a header claiming 10**12 elements, a highly compressed member, a huge zip directory),
 and it never unpickles anything (object arrays are refused). `load_into` then swaps a
-model's dict in one step. A truncated or corrupt file, a missing or extra name, a wrong
-shape or dtype raises ``ValueError`` naming the file and the parameter; an operating
-system error (no such file, disk full, not a directory) raises ``OSError`` naming the
-file; the model is never half-loaded.
+model's parameters and running statistics in one step. A truncated or corrupt file, a
+missing or extra name, a wrong shape or dtype raises ``ValueError`` naming the file and
+the parameter; an operating system error (no such file, disk full, not a directory)
+raises ``OSError`` naming the file; the model is never half-loaded. A checkpoint without
+running statistics (written by `save_params` alone, or before they were saved) still
+loads, with a warning: see `load_into`.
 
 Examples
 --------
@@ -28,22 +39,45 @@ Examples
 >>> restored = load_into(fresh, path)
 >>> bool(np.array_equal(restored.params["W1"], model.params["W1"]))
 True
+
+With batch norm, `save_model` keeps the statistics that test mode uses:
+
+>>> from training import FullyConnectedNet
+>>> net = FullyConnectedNet([3], input_dim=4, num_classes=2, normalization="batchnorm",
+...                         weight_scale=1.0, weight_seed=0)
+>>> _ = net.loss(np.arange(8.0).reshape(2, 4), np.array([0, 1]))    # one train step
+>>> running_stats(net)["batchnorm1"]["running_mean"].round(3)
+array([-0.054, -0.12 , -0.024])
+>>> saved = save_model(path, net)
+>>> again = load_into(FullyConnectedNet([3], input_dim=4, num_classes=2,
+...                                     normalization="batchnorm", weight_seed=1), path)
+>>> x = np.ones((1, 4))
+>>> bool(np.array_equal(again.loss(x), net.loss(x)))
+True
 """
 
 import errno
+import inspect
 import io
 import os
 import secrets
 import struct
+import warnings
 import zipfile
 import zlib
 
 import numpy as np
 from numpy.lib import format as npy_format
 
+from graph import ComputationalGraph
+from graph.node import Node
 from layers.contract import describe
 
-__all__ = ["save_params", "load_params", "load_into"]
+__all__ = ["save_model", "save_params", "load_params", "load_into", "running_stats",
+           "set_running_stats", "MissingRunningStatsWarning"]
+
+# The entries of a bn_param dict that test mode reads, in the order they are saved.
+RUNNING_STATS = ("running_mean", "running_var")
 
 # The .npy header is a padded Python dict literal; numpy's own loader refuses one longer
 # than this (numpy.lib.format's max_header_size), so no file numpy accepts is refused.
@@ -58,7 +92,33 @@ _SPARE_MEMBERS = 64
 _CHUNK_BYTES = 1 << 18
 
 
-def save_params(path, params):
+class MissingRunningStatsWarning(UserWarning):
+    """`load_into` loaded a checkpoint that holds no running statistics into a model whose
+    test mode reads some: its test-mode scores are not the saved model's."""
+
+
+def save_model(path, model):
+    """Write `model`'s parameters and running statistics to `path`; `load_into` reads it.
+
+    ``save_params(path, model.params, running_stats(model))``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.npz`` is added when the name lacks it.
+    model : a model of `training.models`, a graph, or any object with ``params``
+        Its ``params`` (dict of str -> float ndarray) are saved, and, when it is a
+        `graph.ComputationalGraph` or has one as ``net``, its running statistics.
+
+    Returns
+    -------
+    str
+        The path written (with ``.npz``).
+    """
+    return save_params(path, model.params, running_stats(model))
+
+
+def save_params(path, params, running_stats=None):
     """Write `params` (a dict of name -> float ndarray) to `path` as an ``.npz`` file.
 
     The file is what ``np.savez`` writes (one ``name.npy`` member per parameter, read back
@@ -77,6 +137,12 @@ def save_params(path, params):
     params : dict of str -> ndarray
         Floating-point arrays of any shape; names are non-empty strings without ``/``,
         ``\\`` or NUL.
+    running_stats : dict of str -> dict, optional
+        Batch norm's running statistics, as `running_stats` returns them: gate name ->
+        ``{"running_mean": (D,), "running_var": (D,)}`` float arrays; stored as the
+        members ``"<gate>/running_mean"`` and ``"<gate>/running_var"``. Gate names follow
+        the rule of parameter names. Without it (or with ``{}``) none are written, and
+        `load_into` warns when it loads the file into a model with batch norm.
 
     Returns
     -------
@@ -95,20 +161,15 @@ def save_params(path, params):
         raise TypeError(f"save_params: params must be a dict of arrays; got "
                         f"{describe(params)}")
     for name, value in params.items():
-        if not isinstance(name, str):
-            raise TypeError(f"save_params: parameter names must be strings; got "
-                            f"{name!r}")
-        if not name or any(c in name for c in "/\\\0"):
-            raise ValueError(f"save_params: parameter names must be non-empty strings "
-                             f"without '/', '\\' or NUL; got {name!r}")
-        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
-            raise TypeError(f"save_params: parameter {name!r} must be a floating-point "
-                            f"ndarray; got {describe(value)}")
+        _check_saved_name("parameter", name)
+        _check_saved_array(f"parameter {name!r}", value)
+    arrays = dict(params)
+    arrays.update(_flat_running_stats(running_stats))
     path = _npz_path(path)
     try:
         if os.path.isdir(path):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
-        _replace_atomically(path, lambda file: _write_npz(file, params))
+        _replace_atomically(path, lambda file: _write_npz(file, arrays))
     except OSError as exc:
         raise _os_error("save_params", "write", path, exc) from exc
     return path
@@ -129,7 +190,9 @@ def load_params(path, like):
         `save_params` works here too).
     like : dict of str -> ndarray
         The parameters the file must match: the same names, and for each name the same
-        shape and dtype (usually ``model.params``).
+        shape and dtype (usually ``model.params``). A file with running statistics also
+        holds ``"<gate>/running_mean"`` and ``"<gate>/running_var"``, which `like` must
+        then name too; `load_into` does that for a model.
 
     Returns
     -------
@@ -148,12 +211,170 @@ def load_params(path, like):
     OSError
         The file cannot be read (no such file, a directory); the message names the path.
     """
+    return _load("load_params", path, like)
+
+
+def load_into(model, path):
+    """Replace `model`'s parameters and running statistics with those in `path`.
+
+    Every parameter and running statistic is read and checked (as `load_params` does)
+    before anything is written, so a failure leaves the model exactly as it was. The
+    running statistics are rebound in each gate's ``bn_param`` dict (as
+    ``batchnorm_forward`` rebinds them), and the model's test-mode scores are then the
+    saved model's, bit for bit.
+
+    A checkpoint that holds no running statistics at all (written by ``save_params(path,
+    model.params)``, or before checkpoints carried them) still loads: its parameters
+    replace the model's, the model's running statistics are left as they were, and a
+    `MissingRunningStatsWarning` names the gates. Loading, because such a file's weights
+    are complete and right, the statistics can be re-estimated from training data (a few
+    train-mode forward passes move them; the Solver's next epoch does), and refusing would
+    strand every checkpoint saved without them. Warning, because until then the model's
+    test-mode scores are not the saved model's: silence would be a wrong answer. A file
+    holding only some of the statistics is refused, like any other missing name.
+
+    Parameters
+    ----------
+    model : a model of `training.models`, a graph, or any object with ``params``
+        Built as the saved model (the same parameter names, shapes and dtypes; the same
+        batch norm gates, whose statistics must have the dtype the model's have, its
+        parameters' dtype where it has none yet).
+    path : str or os.PathLike
+        A file written by `save_model` or `save_params`; ``.npz`` may be left out.
+
+    Returns
+    -------
+    model
+
+    Raises
+    ------
+    ValueError, TypeError, OSError
+        As `load_params`, with messages naming ``load_into``, the file and the parameter
+        or statistic; the model is left as it was.
+
+    Warns
+    -----
+    MissingRunningStatsWarning
+        The file holds no running statistics and the model has some.
+    """
+    if not isinstance(getattr(model, "params", None), dict):
+        raise TypeError(f"load_into: model must have a dict of parameters as model.params "
+                        f"(a model of training.models, or a graph); got {describe(model)}")
+    states = _bn_states(model)
+    stats_like = {f"{gate}/{key}": value for gate, _, stats in states
+                  for key, value in stats.items()}
+    loaded = _load("load_into", path, {**model.params, **stats_like}, optional=stats_like)
+    if stats_like and not any(name in loaded for name in stats_like):
+        gates = ", ".join(repr(gate) for gate, _, _ in states)
+        warnings.warn(MissingRunningStatsWarning(
+            f"load_into: {os.fspath(path)} holds no running statistics (saved by "
+            f"save_params without running_stats, or before checkpoints carried them); the "
+            f"parameters are loaded, but the running mean and variance of {gates} are "
+            f"left as they were, so test-mode scores are not the saved model's. Run a few "
+            f"train-mode forward passes over training data to re-estimate them, and save "
+            f"with save_model(path, model)"), stacklevel=2)
+        stats_like = {}
+    model.params.update({name: loaded[name] for name in model.params})
+    for gate, state, stats in states:
+        for key in stats:
+            if f"{gate}/{key}" in loaded:
+                state[key] = loaded[f"{gate}/{key}"]
+    return model
+
+
+def set_running_stats(model, stats):
+    """Write `stats` (as `running_stats` returns them) into `model`'s ``bn_param`` dicts.
+
+    Parameters
+    ----------
+    model : a model of `training.models`, a graph, or any object with ``params``
+    stats : dict of str -> dict of str -> ndarray
+        Gate name -> ``{"running_mean": (D,), "running_var": (D,)}`` for exactly the
+        gates `running_stats(model)` lists, each array of the shape and dtype it has
+        there. The arrays are copied, so `stats` stays the caller's.
+
+    Returns
+    -------
+    model
+
+    Raises
+    ------
+    TypeError, ValueError
+        `stats` does not fit the model (a gate missing or extra, a key, a shape or a
+        dtype); nothing is written then.
+    """
+    states = _bn_states(model)
+    _stats_form("set_running_stats", "stats", stats)
+    gates = [gate for gate, _, _ in states]
+    if sorted(stats) != sorted(gates):
+        raise ValueError(f"set_running_stats: stats must hold the gates {sorted(gates)} "
+                         f"of the model; got {sorted(stats)}")
+    updates = []
+    for gate, state, current in states:
+        for key, old in current.items():
+            value = stats[gate][key]
+            if not isinstance(value, np.ndarray) or value.shape != old.shape \
+                    or value.dtype != old.dtype:
+                raise ValueError(f"set_running_stats: stats[{gate!r}][{key!r}] must be a "
+                                 f"{old.dtype} array of shape {old.shape}, as in the "
+                                 f"model; got {describe(value)}")
+            updates.append((state, key, np.array(value, copy=True)))
+    for state, key, value in updates:
+        state[key] = value
+    return model
+
+
+def running_stats(model):
+    """Batch norm's running statistics in `model`, as its test mode reads them (copies).
+
+    Parameters
+    ----------
+    model : a model of `training.models`, a graph, or any object with ``params``
+        The statistics are read from the ``bn_param`` dict of each gate that takes one
+        (``batchnorm``, ``spatial_batchnorm``, ``conv_bn_relu``) in the model's graph
+        (the model itself, or its ``net``); anything else has none.
+
+    Returns
+    -------
+    dict of str -> dict of str -> ndarray
+        Gate name -> ``{"running_mean": (D,), "running_var": (D,)}``, the names
+        ``TorchNet.gatelab_running_stats()`` uses. A statistic not yet in ``bn_param``
+        (before the first train-mode pass) is what batch norm reads then: zeros, in the
+        dtype of the gate's gamma (the model's dtype).
+    """
+    return {gate: {key: np.array(value, copy=True) for key, value in stats.items()}
+            for gate, _, stats in _bn_states(model)}
+
+
+def _bn_states(model):
+    """[(gate name, its bn_param dict, {statistic: the value test mode reads})] for each
+    gate of `model`'s graph that takes a ``bn_param`` dict, in the graph's order."""
+    graph = model if isinstance(model, ComputationalGraph) else getattr(model, "net", None)
+    if not isinstance(graph, ComputationalGraph):
+        return []
+    states = []
+    for gate in graph._structure():
+        arguments = inspect.signature(gate.forward).bind(*gate.args, **gate.options).arguments
+        state = arguments.get("bn_param")
+        if not isinstance(state, dict):
+            continue
+        gamma = arguments["gamma"]
+        gamma = np.asarray(graph.params[gamma.name] if isinstance(gamma, Node) else gamma)
+        stats = {key: np.asarray(state[key]) if key in state
+                 else np.zeros(gamma.size, gamma.dtype) for key in RUNNING_STATS}
+        states.append((gate.name, state, stats))
+    return states
+
+
+def _load(func, path, like, optional=()):
+    """`like`'s arrays read from `path` (see `load_params`); the names in `optional` may
+    be absent from the file all together, and are then absent from the result."""
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"load_params: path must be a str or os.PathLike; got "
+        raise TypeError(f"{func}: path must be a str or os.PathLike; got "
                         f"{describe(path)}")
-    expected = _expected_layouts(like)
-    path = _existing_file(path)
-    where = f"load_params: {path}"
+    expected = _expected_layouts(func, like)
+    path = _existing_file(func, path)
+    where = f"{func}: {path}"
     try:
         with open(path, "rb") as file:
             _check_zip_directory_size(file, where, expected)
@@ -163,29 +384,67 @@ def load_params(path, like):
                 raise ValueError(f"{where} is not a readable .npz file (truncated or "
                                  f"corrupt?): {exc}") from exc
             with archive:
-                members = _members(archive, expected, where)
+                members = _members(archive, expected, optional, where)
                 # Every header first: nothing is allocated for a file that fails.
                 layouts = {name: _read_layout(archive, members[name], expected[name],
-                                              f"{where}: parameter {name!r}")
-                           for name in expected}
+                                              f"{where}: {_label(name)}")
+                           for name in members}
                 return {name: _read_data(archive, members[name], layouts[name],
-                                         f"{where}: parameter {name!r}")
-                        for name in expected}
+                                         f"{where}: {_label(name)}")
+                        for name in expected if name in members}
     except OSError as exc:
-        raise _os_error("load_params", "read", path, exc) from exc
+        raise _os_error(func, "read", path, exc) from exc
 
 
-def load_into(model, path):
-    """Replace ``model.params`` with the parameters in `path`, after checking all of them.
-
-    The model's dict is updated only once every parameter has been read and checked
-    (`load_params`), so a failure leaves the model exactly as it was.
-    """
-    model.params.update(load_params(path, model.params))
-    return model
+def _label(name):
+    """How messages name a member: ``parameter 'W1'``, ``running statistic 'bn1/...'``."""
+    kind = "running statistic" if "/" in name else "parameter"
+    return f"{kind} {name!r}"
 
 
 # -- saving ------------------------------------------------------------------------------
+
+def _check_saved_name(kind, name):
+    """Refuse a parameter or gate name that cannot name a zip member of its own."""
+    if not isinstance(name, str):
+        raise TypeError(f"save_params: {kind} names must be strings; got {name!r}")
+    if not name or any(c in name for c in "/\\\0"):
+        raise ValueError(f"save_params: {kind} names must be non-empty strings "
+                         f"without '/', '\\' or NUL; got {name!r}")
+
+
+def _check_saved_array(what, value):
+    if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+        raise TypeError(f"save_params: {what} must be a floating-point ndarray; got "
+                        f"{describe(value)}")
+
+
+def _flat_running_stats(stats):
+    """{"<gate>/running_mean": array, ...} from `running_stats`' nested dict, checked."""
+    if stats is None:
+        return {}
+    flat = {}
+    for gate, entries in _stats_form("save_params", "running_stats", stats).items():
+        _check_saved_name("gate", gate)
+        for key in RUNNING_STATS:
+            _check_saved_array(f"running_stats[{gate!r}][{key!r}]", entries[key])
+            flat[f"{gate}/{key}"] = entries[key]
+    return flat
+
+
+def _stats_form(func, argument, stats):
+    """`stats`, refused unless it is a dict of gate -> {"running_mean", "running_var"}."""
+    if not isinstance(stats, dict):
+        raise TypeError(f"{func}: {argument} must be a dict of gate name -> "
+                        f"{{'running_mean': array, 'running_var': array}}; got "
+                        f"{describe(stats)}")
+    for gate, entries in stats.items():
+        if not isinstance(entries, dict) or sorted(entries) != sorted(RUNNING_STATS):
+            got = sorted(entries) if isinstance(entries, dict) else describe(entries)
+            raise ValueError(f"{func}: {argument}[{gate!r}] must be a dict with the keys "
+                             f"{list(RUNNING_STATS)}; got {got}")
+    return stats
+
 
 def _npz_path(path):
     """`path` as a str ending in ``.npz``, the name ``np.savez`` would write."""
@@ -271,26 +530,26 @@ def _os_error(function, action, path, exc):
 
 # -- loading -----------------------------------------------------------------------------
 
-def _expected_layouts(like):
+def _expected_layouts(func, like):
     """{name: (shape, dtype)} of the parameters `like` describes, checked."""
     if not isinstance(like, dict):
-        raise TypeError(f"load_params: like must be a dict of parameter name -> array, "
+        raise TypeError(f"{func}: like must be a dict of parameter name -> array, "
                         f"the parameters the file must match (usually model.params); "
                         f"got {describe(like)}")
     expected = {}
     for name, value in like.items():
         if not isinstance(name, str):
-            raise TypeError(f"load_params: the names in like must be strings; got "
+            raise TypeError(f"{func}: the names in like must be strings; got "
                             f"{name!r}")
         array = np.asarray(value)
         if array.dtype.hasobject:
-            raise TypeError(f"load_params: like[{name!r}] must be a numeric array; got "
+            raise TypeError(f"{func}: like[{name!r}] must be a numeric array; got "
                             f"{describe(value)}")
         expected[name] = (array.shape, array.dtype)
     return expected
 
 
-def _existing_file(path):
+def _existing_file(func, path):
     """`path` as a str, or with ``.npz`` added when only that exists."""
     path = os.fspath(path)
     if os.path.exists(path):
@@ -299,7 +558,7 @@ def _existing_file(path):
     if os.path.exists(with_suffix):
         return with_suffix
     tried = path if with_suffix == path else f"{path} (nor {with_suffix})"
-    raise FileNotFoundError(errno.ENOENT, f"load_params: no such file: {tried}")
+    raise FileNotFoundError(errno.ENOENT, f"{func}: no such file: {tried}")
 
 
 def _check_zip_directory_size(file, where, expected):
@@ -350,8 +609,9 @@ def _zip_directory_bytes(file, size):
     return directory_bytes
 
 
-def _members(archive, expected, where):
-    """{name: ZipInfo} of the archive's members, which must be exactly `expected`'s."""
+def _members(archive, expected, optional, where):
+    """{name: ZipInfo} of the archive's members, which must be exactly `expected`'s, or
+    `expected`'s less every name in `optional`."""
     members, extra = {}, []
     for info in archive.infolist():
         name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
@@ -362,6 +622,8 @@ def _members(archive, expected, where):
         if name not in expected:
             extra.append(name)
     missing = [name for name in expected if name not in members]
+    if optional and set(missing) == set(optional):
+        missing = []
     if missing or extra:
         parts = [f"missing {', '.join(map(repr, missing))}" if missing else "",
                  f"unexpected {', '.join(map(repr, extra))}" if extra else ""]

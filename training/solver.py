@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from layers.contract import Args, describe
 from . import optim
-from .checkpoint import save_params
+from .checkpoint import running_stats, save_model, set_running_stats
 
 __all__ = ["Solver", "History"]
 
@@ -125,9 +125,9 @@ class Solver:
     num_val_samples : int or None, default None
         Validation examples used likewise (None: all).
     checkpoint_name : str or os.PathLike, optional
-        When given, the model's parameters are saved after every accuracy measurement
-        (epoch 0, 1, ...) to ``f"{checkpoint_name}_epoch_{epoch}.npz"``
-        (`training.checkpoint.save_params`; CS231n's Solver pickles the model and the
+        When given, the model's parameters and running statistics are saved after every
+        accuracy measurement (epoch 0, 1, ...) to ``f"{checkpoint_name}_epoch_{epoch}.npz"``
+        (`training.checkpoint.save_model`; CS231n's Solver pickles the model and the
         histories to ``.pkl`` instead).
     print_every : int, default 10
         Without a terminal, print the loss every this many iterations (when verbose).
@@ -148,6 +148,10 @@ class Solver:
     best_params : dict
         Copies of the parameters at the epoch with the best validation accuracy; `train`
         puts them back into ``model.params`` when it ends (as CS231n's Solver does).
+    best_running_stats : dict
+        Batch norm's running statistics at that epoch (`training.checkpoint.running_stats`;
+        ``{}`` without batch norm), put back with them, so that the model's test-mode
+        scores after `train` are those that measured the best validation accuracy.
     optim_configs : dict
         The update rule's config (and state) per parameter name.
     """
@@ -196,6 +200,7 @@ class Solver:
         self.history = History()
         self.best_val_acc = -1.0
         self.best_params = {}
+        self.best_running_stats = {}
         self.optim_configs = {name: copy.deepcopy(self.optim_config)
                               for name in self.model.params}
         # Separate streams, so that e.g. changing num_train_samples leaves the batch
@@ -257,6 +262,7 @@ class Solver:
                 self._record_epoch(out, progress)
         if self.best_params:
             self.model.params.update(copy.deepcopy(self.best_params))
+            set_running_stats(self.model, self.best_running_stats)
         return self.history
 
     def _step(self, X, y):
@@ -318,11 +324,12 @@ class Solver:
         if val_acc > self.best_val_acc:
             self.best_val_acc = val_acc
             self.best_params = copy.deepcopy(self.model.params)
+            self.best_running_stats = running_stats(self.model)
         lines = [f"(Epoch {self.epoch} / {self.num_epochs}) train acc: {train_acc:.4f}; "
                  f"val acc: {val_acc:.4f}"]
         if self.checkpoint_name is not None:
-            path = save_params(f"{os.fspath(self.checkpoint_name)}_epoch_{self.epoch}",
-                               self.model.params)
+            path = save_model(f"{os.fspath(self.checkpoint_name)}_epoch_{self.epoch}",
+                              self.model)
             lines.append(f'Saving checkpoint to "{path}"')
         if self.verbose:
             for line in lines:

@@ -9,6 +9,15 @@ from checks import assert_gradients, check_layer
 from layers import dropout_backward, dropout_forward
 
 
+@pytest.fixture(autouse=True)
+def global_random_state():
+    """Seeded dropout seeds NumPy's global generator, as CS231n's does; put the caller's
+    state back after each test."""
+    state = np.random.get_state()
+    yield
+    np.random.set_state(state)
+
+
 def train_param(p=0.5, seed=0, **extra):
     return {"mode": "train", "p": p, "seed": seed, **extra}
 
@@ -68,30 +77,51 @@ def test_one_seed_gives_the_same_mask_in_float32_and_float64():
 
 
 def cs231n_mask(seed, shape, p):
-    """CS231n's reference mask: it reseeds the GLOBAL generator (the caller's state is
-    put back here)."""
-    saved = np.random.get_state()
-    try:
-        np.random.seed(seed)
-        return (np.random.rand(*shape) < p) / p
-    finally:
-        np.random.set_state(saved)
+    """CS231n's reference mask, and the global state it leaves behind."""
+    np.random.seed(seed)
+    mask = (np.random.rand(*shape) < p) / p
+    return mask, np.random.get_state()
 
 
 @pytest.mark.parametrize("seed, shape, p", [(123, (10, 10), 0.2), (0, (3, 4, 5), 0.75),
                                             (2**32 - 1, (7,), 0.5)])
-def test_a_seed_gives_cs231ns_mask(seed, shape, p):
+def test_a_seed_gives_cs231ns_mask_and_leaves_the_global_state_cs231ns_does(seed, shape, p):
     x = np.random.default_rng(0).uniform(1, 2, shape)
+    np.random.seed(99)
     out, cache = dropout_forward(x, train_param(p=p, seed=seed))
-    mask = cs231n_mask(seed, shape, p)
+    state = np.random.get_state()
+    mask, expected_state = cs231n_mask(seed, shape, p)
     np.testing.assert_array_equal(out, x * mask)
     np.testing.assert_array_equal(dropout_backward(np.ones(shape), cache), mask)
+    np.testing.assert_array_equal(state[1], expected_state[1])
+    assert state[2:] == expected_state[2:]
 
 
-def test_a_seed_leaves_the_global_generator_alone():
+def test_a_refused_seed_leaves_the_global_generator_alone():
     np.random.seed(17)
     before = np.random.get_state()[1].copy()
-    dropout_forward(np.ones((3, 3)), train_param(seed=2))
+    with pytest.raises(ValueError):
+        dropout_forward(np.ones((3, 3)), train_param(p=0.5, seed=2**32))
+    with pytest.raises(ValueError):
+        dropout_forward(np.ones((3, 3)), train_param(p=2.0, seed=3))
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+
+
+def test_a_generator_as_seed_leaves_the_global_generator_alone():
+    np.random.seed(17)
+    before = np.random.get_state()[1].copy()
+    dropout_forward(np.ones((3, 3)), train_param(seed=np.random.default_rng(2)))
+    np.testing.assert_array_equal(np.random.get_state()[1], before)
+
+
+def test_seeded_dropout_passes_the_checker_and_the_callers_state_is_kept():
+    # The checker sets NumPy's global state before every evaluation and puts the
+    # caller's back afterwards: a check does not move the caller's stream.
+    x = np.random.default_rng(2).standard_normal((4, 4))
+    np.random.seed(5)
+    before = np.random.get_state()[1].copy()
+    report = check_layer(dropout_forward, dropout_backward, x, train_param(p=0.6, seed=8))
+    assert report.ok, str(report)
     np.testing.assert_array_equal(np.random.get_state()[1], before)
 
 

@@ -23,16 +23,22 @@ import math
 import numpy as np
 import pytest
 
-from checks import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from checks import (
+    eval_numerical_gradient, eval_numerical_gradient_array, eval_numerical_gradient_blobs,
+    eval_numerical_gradient_net, rel_error,
+)
 from layers import (
     affine_backward, affine_forward, affine_relu_backward, affine_relu_forward,
     batchnorm_backward, batchnorm_backward_alt, batchnorm_forward, conv_backward_fast,
-    conv_backward_naive, conv_forward, conv_forward_fast, conv_forward_naive,
+    conv_backward_im2col, conv_backward_naive, conv_backward_strides, conv_forward,
+    conv_forward_fast, conv_forward_im2col, conv_forward_naive, conv_forward_strides,
     conv_relu_backward, conv_relu_forward, conv_relu_pool_backward, conv_relu_pool_forward,
     dropout_backward, dropout_forward, layernorm_backward, layernorm_forward,
     lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward,
-    max_pool_backward_fast, max_pool_backward_naive, max_pool_forward_fast,
-    max_pool_forward_naive, relu_backward, relu_forward, rnn_backward, rnn_forward,
+    max_pool_backward_fast, max_pool_backward_im2col, max_pool_backward_naive,
+    max_pool_backward_reshape, max_pool_forward_fast, max_pool_forward_im2col,
+    max_pool_forward_naive, max_pool_forward_reshape, relu_backward, relu_forward,
+    rnn_backward, rnn_forward,
     rnn_step_backward, rnn_step_forward, softmax_loss, spatial_batchnorm_backward,
     spatial_batchnorm_forward, spatial_groupnorm_backward, spatial_groupnorm_forward,
     svm_loss, temporal_affine_backward, temporal_affine_forward, temporal_softmax_loss,
@@ -421,6 +427,24 @@ def test_dropout_forward():
         np.testing.assert_array_equal(out_test, x)
 
 
+def test_dropout_forward_cell_of_2017_with_p_the_probability_of_dropping():
+    # 2016-2017's cell, whose p DROPS a unit, run as README says: {'p': 1 - p}. Its
+    # second run (p = 0.6) draws the uniforms of 2019's second run (keep 0.4), and prints
+    # 2019's numbers for it; every run drops a fraction p (within 5 standard deviations
+    # of 250,000 draws).
+    np.random.seed(231)
+    x = np.random.randn(500, 500) + 10
+    for p in [0.3, 0.6, 0.75]:
+        out, _ = dropout_forward(x, {"mode": "train", "p": 1 - p})
+        out_test, _ = dropout_forward(x, {"mode": "test", "p": 1 - p})
+        dropped = (out == 0).mean()
+        assert abs(dropped - p) < 5 * math.sqrt(p * (1 - p) / x.size)
+        np.testing.assert_array_equal(out_test, x)
+        if p == 0.6:
+            assert_loss(out.mean(), 9.977917658761159)
+            assert dropped == 0.600796
+
+
 def test_dropout_backward():
     np.random.seed(231)
     x = np.random.randn(10, 10) + 10
@@ -433,24 +457,59 @@ def test_dropout_backward():
     assert rel_error(dx, dx_num) < 1e-9                              # around e-10 or less
 
 
+# The cell's printed initial losses, keep ratio 1, 0.75, 0.5 (2019 and 2021 alike).
+DROPOUT_CELL_LOSSES = [2.3004790897684924, 2.302371489704412, 2.3042759220785896]
+
+
 @pytest.mark.parametrize("keep_name", ["dropout_keep_ratio", "dropout"])   # 2021, 2019
 def test_fully_connected_net_with_dropout(keep_name):
-    X, y, options = fc_net_check_data()
-    printed = {1: 2.3004790897684924, 0.75: 2.302371489704412, 0.5: 2.3042759220785896}
-    for keep, loss in printed.items():
-        if keep == 0.5:
-            # CS231n's dropout_forward reseeds NumPy's GLOBAL generator with the mask's
-            # seed (123) and then draws the (N, H2) mask, and the next model's weights
-            # are drawn after that. gatelab's never reseeds it: the cell's next model
-            # draws on from where it was (2.298294504947024). The state the reference
-            # leaves behind is recreated here.
-            np.random.seed(123)
-            np.random.rand(2, 30)
-        model = FullyConnectedNet([20, 30], seed=123, **{keep_name: keep}, **options)
-        assert_loss(model.loss(X, y)[0], loss)
+    # The cell as the course writes it. Its third model's weights are drawn where the
+    # second model's seeded dropout left NumPy's global generator (np.random.seed(123),
+    # then the masks): the loss is the course's only if dropout reseeds it as CS231n's does.
+    np.random.seed(231)
+    N, D, H1, H2, C = 2, 15, 20, 30, 10
+    X = np.random.randn(N, D)
+    y = np.random.randint(C, size=(N,))
+    losses = []
+    for dropout_keep_ratio in [1, 0.75, 0.5]:
+        model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, weight_scale=5e-2,
+                                  dtype=np.float64, seed=123,
+                                  **{keep_name: dropout_keep_ratio})
+        loss, grads = model.loss(X, y)
+        losses.append(loss)
         if keep_name == "dropout_keep_ratio":
             # "Relative errors should be around e-6 or less": the biases.
             assert_model_gradients(model, X, y, ["b1", "b2", "b3"], 1e-5)
+    for loss, printed in zip(losses, DROPOUT_CELL_LOSSES, strict=True):
+        assert_loss(loss, printed)
+
+
+def test_fully_connected_net_with_dropout_prints_the_course_losses_without_its_checks():
+    # The same cell without the gradient checks between the models (they end where
+    # model.loss ends: the last mask drawn right after np.random.seed(123)).
+    np.random.seed(231)
+    N, D, H1, H2, C = 2, 15, 20, 30, 10
+    X = np.random.randn(N, D)
+    y = np.random.randint(C, size=(N,))
+    for dropout_keep_ratio, printed in zip([1, 0.75, 0.5], DROPOUT_CELL_LOSSES, strict=True):
+        model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, weight_scale=5e-2,
+                                  dtype=np.float64, dropout_keep_ratio=dropout_keep_ratio,
+                                  seed=123)
+        loss, grads = model.loss(X, y)
+        assert_loss(loss, printed)
+
+
+def test_seeded_dropout_moves_numpys_global_stream_as_cs231ns_does():
+    # What a cell drawing after a seeded dropout sees: the stream np.random.seed(123)
+    # starts, past the mask's draws.
+    np.random.seed(0)
+    x = np.random.randn(4, 5) + 10
+    out, _ = dropout_forward(x, {"mode": "train", "p": 0.5, "seed": 123})
+    after = np.random.randn(3)
+    np.random.seed(123)
+    mask = (np.random.rand(*x.shape) < 0.5) / 0.5
+    np.testing.assert_array_equal(out, x * mask)
+    np.testing.assert_array_equal(after, np.random.randn(3))
 
 
 # -- ConvolutionalNetworks -----------------------------------------------------------------
@@ -529,7 +588,13 @@ def test_max_pool_backward_naive():
     assert_gradients_within([max_pool_backward_naive(dout, cache)], numeric, 1e-11)
 
 
-def test_conv_fast_matches_naive():
+@pytest.mark.parametrize("forward, backward", [
+    (conv_forward_fast, conv_backward_fast),
+    # fast_layers.py's two lowerings, each with its backward.
+    (conv_forward_strides, conv_backward_strides),
+    (conv_forward_im2col, conv_backward_im2col),
+], ids=["fast", "strides", "im2col"])
+def test_conv_fast_matches_naive(forward, backward):
     np.random.seed(231)
     x = np.random.randn(100, 3, 31, 31)
     w = np.random.randn(25, 3, 3, 3)
@@ -539,24 +604,73 @@ def test_conv_fast_matches_naive():
     # The first 2 of the cell's 100 images: the naive loops take ~0.4 s per image.
     x, dout = x[:2], dout[:2]
     out_naive, cache_naive = conv_forward_naive(x, w, b, conv_param)
-    out_fast, cache_fast = conv_forward_fast(x, w, b, conv_param)
+    out_fast, cache_fast = forward(x, w, b, conv_param)
     assert rel_error(out_naive, out_fast) < 1e-8                     # around e-9 or less
     naive = conv_backward_naive(dout, cache_naive)
-    fast = conv_backward_fast(dout, cache_fast)
+    fast = backward(dout, cache_fast)
     assert_gradients_within(naive, fast, 1e-8)
 
 
-def test_max_pool_fast_matches_naive():
+@pytest.mark.parametrize("forward, backward", [
+    (max_pool_forward_fast, max_pool_backward_fast),
+    # For these windows (2x2, stride 2, tiling 32x32) CS231n's max_pool_forward_fast runs
+    # max_pool_forward_reshape; max_pool_forward_im2col is its other path.
+    (max_pool_forward_reshape, max_pool_backward_reshape),
+    (max_pool_forward_im2col, max_pool_backward_im2col),
+], ids=["fast", "reshape", "im2col"])
+def test_max_pool_fast_matches_naive(forward, backward):
     np.random.seed(231)
     x = np.random.randn(100, 3, 32, 32)
     dout = np.random.randn(100, 3, 16, 16)
     pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
     x, dout = x[:20], dout[:20]      # 20 of the cell's 100 images: the naive loops are slow
     out_naive, cache_naive = max_pool_forward_naive(x, pool_param)
-    out_fast, cache_fast = max_pool_forward_fast(x, pool_param)
+    out_fast, cache_fast = forward(x, pool_param)
     assert rel_error(out_naive, out_fast) == 0.0                    # close to 0.0
     dx_naive = max_pool_backward_naive(dout, cache_naive)
-    assert rel_error(dx_naive, max_pool_backward_fast(dout, cache_fast)) == 0.0
+    assert rel_error(dx_naive, backward(dout, cache_fast)) == 0.0
+
+
+def test_max_pool_forward_reshape_refuses_windows_that_cs231n_asserts_against():
+    x = np.random.randn(1, 1, 5, 5)
+    with pytest.raises(ValueError, match=r"^max_pool_forward_reshape: needs square windows "
+                       r"that tile x, pool_height == pool_width == stride; got "
+                       r"pool_height = 3, pool_width = 3, stride = 2"):
+        max_pool_forward_reshape(x, {"pool_height": 3, "pool_width": 3, "stride": 2})
+    with pytest.raises(ValueError, match=r"^max_pool_forward_reshape: "):
+        max_pool_forward_reshape(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+
+
+class Blob:
+    """CS231n's blob: a value and its gradient, arrays of one shape."""
+
+    def __init__(self, vals, diffs=None):
+        self.vals = vals
+        self.diffs = np.zeros_like(vals) if diffs is None else diffs
+
+
+def test_eval_numerical_gradient_blobs_on_an_affine_blob_function():
+    np.random.seed(231)
+    x, w, b = Blob(np.random.randn(4, 5)), Blob(np.random.randn(5, 3)), Blob(np.random.randn(3))
+    out = Blob(np.zeros((4, 3)), np.random.randn(4, 3))
+
+    def affine_blobs(x, w, b, out):
+        out.vals[...] = affine_forward(x.vals, w.vals, b.vals)[0]
+
+    saved = [blob.vals.copy() for blob in (x, w, b)]
+    numeric = eval_numerical_gradient_blobs(affine_blobs, (x, w, b), out)
+    _, cache = affine_forward(x.vals, w.vals, b.vals)
+    assert_gradients_within(affine_backward(out.diffs, cache), numeric, 1e-9)
+    for blob, value in zip((x, w, b), saved, strict=True):
+        np.testing.assert_array_equal(blob.vals, value)
+
+    class Net:
+        def forward(self):
+            affine_blobs(x, w, b, out)
+
+    net_numeric = eval_numerical_gradient_net(Net(), (x, w, b), out)
+    for by_net, by_blobs in zip(net_numeric, numeric, strict=True):
+        np.testing.assert_array_equal(by_net, by_blobs)
 
 
 def test_conv_relu_pool_sandwich():
@@ -842,16 +956,22 @@ def test_temporal_softmax_loss():
     assert rel_error(dx, dx_num) < 1e-6                                  # order e-7
 
 
-def captioning_loss(word_to_idx, features, captions, wordvec_dim, hidden_dim, cell):
-    """CaptioningRNN.loss as the captioning notebooks' model computes it, with every
-    parameter set to np.linspace(-1.4, 1.3) of its size, from gatelab's layers."""
-    V, (_, D), H = len(word_to_idx), features.shape, hidden_dim
+def captioning_params(vocabulary, input_dim, wordvec_dim, hidden_dim, cell):
+    """CaptioningRNN's parameters as the captioning notebooks' loss cell sets them: each
+    np.linspace(-1.4, 1.3) of its size."""
+    V, D, H = vocabulary, input_dim, hidden_dim
     gates = 4 if cell == "lstm" else 1
     shapes = {"W_embed": (V, wordvec_dim), "W_proj": (D, H), "b_proj": (H,),
               "Wx": (wordvec_dim, gates * H), "Wh": (H, gates * H), "b": (gates * H,),
               "W_vocab": (H, V), "b_vocab": (V,)}
-    p = {name: np.linspace(-1.4, 1.3, num=math.prod(shape)).reshape(shape)
-         for name, shape in shapes.items()}
+    return {name: np.linspace(-1.4, 1.3, num=math.prod(shape)).reshape(shape)
+            for name, shape in shapes.items()}
+
+
+def captioning_loss(word_to_idx, features, captions, wordvec_dim, hidden_dim, cell):
+    """CaptioningRNN.loss as the captioning notebooks' model computes it, from gatelab's
+    layers."""
+    p = captioning_params(len(word_to_idx), features.shape[1], wordvec_dim, hidden_dim, cell)
     captions_in, captions_out = captions[:, :-1], captions[:, 1:]
     mask = captions_out != word_to_idx["<NULL>"]
     h0, _ = affine_forward(features, p["W_proj"], p["b_proj"])
@@ -875,6 +995,68 @@ def test_captioning_loss(cell, features, expected_loss):
     loss = captioning_loss(word_to_idx, features, captions, W, H, cell)
     # The notebook prints a difference of about 2.5e-12 from the 11-decimal expectation.
     assert abs(loss - expected_loss) < 1e-11
+
+
+def captioning_sample(p, features, start, null, max_length, cell, embed_start_once):
+    """CaptioningRNN.sample as students write it, from gatelab's layers: greedy decoding
+    from the start token. With `embed_start_once` the start token is embedded once, as
+    one (D,) vector for the whole batch (``x = W_embed[self._start]``), which CS231n's
+    NumPy step broadcasts against prev_h (N, H); otherwise once per caption, (N, D)."""
+    N = features.shape[0]
+    captions = null * np.ones((N, max_length), dtype=np.int32)
+    h, _ = affine_forward(features, p["W_proj"], p["b_proj"])
+    c = 0                                         # the LSTM's first cell state
+    words = start if embed_start_once else np.full(N, start)
+    x, _ = word_embedding_forward(words, p["W_embed"])
+    for t in range(max_length):
+        if cell == "lstm":
+            h, c, _ = lstm_step_forward(x, h, c, p["Wx"], p["Wh"], p["b"])
+        else:
+            h, _ = rnn_step_forward(x, h, p["Wx"], p["Wh"], p["b"])
+        scores, _ = affine_forward(h, p["W_vocab"], p["b_vocab"])
+        captions[:, t] = np.argmax(scores, axis=1)
+        x, _ = word_embedding_forward(captions[:, t], p["W_embed"])
+    return captions
+
+
+def numpy_sample(p, features, start, max_length, cell):
+    """The same decoding in CS231n's plain NumPy steps, x broadcast as NumPy does."""
+    h = features.dot(p["W_proj"]) + p["b_proj"]
+    c = np.zeros_like(h)
+    x = p["W_embed"][start]
+    captions = []
+    for _ in range(max_length):
+        a = x.dot(p["Wx"]) + h.dot(p["Wh"]) + p["b"]
+        if cell == "lstm":
+            H = h.shape[1]
+            i, f, o = (1 / (1 + np.exp(-a[:, k * H:(k + 1) * H])) for k in range(3))
+            c = f * c + i * np.tanh(a[:, 3 * H:])
+            h = o * np.tanh(c)
+        else:
+            h = np.tanh(a)
+        captions.append(np.argmax(h.dot(p["W_vocab"]) + p["b_vocab"], axis=1))
+        x = p["W_embed"][captions[-1]]
+    return np.stack(captions, axis=1)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_captioning_sample_embeds_the_start_token_once(cell):
+    # The captioning loss cell's model (N, D, W, H = 10, 20, 30, 40), sampling captions of
+    # its features. The notebooks sample only from trained models (COCO, not shipped) and
+    # print captions, not numbers: what is asserted is that the sample is CS231n's.
+    N, D, W, H = 10, 20, 30, 40
+    word_to_idx = {"<NULL>": 0, "<START>": 1, "cat": 2, "dog": 3}
+    np.random.seed(231)
+    p = {name: 0.5 * np.random.randn(*value.shape)
+         for name, value in captioning_params(len(word_to_idx), D, W, H, cell).items()}
+    features = np.random.randn(N, D)
+    start, null = word_to_idx["<START>"], word_to_idx["<NULL>"]
+    once = captioning_sample(p, features, start, null, 13, cell, embed_start_once=True)
+    per_caption = captioning_sample(p, features, start, null, 13, cell,
+                                    embed_start_once=False)
+    np.testing.assert_array_equal(once, per_caption)
+    np.testing.assert_array_equal(once, numpy_sample(p, features, start, 13, cell))
+    assert len(np.unique(once)) > 1          # the captions do say something
 
 
 # -- LSTM_Captioning -----------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pytest
 import checks
 import layers
 from checks import gradient_check
+from layers import rnn
 from layers.registry import REGISTRY
 from training import models, optim
 from training.solver import Solver
@@ -65,6 +66,14 @@ CS231N = {
     "conv_backward_fast": (layers, "fast_layers.py", "dout, cache", 3),
     "max_pool_forward_fast": (layers, "fast_layers.py", "x, pool_param", 2),
     "max_pool_backward_fast": (layers, "fast_layers.py", "dout, cache", 1),
+    "conv_forward_strides": (layers, "fast_layers.py", "x, w, b, conv_param", 2),
+    "conv_backward_strides": (layers, "fast_layers.py", "dout, cache", 3),
+    "conv_forward_im2col": (layers, "fast_layers.py", "x, w, b, conv_param", 2),
+    "conv_backward_im2col": (layers, "fast_layers.py", "dout, cache", 3),
+    "max_pool_forward_reshape": (layers, "fast_layers.py", "x, pool_param", 2),
+    "max_pool_backward_reshape": (layers, "fast_layers.py", "dout, cache", 1),
+    "max_pool_forward_im2col": (layers, "fast_layers.py", "x, pool_param", 2),
+    "max_pool_backward_im2col": (layers, "fast_layers.py", "dout, cache", 1),
     # rnn_layers.py (2021's also holds affine_forward/affine_backward, listed above)
     "rnn_step_forward": (layers, "rnn_layers.py", "x, prev_h, Wx, Wh, b", 2),
     "rnn_step_backward": (layers, "rnn_layers.py", "dnext_h, cache", 5),
@@ -79,6 +88,7 @@ CS231N = {
     "temporal_affine_forward": (layers, "rnn_layers.py", "x, w, b", 2),
     "temporal_affine_backward": (layers, "rnn_layers.py", "dout, cache", 3),
     "temporal_softmax_loss": (layers, "rnn_layers.py", "x, y, mask, verbose=False", 2),
+    "sigmoid": (rnn, "rnn_layers.py", "x", 1),
     # optim.py
     "sgd": (optim, "optim.py", "w, dw, config=None", 2),
     "sgd_momentum": (optim, "optim.py", "w, dw, config=None", 2),
@@ -89,6 +99,10 @@ CS231N = {
                                 "f, x, verbose=True, h=0.00001", 1),
     "eval_numerical_gradient_array": (gradient_check, "gradient_check.py",
                                       "f, x, df, h=1e-5", 1),
+    "eval_numerical_gradient_blobs": (gradient_check, "gradient_check.py",
+                                      "f, inputs, output, h=1e-5", None),
+    "eval_numerical_gradient_net": (gradient_check, "gradient_check.py",
+                                    "net, inputs, output, h=1e-5", None),
     "grad_check_sparse": (gradient_check, "gradient_check.py",
                           "f, x, analytic_grad, num_checks=10, h=1e-5", None),
     "rel_error": (gradient_check, "the notebooks", "x, y", 1),
@@ -181,6 +195,7 @@ def test_cs231n_function_exists_with_cs231ns_signature(name):
 
 def test_the_gradient_check_helpers_are_exported_by_checks_too():
     for name in ("eval_numerical_gradient", "eval_numerical_gradient_array",
+                 "eval_numerical_gradient_blobs", "eval_numerical_gradient_net",
                  "grad_check_sparse", "rel_error"):
         assert getattr(checks, name) is getattr(gradient_check, name)
 
@@ -189,7 +204,10 @@ def pairs_by_base_name():
     """(forward name, backward name, registered example's layer) for the table's pairs."""
     aliases = {"conv_forward_fast": "conv", "max_pool_forward_fast": "max_pool",
                "conv_forward_naive": "conv_naive",
-               "max_pool_forward_naive": "max_pool_naive"}
+               "max_pool_forward_naive": "max_pool_naive",
+               "conv_forward_strides": "conv_strides", "conv_forward_im2col": "conv_im2col",
+               "max_pool_forward_reshape": "max_pool_reshape",
+               "max_pool_forward_im2col": "max_pool_im2col"}
     for name in sorted(CS231N):
         if name.endswith("_forward") or name in aliases:
             backward = name.replace("_forward", "_backward")

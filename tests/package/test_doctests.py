@@ -14,7 +14,8 @@ import training
 
 
 # Modules whose examples need an optional extra: module -> the package they import.
-NEEDS = {"training.data": "sklearn", "checks.torch_check": "torch", "training.export": "torch"}
+NEEDS = {"training.data": "sklearn", "checks.torch_check": "torch",
+         "training.torch_export": "torch"}
 
 
 def modules():

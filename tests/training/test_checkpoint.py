@@ -1,4 +1,5 @@
-"""Checkpoints under concurrent saves, hostile files and operating-system errors."""
+"""Checkpoints: whole round trips (batch norm's running statistics included), concurrent
+saves, hostile files and operating-system errors."""
 
 import errno
 import functools
@@ -9,6 +10,7 @@ import struct
 import sys
 import threading
 import tracemalloc
+import warnings
 import zipfile
 import zlib
 
@@ -16,7 +18,10 @@ import numpy as np
 import pytest
 from numpy.lib import format as npy_format
 
-from training.checkpoint import load_params, save_params
+from graph import Sequential
+from training import FullyConnectedNet, Solver, to_torch
+from training.checkpoint import (MissingRunningStatsWarning, load_into, load_params,
+                                 running_stats, save_model, save_params, set_running_stats)
 
 LIKE = {"W": np.zeros((128, 128)), "b": np.zeros(128)}
 LIKE_BYTES = sum(value.nbytes for value in LIKE.values())
@@ -37,6 +42,261 @@ def saved_value(path):
     for array in loaded.values():
         assert np.all(array == value), "a checkpoint mixing two saves"
     return value
+
+
+# -- running statistics -----------------------------------------------------------------
+
+def fc_net(normalization, weight_seed):
+    return FullyConnectedNet([6, 5], input_dim=4, num_classes=3, weight_seed=weight_seed,
+                             normalization=normalization)
+
+
+def spatial_net(weight_seed):
+    """conv - spatial batch norm - relu - affine, as a graph (no model around it)."""
+    rng = np.random.default_rng(weight_seed)
+    return Sequential(
+        ("conv", {"w": rng.standard_normal((3, 2, 3, 3)), "b": np.zeros(3)},
+         {"conv_param": {"stride": 1, "pad": 1}}),
+        ("spatial_batchnorm", {"gamma": np.ones(3), "beta": np.zeros(3)},
+         {"bn_param": {"mode": "train"}}),
+        "relu",
+        ("affine", {"w2": rng.standard_normal((3 * 4 * 4, 2)), "b2": np.zeros(2)}))
+
+
+def train_steps(model, steps=3):
+    """Train-mode passes on data far from zero mean and unit variance, so that the
+    running statistics move; returns the test inputs."""
+    rng = np.random.default_rng(5)
+    X = 3.0 + 2.0 * rng.standard_normal((16, 4))
+    y = rng.integers(0, 3, 16)
+    for _ in range(steps):
+        _, grads = model.loss(X, y)
+        for name, grad in grads.items():
+            model.params[name] = model.params[name] - 0.1 * grad
+    return rng.standard_normal((7, 4)) + 3.0
+
+
+def set_mode(graph, mode):
+    for gate in graph._structure():
+        if "bn_param" in gate.options:
+            gate.options["bn_param"]["mode"] = mode
+
+
+@pytest.mark.parametrize("normalization", ["batchnorm", "layernorm"])
+def test_a_loaded_model_scores_as_the_saved_one_bit_for_bit(tmp_path, normalization):
+    model = fc_net(normalization, weight_seed=0)
+    X = train_steps(model)
+    stats = running_stats(model)
+    if normalization == "batchnorm":
+        assert sorted(stats) == ["batchnorm1", "batchnorm2"]
+        assert np.all(stats["batchnorm1"]["running_mean"] != 0)
+        assert np.all(stats["batchnorm1"]["running_var"] > 0)
+    else:
+        assert stats == {}                                 # layer norm keeps no state
+    path = save_model(tmp_path / "net", model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fresh = load_into(fc_net(normalization, weight_seed=1), path)
+    assert np.array_equal(fresh.loss(X), model.loss(X))
+    for name in model.params:
+        assert np.array_equal(fresh.params[name], model.params[name])
+    for gate, entries in stats.items():
+        for key, value in entries.items():
+            assert np.array_equal(fresh.bn_params[int(gate[-1]) - 1][key], value)
+
+
+def test_a_batchnorm_round_trip_needs_the_statistics():
+    # What the statistics are for: the parameters alone give other test-mode scores.
+    model = fc_net("batchnorm", weight_seed=0)
+    X = train_steps(model)
+    params_only = fc_net("batchnorm", weight_seed=1)
+    params_only.params = {name: value.copy() for name, value in model.params.items()}
+    assert not np.allclose(params_only.loss(X), model.loss(X))
+
+
+def test_spatial_batchnorm_statistics_round_trip_in_a_graph(tmp_path):
+    net = spatial_net(weight_seed=0)
+    rng = np.random.default_rng(2)
+    x = 1.5 + rng.standard_normal((6, 2, 4, 4))
+    set_mode(net, "train")
+    for _ in range(2):
+        net.forward(x=x)
+    stats = running_stats(net)
+    assert list(stats) == ["spatial_batchnorm1"]
+    assert stats["spatial_batchnorm1"]["running_mean"].shape == (3,)
+    assert np.all(stats["spatial_batchnorm1"]["running_var"] > 0)
+    save_model(tmp_path / "net", net)
+    fresh = load_into(spatial_net(weight_seed=1), tmp_path / "net")
+    for graph in (net, fresh):
+        set_mode(graph, "test")
+    assert np.array_equal(fresh.forward(x=x), net.forward(x=x))
+
+
+def test_the_statistics_carry_the_names_the_torch_export_gives_them(tmp_path):
+    pytest.importorskip("torch")
+    model = fc_net("batchnorm", weight_seed=0)
+    X = train_steps(model)
+    exported = to_torch(model).gatelab_running_stats()
+    ours = running_stats(model)
+    assert list(exported) == list(ours) == ["batchnorm1", "batchnorm2"]
+    for gate, entries in ours.items():
+        assert list(exported[gate]) == list(entries) == ["running_mean", "running_var"]
+        for key, value in entries.items():
+            np.testing.assert_array_equal(exported[gate][key], value)
+    # A model back from torch saves and loads whole like any other.
+    back = to_torch(model).load_into(fc_net("batchnorm", weight_seed=1))
+    save_model(tmp_path / "back", back)
+    again = load_into(fc_net("batchnorm", weight_seed=2), tmp_path / "back")
+    assert np.array_equal(again.loss(X), model.loss(X))
+
+
+def test_an_old_checkpoint_loads_its_parameters_and_warns(tmp_path):
+    model = fc_net("batchnorm", weight_seed=0)
+    X = train_steps(model)
+    save_params(tmp_path / "old", model.params)            # no running statistics
+    fresh = fc_net("batchnorm", weight_seed=1)
+    before = running_stats(fresh)
+    with pytest.warns(MissingRunningStatsWarning,
+                      match=r"load_into: .*old holds no running statistics .* the running "
+                            r"mean and variance of 'batchnorm1', 'batchnorm2' are left as "
+                            r"they were, so test-mode scores are not the saved model's"):
+        load_into(fresh, tmp_path / "old")
+    for name in model.params:
+        assert np.array_equal(fresh.params[name], model.params[name])
+    assert all("running_mean" not in state for state in fresh.bn_params)
+    assert running_stats(fresh).keys() == before.keys()
+    # A train-mode pass re-estimates them, as the warning says.
+    train_steps(fresh, steps=1)
+    assert np.all(running_stats(fresh)["batchnorm1"]["running_var"] > 0)
+    assert not np.array_equal(fresh.loss(X), model.loss(X))
+
+
+def test_a_checkpoint_without_batchnorm_loads_without_a_warning(tmp_path):
+    model = fc_net(None, weight_seed=0)
+    save_params(tmp_path / "plain", model.params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fresh = load_into(fc_net(None, weight_seed=1), tmp_path / "plain")
+    assert np.array_equal(fresh.params["W1"], model.params["W1"])
+
+
+def unchanged(model, params, stats):
+    for name, value in params.items():
+        assert np.array_equal(model.params[name], value)
+    for gate, entries in running_stats(model).items():
+        for key, value in entries.items():
+            assert np.array_equal(value, stats[gate][key])
+
+
+def test_statistics_that_do_not_fit_are_refused_and_the_model_is_left_as_it_was(tmp_path):
+    source = fc_net("batchnorm", weight_seed=0)
+    train_steps(source)
+    stats = running_stats(source)
+    model = fc_net("batchnorm", weight_seed=1)
+    train_steps(model, steps=1)
+    params = {name: value.copy() for name, value in model.params.items()}
+    own = running_stats(model)
+    partial = {"batchnorm1": stats["batchnorm1"]}
+    save_params(tmp_path / "partial", source.params, partial)
+    narrow = {**stats, "batchnorm2": {key: value.astype(np.float32)
+                                      for key, value in stats["batchnorm2"].items()}}
+    save_params(tmp_path / "narrow", source.params, narrow)
+    short = {**stats, "batchnorm1": {key: value[:4]
+                                     for key, value in stats["batchnorm1"].items()}}
+    save_params(tmp_path / "short", source.params, short)
+    cases = [("partial", r"load_into: .*partial.npz does not hold the model's parameters: "
+                         r"missing 'batchnorm2/running_mean', 'batchnorm2/running_var'"),
+             ("narrow", r"load_into: .*narrow.npz: running statistic "
+                        r"'batchnorm2/running_mean' is float32 in the file but float64 in "
+                        r"the model"),
+             ("short", r"load_into: .*short.npz: running statistic "
+                       r"'batchnorm1/running_mean' has shape \(4,\) in the file but \(6,\) "
+                       r"in the model")]
+    for name, message in cases:
+        with pytest.raises(ValueError, match=message):
+            load_into(model, tmp_path / name)
+        unchanged(model, params, own)
+    # A model without batch norm refuses a file with statistics, naming them.
+    save_model(tmp_path / "bn", source)
+    with pytest.raises(ValueError, match=r"unexpected 'batchnorm1/running_mean'"):
+        load_into(fc_net("layernorm", weight_seed=0), tmp_path / "bn")
+
+
+def test_load_params_reads_statistics_under_their_member_names(tmp_path):
+    model = fc_net("batchnorm", weight_seed=0)
+    train_steps(model)
+    save_model(tmp_path / "net", model)
+    with pytest.raises(ValueError, match=r"load_params: .*unexpected 'batchnorm1/running_mean'"):
+        load_params(tmp_path / "net", model.params)
+    stats = running_stats(model)
+    flat = {f"{gate}/{key}": value for gate, entries in stats.items()
+            for key, value in entries.items()}
+    loaded = load_params(tmp_path / "net", {**model.params, **flat})
+    assert np.array_equal(loaded["batchnorm2/running_var"], stats["batchnorm2"]["running_var"])
+    with np.load(tmp_path / "net.npz") as archive:             # numpy reads it too
+        assert np.array_equal(archive["batchnorm1/running_mean"],
+                              stats["batchnorm1"]["running_mean"])
+
+
+@pytest.mark.parametrize("stats, error, message", [
+    ([], TypeError, r"save_params: running_stats must be a dict of gate name -> "
+                    r"\{'running_mean': array, 'running_var': array\}; got list"),
+    ({"bn": {"running_mean": np.zeros(2)}}, ValueError,
+     r"save_params: running_stats\['bn'\] must be a dict with the keys \['running_mean', "
+     r"'running_var'\]; got \['running_mean'\]"),
+    ({"bn": {"running_mean": np.zeros(2), "running_var": np.arange(2)}}, TypeError,
+     r"save_params: running_stats\['bn'\]\['running_var'\] must be a floating-point "
+     r"ndarray; got int64 array"),
+    ({"a/b": {"running_mean": np.zeros(2), "running_var": np.zeros(2)}}, ValueError,
+     r"save_params: gate names must be non-empty strings without '/'.*got 'a/b'"),
+])
+def test_save_refuses_statistics_it_cannot_store(tmp_path, stats, error, message):
+    with pytest.raises(error, match=message):
+        save_params(tmp_path / "net", {"W": np.zeros(2)}, stats)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_set_running_stats_copies_and_checks(tmp_path):
+    source = fc_net("batchnorm", weight_seed=0)
+    train_steps(source)
+    stats = running_stats(source)
+    model = set_running_stats(fc_net("batchnorm", weight_seed=1), stats)
+    assert model.bn_params[0]["running_mean"] is not stats["batchnorm1"]["running_mean"]
+    assert np.array_equal(model.bn_params[0]["running_mean"],
+                          stats["batchnorm1"]["running_mean"])
+    with pytest.raises(ValueError, match=r"set_running_stats: stats must hold the gates "
+                                         r"\['batchnorm1', 'batchnorm2'\] of the model; "
+                                         r"got \['batchnorm1'\]"):
+        set_running_stats(model, {"batchnorm1": stats["batchnorm1"]})
+    wrong = {**stats, "batchnorm2": {**stats["batchnorm2"], "running_var": np.zeros(3)}}
+    with pytest.raises(ValueError, match=r"set_running_stats: stats\['batchnorm2'\]"
+                                         r"\['running_var'\] must be a float64 array of "
+                                         r"shape \(5,\), as in the model; got"):
+        set_running_stats(model, wrong)
+    assert np.array_equal(model.bn_params[1]["running_var"],
+                          stats["batchnorm2"]["running_var"])
+
+
+def test_the_solver_checkpoints_and_keeps_the_best_epochs_statistics(tmp_path):
+    rng = np.random.default_rng(0)
+    centers = 3.0 * rng.standard_normal((3, 4))
+    y = rng.integers(0, 3, 120)
+    X = centers[y] + rng.standard_normal((120, 4)) + 2.0
+    data = {"X_train": X[:90], "y_train": y[:90], "X_val": X[90:], "y_val": y[90:]}
+    model = fc_net("batchnorm", weight_seed=0)
+    solver = Solver(model, data, num_epochs=5, batch_size=30, verbose=False,
+                    optim_config={"learning_rate": 0.05},
+                    checkpoint_name=tmp_path / "run")
+    solver.train()
+    best = solver.history.epochs[int(np.argmax(solver.history.val_acc))]
+    assert best < solver.epoch             # so that the last step's statistics differ
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reloaded = load_into(fc_net("batchnorm", weight_seed=1),
+                             tmp_path / f"run_epoch_{best}.npz")
+    # After train, the model holds the best epoch's weights AND statistics.
+    assert np.array_equal(reloaded.loss(X), model.loss(X))
+    assert solver.check_accuracy(data["X_val"], data["y_val"]) == solver.best_val_acc
 
 
 # -- concurrent saves --------------------------------------------------------------------

@@ -221,6 +221,189 @@ def test_dropout_keep_probability_maps_to_torchs_drop_probability(torch):
                           np.ones(3))
 
 
+# --- running statistics, both ways -----------------------------------------------------------
+
+class Trainee:
+    """A model or Sequential with batch norm: gatelab's train steps and test-mode scores."""
+
+    def __init__(self, model, graph, bn_params):
+        self.model, self.graph, self.bn_params = model, graph, bn_params
+
+    def sgd_steps(self, batches, lr=0.1):
+        for X, y in batches:
+            for bn_param in self.bn_params:
+                bn_param["mode"] = "train"
+            self.graph.forward(**self.feeds(X, y))
+            grads = self.graph.backward(np.ones(())) if self.graph is self.model \
+                else self.graph.backward(softmax_loss(self.graph.value(self.graph.scores),
+                                                      y)[1])
+            for name in self.graph.params:
+                self.graph.params[name] = self.graph.params[name] - lr * grads[name]
+
+    def scores(self, X):
+        for bn_param in self.bn_params:
+            bn_param["mode"] = "test"
+        self.graph.forward(**self.feeds(X, np.zeros(len(X), int)))
+        return self.graph.value(self.graph.scores)
+
+    def feeds(self, X, y):
+        return {"x": X, "y": y} if self.graph is self.model else {"x": X}
+
+    def running_stats(self):
+        return [(p["running_mean"], p["running_var"]) for p in self.bn_params]
+
+
+def fc_batchnorm(weight_seed=0):
+    model = FullyConnectedNet([7, 6], input_dim=5, num_classes=3, normalization="batchnorm",
+                              weight_scale=0.5, weight_seed=weight_seed)
+    for bn_param in model.bn_params:
+        bn_param["momentum"] = 0.7
+    return Trainee(model, model.net, model.bn_params), (5,)
+
+
+def conv_spatial_batchnorm(weight_seed=0):
+    rng = np.random.default_rng(weight_seed)
+
+    def w(*shape):
+        return 0.5 * rng.standard_normal(shape)
+
+    bn_params = [{"mode": "train", "momentum": 0.7}, {"mode": "train"}]
+    seq = Sequential(
+        ("conv", {"W1": w(3, 2, 3, 3), "b1": w(3)}, {"conv_param": {"stride": 1, "pad": 1}}),
+        ("spatial_batchnorm", {"gamma1": 1 + w(3), "beta1": w(3)},
+         {"bn_param": bn_params[0]}),
+        "relu",
+        ("conv_bn_relu", {"W2": w(4, 3, 3, 3), "b2": w(4), "gamma2": 1 + w(4),
+                          "beta2": w(4)},
+         {"conv_param": {"stride": 2, "pad": 1}, "bn_param": bn_params[1]}),
+        ("affine", {"W3": w(4 * 4 * 4, 3), "b3": w(3)}),
+        loss="softmax_loss")
+    return Trainee(seq, seq, bn_params), (2, 7, 7)
+
+
+def batches(shape, count, seed):
+    """Batches of inputs far from mean 0 and variance 1: the running statistics move far
+    from their starting zeros, so that dropping them would change the scores by orders of
+    magnitude."""
+    rng = np.random.default_rng(seed)
+    return [(3 * rng.standard_normal((8, *shape)) + 2, rng.integers(0, 3, 8))
+            for _ in range(count)]
+
+
+def torch_sgd_steps(torch, net, steps, lr=0.1):
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    net.train()
+    for X, y in steps:
+        optimizer.zero_grad()
+        net.loss(torch.from_numpy(X), torch.from_numpy(y)).backward()
+        optimizer.step()
+
+
+def torch_scores(torch, net, X):
+    with torch.no_grad():
+        return net.eval()(torch.from_numpy(X)).numpy()
+
+
+@pytest.mark.parametrize("build", [fc_batchnorm, conv_spatial_batchnorm])
+def test_eval_scores_agree_after_training_on_either_side(torch, build):
+    trainee, shape = build()
+    X = batches(shape, 1, seed=9)[0][0]
+    # Trained in gatelab, then exported: torch's eval mode uses gatelab's statistics.
+    trainee.sgd_steps(batches(shape, 3, seed=1))
+    net = to_torch(trainee.model)
+    expected = trainee.scores(X)
+    assert_close(torch_scores(torch, net, X), expected, "float64")
+    # Trained on in torch, then brought back: gatelab's test mode uses torch's statistics.
+    torch_sgd_steps(torch, net, batches(shape, 3, seed=2))
+    before = trainee.running_stats()
+    assert net.load_into(trainee.model) is trainee.model
+    scores = torch_scores(torch, net, X)
+    assert_close(trainee.scores(X), scores, "float64")
+    assert not np.allclose(trainee.scores(X), expected, rtol=1e-3)
+    stats = net.gatelab_running_stats()
+    gates = [g for g in trainee.graph._structure() if g.layer.endswith("batchnorm")
+             or g.layer == "conv_bn_relu"]
+    assert list(stats) == [g.name for g in gates]
+    for (mean, var), (old_mean, old_var), gate in zip(trainee.running_stats(), before, gates,
+                                                      strict=True):
+        module = net.layers.get_submodule(net.running[gate.name][0])
+        assert np.array_equal(mean, module.running_mean.numpy()) and mean.dtype == np.float64
+        assert np.array_equal(var, module.running_var.numpy()) and var.dtype == np.float64
+        assert np.array_equal(stats[gate.name]["running_var"], var)
+        assert not np.allclose(mean, old_mean, rtol=1e-3)
+        assert not np.allclose(var, old_var, rtol=1e-3)
+
+
+@pytest.mark.parametrize("build", [fc_batchnorm, conv_spatial_batchnorm])
+def test_a_fresh_model_loaded_from_torch_scores_as_torch_does(torch, build):
+    trained, shape = build(weight_seed=0)
+    net = to_torch(trained.model)
+    torch_sgd_steps(torch, net, batches(shape, 4, seed=3))
+    fresh, _ = build(weight_seed=5)
+    X = batches(shape, 1, seed=4)[0][0]
+    net.load_into(fresh.model)
+    assert_close(fresh.scores(X), torch_scores(torch, net, X), "float64")
+    for name, value in net.gatelab_params().items():
+        assert np.array_equal(fresh.graph.params[name], value)
+    # The scores need the running statistics: with the weights alone they are far off.
+    weights_only, _ = build(weight_seed=5)
+    weights_only.graph.params.update(net.gatelab_params())
+    off = weights_only.scores(X)
+    assert np.max(np.abs(off)) > 10 * np.max(np.abs(torch_scores(torch, net, X)))
+
+
+def test_a_round_trip_without_training_changes_nothing(torch):
+    trainee, shape = fc_batchnorm()
+    trainee.sgd_steps(batches(shape, 2, seed=6))
+    params = dict(trainee.graph.params)
+    stats = trainee.running_stats()
+    fresh, _ = fc_batchnorm(weight_seed=8)
+    to_torch(trainee.model).load_into(fresh.model)
+    assert all(np.array_equal(fresh.graph.params[k], v) and fresh.graph.params[k].dtype
+               == v.dtype for k, v in params.items())
+    for (mean, var), (old_mean, old_var) in zip(fresh.running_stats(), stats, strict=True):
+        assert np.array_equal(mean, old_mean) and np.array_equal(var, old_var)
+
+
+def test_float64_running_statistics_of_a_float32_model_stay_float64(torch):
+    model = FullyConnectedNet([4], input_dim=3, num_classes=2, normalization="batchnorm",
+                              dtype=np.float32, weight_seed=0)
+    model.bn_params[0].update(running_mean=np.full(4, 0.25), running_var=np.full(4, 2.0))
+    net = to_torch(model)
+    assert net.layers.batchnorm1.running_var.dtype == torch.float32
+    net.load_into(model)
+    assert model.bn_params[0]["running_var"].dtype == np.float64
+    assert np.array_equal(model.bn_params[0]["running_var"], np.full(4, 2.0))
+
+
+def test_loading_into_a_model_built_otherwise_is_refused_and_changes_nothing(torch):
+    trainee, _ = fc_batchnorm()
+    net = to_torch(trainee.model)
+    wider = FullyConnectedNet([8, 6], input_dim=5, num_classes=3, normalization="batchnorm",
+                              weight_seed=0)
+    before = {k: v.copy() for k, v in wider.params.items()}
+    with pytest.raises(ValueError, match=r"TorchNet.load_into: param 'W1' of the model must "
+                                         r"be a float64 array of shape \(5, 7\), as "
+                                         r"exported; got float64 array of shape \(5, 8\)"):
+        net.load_into(wider)
+    assert all(np.array_equal(wider.params[k], v) for k, v in before.items())
+    assert "running_mean" not in wider.bn_params[0]
+    layernorm = FullyConnectedNet([7, 6], input_dim=5, num_classes=3,
+                                  normalization="layernorm", weight_seed=0)
+    with pytest.raises(ValueError, match=r"TorchNet.load_into: model must have a gate "
+                                         r"'batchnorm1' with a dict bn_param, as the "
+                                         r"exported 'fully_connected_net' has; got no such "
+                                         r"gate"):
+        net.load_into(layernorm)
+    plain = FullyConnectedNet([7, 6], input_dim=5, num_classes=3, weight_seed=0)
+    with pytest.raises(ValueError, match=r"TorchNet.load_into: model must be built as the "
+                                         r"exported 'fully_connected_net', with the params "
+                                         r"\['W1', 'W2', 'W3', 'b1'"):
+        net.load_into(plain)
+    with pytest.raises(TypeError, match="TorchNet.load_into: model must be a TwoLayerNet"):
+        net.load_into(trainee.graph.params)
+
+
 # --- Sequentials of the other layers ------------------------------------------------------------
 
 def sequentials(dtype):
@@ -326,7 +509,7 @@ def test_sequentials_of_every_mapped_layer(torch, dtype, mode):
 
 
 def test_every_mapped_layer_is_in_a_test_sequential(torch):
-    from training.export import _BUILDERS
+    from training.torch_export import _BUILDERS
 
     used = {gate.layer for _, seq, *_ in sequentials("float64") for gate in seq._gates}
     used |= {"affine", "relu", "conv", "max_pool"}   # the models' layers
