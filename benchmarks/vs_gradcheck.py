@@ -22,10 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from checks import check_layer
-from checks.checker import _differentiable_positions
 from checks.report import format_table
 from layers._examples import normal
-from layers.contract import is_float_array
+from layers.contract import gradient_positions, is_float_array
 from layers.registry import REGISTRY
 from checks.mutations import CATALOGUE, planted
 
@@ -91,7 +90,7 @@ def torch_layer(name, args):
 
 def as_function(forward, backward, args, kwargs):
     """(fn, tensors): the numpy pair as a torch function whose backward is `backward`."""
-    positions = _differentiable_positions(forward, args)   # as the checker decides
+    positions = gradient_positions(forward, args)   # as the checker decides
 
     class Pair(torch.autograd.Function):
         @staticmethod

@@ -54,8 +54,8 @@ import traceback
 import numpy as np
 
 from layers import contract
-from layers.contract import (describe, gradient_positions, is_float_array, is_python_number,
-                             match_gradients, pair_name)
+from layers.contract import (argument_names, describe, gradient_list, gradient_positions,
+                             is_float_array, is_python_number, match_gradients, pair_name)
 from .calling import FixedCalls
 from .numeric import (Direction, Objective, abs_dot, dot, max_abs_difference,
                       rounding_spread)
@@ -163,7 +163,7 @@ def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
     """
     validate_options("check_layer", tol, strategy, directions)
     args = _numbers_as_arrays(forward, args)
-    report = check_pair(forward, backward, args, kwargs, _argument_names(forward, len(args)),
+    report = check_pair(forward, backward, args, kwargs, argument_names(forward, len(args)),
                         name or _layer_name(forward), tol=tol, seed=seed, strategy=strategy,
                         directions=directions, nudge_kinks=nudge_kinks)
     if raise_on_fail:
@@ -178,7 +178,7 @@ def _numbers_as_arrays(forward, args):
     Integers become float64, as the layer computes with them; a Python number takes the
     dtype of the float arrays beside it, as NumPy's promotion treats it.
     """
-    positions = _differentiable_positions(forward, args)
+    positions = gradient_positions(forward, args)
     floats = [np.asarray(a) for a in args if is_float_array(a)]
     beside = np.result_type(*floats) if floats else FLOAT64
     converted = list(args)
@@ -231,7 +231,7 @@ def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=
     -------
     GradReport
     """
-    positions = _differentiable_positions(forward, args)
+    positions = gradient_positions(forward, args)
     floats = [np.asarray(a) for a in args if is_float_array(a)]
     dtype = np.result_type(*floats) if floats else FLOAT64
     report = GradReport(layer, dtype.name, TOLERANCES[FLOAT64] if tol is None else tol)
@@ -252,13 +252,6 @@ def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=
         report.notes.append(f"{moved} elements at kinks were moved 20 or more steps up and "
                             "the check was run again at the moved inputs")
     return report
-
-
-def _differentiable_positions(forward, args):
-    """The positions in `args` of the arguments that get a gradient: the checker's one
-    place for it, which asks the layer contract (a library forward's declaration, or
-    the float arrays of a user's pair)."""
-    return gradient_positions(forward, args)
 
 
 FAILED = object()
@@ -517,7 +510,7 @@ class _Check:
                 again = self.call_backward(self.upstream, result[-1])
             except Exception:  # noqa: BLE001 - the unperturbed run worked; no spread seen
                 return grads
-            return _as_list(again, len(self.positions))
+            return gradient_list(again, len(self.positions))
 
         return rounding_spread(evaluate, self.args, self.positions, grads, self.rng)
 
@@ -578,13 +571,6 @@ def _upstream_names(backward, count):
     if len(params) == count + 1:
         return params[:count]
     return ["dout"] if count == 1 else [f"dout {k}" for k in range(count)]
-
-
-def _as_list(grads, count):
-    """A backward's result as a list: a bare array for one gradient, else a sequence."""
-    if count == 1 and not isinstance(grads, (tuple, list)):
-        return [grads]
-    return list(grads)
 
 
 def _largest_gap(grads, reference, factor=1.0):
@@ -803,16 +789,6 @@ def _nudged(args, report, objective, names):
 
 def _layer_name(forward):
     return pair_name(forward)
-
-
-def _argument_names(forward, count):
-    try:
-        params = [p for p in inspect.signature(forward).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        params = []
-    names = [p.name for p in params[:count]]
-    return names + [f"args[{i}]" for i in range(len(names), count)]
 
 
 def _snapshot(args, kwargs, names):

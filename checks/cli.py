@@ -24,8 +24,9 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
+from layers.contract import argument_names
 from layers.registry import REGISTRY
-from .checker import TOLERANCES, _argument_names, check_layer
+from .checker import TOLERANCES, check_layer
 from .report import NO_GRADIENT, plot_max_errors
 
 
@@ -141,7 +142,7 @@ def column_widths(runs, examples):
         if isinstance(example, Exception):
             names, indices = [], []
         else:
-            names = _argument_names(spec.forward, len(example.args))
+            names = argument_names(spec.forward, len(example.args))
             indices = [widest_index(arg) for arg in example.args]
         widest = max(indices, key=len, default="-")
         for name in names or ["-"]:

@@ -9,10 +9,10 @@ forward is named, one line per gate, so a graph of correct gates and one wrong o
 points at that one.
 """
 
-from layers.contract import describe
+from layers.contract import describe, gradient_positions
 
 from .calling import FixedCalls
-from .checker import DIRECTIONS, _differentiable_positions, check_layer, validate_options
+from .checker import DIRECTIONS, check_layer, validate_options
 
 __all__ = ["check_graph"]
 
@@ -87,5 +87,5 @@ def _gate_calls(graph, forward, args):
     """
     with FixedCalls(forward) as calls:
         _, (run, _) = calls(args, {})
-    return [(gate, run.args[gate.id]) for gate in graph._structure()
-            if _differentiable_positions(gate.forward, run.args[gate.id])]
+    return [(gate, run.args[gate.id]) for gate in graph.gates_in_order()
+            if gradient_positions(gate.forward, run.args[gate.id])]

@@ -8,8 +8,9 @@ gradient makes backward return row i, e_i^T J, in the shape of x.
 
 import numpy as np
 
+from layers.contract import gradient_positions
+
 from .calling import FixedCalls
-from .checker import _differentiable_positions
 
 
 def jacobian(fn, x, h=None):
@@ -67,7 +68,7 @@ def analytic_jacobian(forward, backward, *args, wrt=0, output=0, **kwargs):
     -------
     J : ndarray of float64, shape (m, n): m the output's size, n the argument's size.
     """
-    differentiable = _differentiable_positions(forward, args)
+    differentiable = gradient_positions(forward, args)
     if wrt not in differentiable:
         raise ValueError(f"analytic_jacobian: wrt={wrt} is not a floating-point array "
                          f"argument; those are at positions {differentiable}")

@@ -85,10 +85,9 @@ from math import prod
 
 import numpy as np
 
-from layers.contract import Cache
+from layers.contract import Cache, argument_names, gradient_list, gradient_positions
 from layers.registry import REGISTRY
-from .checker import (FLOOR_FRACTION, _argument_names, _as_list, _differentiable_positions,
-                      check_layer)
+from .checker import FLOOR_FRACTION, check_layer
 
 SEQUENCE_LAYERS = ("rnn", "lstm", "gru", "temporal")
 SPATIAL_LAYERS = ("conv", "pool")
@@ -138,16 +137,16 @@ class Site:
 
     @classmethod
     def build(cls, name, layer, forward, backward, args, kwargs, names=None):
-        positions = _differentiable_positions(forward, args)
+        positions = gradient_positions(forward, args)
         if names is None:
-            names = _argument_names(forward, len(args))
+            names = argument_names(forward, len(args))
         outputs = [np.asarray(out) for out in forward(*args, **kwargs)[:-1]]
         return cls(name, layer, forward, backward, tuple(args), dict(kwargs),
                    [names[i] for i in positions], positions, outputs)
 
     def gradients(self, douts, cache):
         """The correct backward's gradients as a list."""
-        return _as_list(self.backward(*douts, cache), len(self.positions))
+        return gradient_list(self.backward(*douts, cache), len(self.positions))
 
     def grad_shape(self, k):
         return np.shape(self.args[self.positions[k]])
@@ -226,7 +225,7 @@ class Bug:
             pristine = self.pristine.setdefault(id(cache), (cache, copy.deepcopy(cache)))[1]
         returned = self.site.backward(*douts, cache)
         # Copies: a gradient may be dout itself (add's), which a corruption may write into.
-        given = [np.array(g, copy=True) for g in _as_list(returned, len(self.site.names))]
+        given = [np.array(g, copy=True) for g in gradient_list(returned, len(self.site.names))]
         correct = [g.copy() for g in given] if pristine is None else self.site.gradients(
             [np.array(d, copy=True) for d in douts], pristine)
         call = Call(self.site, tuple(douts), cache)
@@ -691,7 +690,7 @@ def _tied(site):
             if site.layer == "maximum" or not _accepts(forward, args, site.kwargs):
                 continue
             backward = _TiedBackward(site.backward, a, b, single=len(site.positions) == 2)
-            names = _argument_names(site.forward, len(site.args))
+            names = argument_names(site.forward, len(site.args))
             del names[second]
             label = _call_label(site.layer, site.args, site.names, a, b, site.positions)
             composite = Site.build(label, site.layer, forward, backward, args, site.kwargs,
@@ -721,11 +720,11 @@ class _ResidualBackward:
         self.inner, self.count = backward, count
 
     def uses(self, douts, cache):
-        grads = _as_list(self.inner(*douts, cache), self.count)
+        grads = gradient_list(self.inner(*douts, cache), self.count)
         return grads[0], np.array(douts[0], dtype=grads[0].dtype)
 
     def __call__(self, dout, cache):
-        grads = _as_list(self.inner(dout, cache), self.count)
+        grads = gradient_list(self.inner(dout, cache), self.count)
         grads[0] = grads[0] + dout
         return grads[0] if self.count == 1 else tuple(grads)
 
@@ -737,7 +736,7 @@ def _residual(site):
     forward = _ResidualForward(site.forward)
     backward = _ResidualBackward(site.backward, len(site.positions))
     composite = Site.build(f"x + {site.layer}(x)", site.layer, forward, backward, site.args,
-                           site.kwargs, _argument_names(site.forward, len(site.args)))
+                           site.kwargs, argument_names(site.forward, len(site.args)))
     return [(composite, ("through the layer", "through the skip"))]
 
 

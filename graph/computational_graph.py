@@ -521,6 +521,10 @@ class ComputationalGraph:
 
     # -- structure ----------------------------------------------------------------------------
 
+    def gates_in_order(self):
+        """The gates in topological order: each after the gates whose outputs it reads."""
+        return list(self._structure())
+
     def _structure(self):
         """The gates in topological order; built once per structure, then reused."""
         if self._plan is None:

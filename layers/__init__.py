@@ -48,113 +48,43 @@ Every pair is registered with a builder of valid example inputs (`layers.registr
 names, built on the word2vec pairs.
 """
 
-from .activations import (
-    relu_forward, relu_backward, leaky_relu_forward, leaky_relu_backward, elu_forward,
-    elu_backward, gelu_forward, gelu_backward, gelu_tanh_forward, gelu_tanh_backward,
-    silu_forward, silu_backward, sigmoid_forward, sigmoid_backward, tanh_forward,
-    tanh_backward, softplus_forward, softplus_backward, softmax_forward, softmax_backward,
+# Each module's __all__ lists its names once; the star imports bring them here, where
+# editors resolve them statically (jedi follows a star import through the module's
+# __all__), and the package's __all__ is their union.
+# ruff: noqa: F403 - the star imports are the point: each name is listed in its module
+from . import (
+    activations, affine, attention, batchnorm, conv, conv_transpose, dropout, embedding,
+    gates, gru, layer_utils, layernorm, losses, lstm, pooling, positional, rnn,
+    spatial_norm, temporal, window_classifier, word2vec,
 )
-from .affine import affine_forward, affine_backward
-from .attention import (
-    causal_may_attend, scaled_dot_product_attention_forward,
-    scaled_dot_product_attention_backward, multihead_attention_forward,
-    multihead_attention_backward,
-)
-from .batchnorm import batchnorm_forward, batchnorm_backward, batchnorm_backward_alt
-from .conv import (
-    conv_forward_naive, conv_backward_naive, conv_forward, conv_backward, conv_forward_fast,
-    conv_backward_fast, conv_forward_strides, conv_backward_strides, conv_forward_im2col,
-    conv_backward_im2col, clear_scratch,
-)
-from .conv_transpose import conv_transpose_forward, conv_transpose_backward
 from . import cs224n  # noqa: F401 - layers.cs224n, a submodule (see above)
-from .dropout import dropout_forward, dropout_backward
-from .embedding import word_embedding_forward, word_embedding_backward
-from .gates import (
-    add_forward, add_backward, subtract_forward, subtract_backward, multiply_forward,
-    multiply_backward, divide_forward, divide_backward, maximum_forward, maximum_backward,
-    exp_forward, exp_backward, log_forward, log_backward, power_forward, power_backward,
-    sum_forward, sum_backward, mean_forward, mean_backward, matmul_forward, matmul_backward,
-)
-from .gru import gru_step_forward, gru_step_backward, gru_forward, gru_backward
-from .layer_utils import (
-    affine_relu_forward, affine_relu_backward, conv_relu_forward, conv_relu_backward,
-    conv_relu_pool_forward, conv_relu_pool_backward, conv_bn_relu_forward,
-    conv_bn_relu_backward,
-)
-from .layernorm import layernorm_forward, layernorm_backward
-from .losses import (
-    softmax_loss_forward, softmax_loss_backward, softmax_loss, svm_loss_forward,
-    svm_loss_backward, svm_loss, sigmoid_cross_entropy_loss_forward,
-    sigmoid_cross_entropy_loss_backward, sigmoid_cross_entropy_loss, mse_loss_forward,
-    mse_loss_backward, mse_loss,
-)
-from .lstm import lstm_step_forward, lstm_step_backward, lstm_forward, lstm_backward
-from .pooling import (
-    max_pool_forward_naive, max_pool_backward_naive, max_pool_forward, max_pool_backward,
-    max_pool_forward_fast, max_pool_backward_fast, avg_pool_forward, avg_pool_backward,
-    global_avg_pool_forward, global_avg_pool_backward, max_pool_forward_reshape,
-    max_pool_backward_reshape, max_pool_forward_im2col, max_pool_backward_im2col,
-)
-from .positional import (
-    sinusoidal_encoding, positional_encoding_forward, positional_encoding_backward,
-)
-from .rnn import rnn_step_forward, rnn_step_backward, rnn_forward, rnn_backward
-from .spatial_norm import (
-    spatial_batchnorm_forward, spatial_batchnorm_backward, spatial_groupnorm_forward,
-    spatial_groupnorm_backward,
-)
-from .temporal import (
-    temporal_affine_forward, temporal_affine_backward, temporal_softmax_loss_forward,
-    temporal_softmax_loss_backward, temporal_softmax_loss,
-)
-from .window_classifier import window_classifier_forward, window_classifier_backward
-from .word2vec import (
-    naive_softmax_loss_forward, naive_softmax_loss_backward, negative_sampling_loss_forward,
-    negative_sampling_loss_backward, skipgram_forward, skipgram_backward,
-)
+from .activations import *
+from .affine import *
+from .attention import *
+from .batchnorm import *
+from .conv import *
+from .conv_transpose import *
+from .dropout import *
+from .embedding import *
+from .gates import *
+from .gru import *
+from .layer_utils import *
+from .layernorm import *
+from .losses import *
+from .lstm import *
+from .pooling import *
+from .positional import *
+from .rnn import *
+from .spatial_norm import *
+from .temporal import *
+from .window_classifier import *
+from .word2vec import *
 
 __all__ = [
-    "add_backward", "add_forward", "affine_backward", "affine_forward",
-    "affine_relu_backward", "affine_relu_forward", "avg_pool_backward", "avg_pool_forward",
-    "batchnorm_backward", "batchnorm_backward_alt", "batchnorm_forward",
-    "causal_may_attend", "clear_scratch", "conv_backward", "conv_backward_fast",
-    "conv_backward_im2col", "conv_backward_naive", "conv_backward_strides",
-    "conv_bn_relu_backward", "conv_bn_relu_forward", "conv_forward",
-    "conv_forward_fast", "conv_forward_im2col", "conv_forward_naive",
-    "conv_forward_strides", "conv_relu_backward", "conv_relu_forward",
-    "conv_relu_pool_backward", "conv_relu_pool_forward", "conv_transpose_backward",
-    "conv_transpose_forward", "divide_backward", "divide_forward",
-    "dropout_backward", "dropout_forward", "elu_backward", "elu_forward", "exp_backward",
-    "exp_forward",
-    "gelu_backward", "gelu_forward", "gelu_tanh_backward", "gelu_tanh_forward",
-    "global_avg_pool_backward", "global_avg_pool_forward", "gru_backward", "gru_forward",
-    "gru_step_backward", "gru_step_forward", "layernorm_backward", "layernorm_forward",
-    "leaky_relu_backward", "leaky_relu_forward", "log_backward", "log_forward",
-    "lstm_backward", "lstm_forward", "lstm_step_backward", "lstm_step_forward",
-    "matmul_backward", "matmul_forward", "max_pool_backward", "max_pool_backward_fast",
-    "max_pool_backward_im2col", "max_pool_backward_naive", "max_pool_backward_reshape",
-    "max_pool_forward", "max_pool_forward_fast", "max_pool_forward_im2col",
-    "max_pool_forward_naive", "max_pool_forward_reshape", "maximum_backward",
-    "maximum_forward", "mean_backward",
-    "mean_forward", "mse_loss", "mse_loss_backward", "mse_loss_forward",
-    "multihead_attention_backward", "multihead_attention_forward", "multiply_backward",
-    "multiply_forward", "naive_softmax_loss_backward", "naive_softmax_loss_forward",
-    "negative_sampling_loss_backward", "negative_sampling_loss_forward",
-    "positional_encoding_backward", "positional_encoding_forward", "power_backward",
-    "power_forward", "relu_backward", "relu_forward", "rnn_backward", "rnn_forward",
-    "rnn_step_backward", "rnn_step_forward", "scaled_dot_product_attention_backward",
-    "scaled_dot_product_attention_forward", "sigmoid_backward",
-    "sigmoid_cross_entropy_loss", "sigmoid_cross_entropy_loss_backward",
-    "sigmoid_cross_entropy_loss_forward", "sigmoid_forward", "silu_backward",
-    "silu_forward", "sinusoidal_encoding", "skipgram_backward", "skipgram_forward",
-    "softmax_backward", "softmax_forward", "softmax_loss", "softmax_loss_backward",
-    "softmax_loss_forward", "softplus_backward", "softplus_forward",
-    "spatial_batchnorm_backward", "spatial_batchnorm_forward", "spatial_groupnorm_backward",
-    "spatial_groupnorm_forward", "subtract_backward", "subtract_forward", "sum_backward",
-    "sum_forward", "svm_loss", "svm_loss_backward", "svm_loss_forward", "tanh_backward",
-    "tanh_forward", "temporal_affine_backward", "temporal_affine_forward",
-    "temporal_softmax_loss", "temporal_softmax_loss_backward",
-    "temporal_softmax_loss_forward", "window_classifier_backward",
-    "window_classifier_forward", "word_embedding_backward", "word_embedding_forward",
+    *activations.__all__, *affine.__all__, *attention.__all__, *batchnorm.__all__,
+    *conv.__all__, *conv_transpose.__all__, *dropout.__all__, *embedding.__all__,
+    *gates.__all__, *gru.__all__, *layer_utils.__all__, *layernorm.__all__, *losses.__all__,
+    *lstm.__all__, *pooling.__all__, *positional.__all__, *rnn.__all__,
+    *spatial_norm.__all__, *temporal.__all__, *window_classifier.__all__,
+    *word2vec.__all__,
 ]

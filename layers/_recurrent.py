@@ -6,13 +6,11 @@ from ._examples import dims, normal
 from .contract import Args
 
 
-def recurrent_args(func, gates, x, x_spec, states, Wx, Wh, biases):
+def recurrent_args(gates, x, x_spec, states, Wx, Wh, biases):
     """Check the arguments of a recurrent layer; return them as arrays, in order.
 
     Parameters
     ----------
-    func : str
-        The public name of the layer function, for messages.
     gates : int
         How many H-wide blocks the weights stack side by side: 1 (rnn), 3 (gru), 4 (lstm).
     x : the input, of shape `x_spec` ("N D" for a step, "N T D" for a sequence)
@@ -26,7 +24,7 @@ def recurrent_args(func, gates, x, x_spec, states, Wx, Wh, biases):
     -------
     list : x, the states, Wx, Wh and the biases, validated, in that order
     """
-    check = Args(func)
+    check = Args()
     checked = [check.floats("x", x, x_spec)]
     scalar = {name for name, value in states.items() if np.ndim(value) == 0}
     checked += [check.floats(name, value, "N H") for name, value in states.items()
@@ -81,19 +79,18 @@ def recurrent_example(rng, dtype, gates, sequence, biases=1):
     return x, h0, wx, wh, *bs
 
 
-def step_batch(func, step_inputs, Wx, Wh):
+def step_batch(step_inputs, Wx, Wh):
     """Broadcast the step inputs given without a batch axis to the batch of the others.
 
     CS231n's step layers are plain NumPy, ``x.dot(Wx) + prev_h.dot(Wh) + b``, so an input
     given as one vector, x of shape (D,) or a state of shape (H,), is broadcast against
     the batch of the others: captioning's ``sample()`` embeds its start token once and
     steps with x (D,) next to prev_h (N, H). Its gradient is then the sum over the batch
-    (`unbroadcast` with the shape returned here). One of the inputs must have the batch
+    (`unbatch` with the shape returned here). One of the inputs must have the batch
     axis; a vector's length is checked against the weights (D from Wx, H from Wh).
 
     Parameters
     ----------
-    func : str, the public name of the layer, for messages
     step_inputs : dict of name -> ndarray (x, prev_h[, prev_c]), in the layer's order
     Wx, Wh : the layer's weights, (D, G) and (H, G)
 
@@ -109,7 +106,7 @@ def step_batch(func, step_inputs, Wx, Wh):
     values = list(step_inputs.values())
     if not vectors:
         return values, shapes
-    check = Args(func)
+    check = Args()
     if not batches:
         listed = ", ".join(f"{name}.shape = {shape}" for name, shape in
                            zip(step_inputs, shapes))
@@ -126,3 +123,9 @@ def step_batch(func, step_inputs, Wx, Wh):
     n = batches.pop()
     return [np.broadcast_to(value, (n, value.shape[0])) if len(shape) == 1 else value
             for value, shape in zip(values, shapes)], shapes
+
+
+def unbatch(grad, shape):
+    """The gradient of a step input given as `shape`: summed over the batch axis when
+    `step_batch` broadcast a vector of that shape along it, else `grad` as it is."""
+    return grad.sum(axis=0) if len(shape) == 1 else grad

@@ -7,7 +7,7 @@ dw = x.T @ dout, db = sum of dout over the batch.
 import math
 
 from ._examples import dims, normal
-from .contract import Args, backward_of, differentiable, upstream
+from .contract import Args, backward_of, differentiable
 from .registry import register
 
 __all__ = ["affine_forward", "affine_backward"]
@@ -35,7 +35,14 @@ def affine_forward(x, w, b):
     >>> affine_forward(x, w, b)[0]
     array([[-0.5]])
     """
-    x, w, b = affine_arguments(Args("affine_forward"), x, w, b)
+    check = Args()
+    x = check.floats("x", x, "N ...")
+    if x.ndim < 2:
+        raise check.error(f"x must have shape (N, d_1, ..., d_k) with k >= 1; got "
+                          f"x.shape = {x.shape}")
+    check.bind("D", math.prod(x.shape[1:]), "x (N, d_1, ..., d_k)")
+    w = check.floats("w", w, "D M")
+    b = check.floats("b", b, "M")
     # (N, D) rather than (N, -1): -1 cannot be inferred for an empty batch (N = 0).
     out = x.reshape(x.shape[0], w.shape[0]) @ w + b
     return out, (x, w)
@@ -57,26 +64,10 @@ def affine_backward(dout, cache):
     db : ndarray of shape (M,)
     """
     x, w = cache
-    dout = upstream("affine_backward", dout, (x.shape[0], w.shape[1]), x.dtype)
     dx = (dout @ w.T).reshape(x.shape)
     dw = x.reshape(x.shape[0], w.shape[0]).T @ dout
     db = dout.sum(axis=0)
     return dx, dw, db
-
-
-def affine_arguments(check, x, w, b):
-    """Validate affine's arguments with `check` (an `Args`); return (x, w, b).
-
-    Composites that start with an affine layer validate with it under their own name.
-    """
-    x = check.floats("x", x, "N ...")
-    if x.ndim < 2:
-        raise check.error(f"x must have shape (N, d_1, ..., d_k) with k >= 1; got "
-                          f"x.shape = {x.shape}")
-    check.bind("D", math.prod(x.shape[1:]), "x (N, d_1, ..., d_k)")
-    w = check.floats("w", w, "D M")
-    b = check.floats("b", b, "M")
-    return x, w, b
 
 
 @register(affine_forward, affine_backward)

@@ -24,7 +24,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import softmax
-from .contract import Args, backward_of, differentiable, upstream
+from .contract import Args, backward_of, differentiable
 from .registry import Example, register
 from .temporal import temporal_affine_backward, temporal_affine_forward
 
@@ -84,7 +84,7 @@ def scaled_dot_product_attention_forward(q, k, v, may_attend=None):
     >>> scaled_dot_product_attention_forward(q, k, v)[0]   # equal weights
     array([[[2.]]])
     """
-    check = Args("scaled_dot_product_attention_forward")
+    check = Args()
     q = check.floats("q", q, "N Tq Dk")
     k = check.floats("k", k, "N Tk Dk")
     v = check.floats("v", v, "N Tk Dv")
@@ -109,8 +109,6 @@ def scaled_dot_product_attention_backward(dout, cache):
     dv : ndarray of shape (N, Tk, Dv)
     """
     q, k, v, weights = cache
-    dout = upstream("scaled_dot_product_attention_backward", dout,
-                    q.shape[:2] + v.shape[2:], q.dtype)
     return _attend_backward(dout, q, k, v, weights)
 
 
@@ -141,7 +139,7 @@ def multihead_attention_forward(query, key, value, Wq, bq, Wk, bk, Wv, bv, Wo, b
     out : ndarray of shape (N, Tq, E)
     cache : for `multihead_attention_backward`
     """
-    check = Args("multihead_attention_forward")
+    check = Args()
     query = check.floats("query", query, "N Tq E")
     key = check.floats("key", key, "N Tk E")
     value = check.floats("value", value, "N Tk E")
@@ -182,8 +180,6 @@ def multihead_attention_backward(dout, cache):
     projection_caches, q, k, v, weights, out_cache = cache
     # The output projection's cache is its input (N, Tq, E) and Wo (E, E).
     joined, Wo = out_cache
-    dout = upstream("multihead_attention_backward", dout, joined.shape[:2] + Wo.shape[1:],
-                    joined.dtype)
     heads = q.shape[1]
     djoined, dWo, dbo = temporal_affine_backward(dout, out_cache)
     dq, dk, dv = _attend_backward(_split_heads(djoined, heads), q, k, v, weights)

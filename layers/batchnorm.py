@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, backward_of, describe, differentiable, is_float_array, upstream
+from .contract import Args, backward_of, describe, differentiable, is_float_array
 from .registry import Example, register
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt"]
@@ -105,17 +105,17 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     (array([[-1.],
            [ 1.]]), array([0.2]), array([0.1]))
     """
-    return normalize_features("batchnorm_forward", x, "N D", gamma, beta, bn_param)
+    return normalize_features(x, "N D", gamma, beta, bn_param)
 
 
-def normalize_features(func, x, x_spec, gamma, beta, bn_param):
+def normalize_features(x, x_spec, gamma, beta, bn_param):
     """`batchnorm_forward` for x of shape `x_spec`, "N D" or "N C H W" (feature maps).
 
     Each feature (axis 1) is normalized over all the other axes; gamma, beta and the
-    running statistics have shape (D,) or (C,). Errors name `func`.
+    running statistics have shape (D,) or (C,).
     """
     feature = x_spec.split()[1]
-    check = Args(func)
+    check = Args()
     x = check.floats("x", x, x_spec)
     if x.shape[1] == 0:
         raise check.error(f"x must have {feature} >= 1 features along axis 1; got "
@@ -170,7 +170,7 @@ def batchnorm_backward(dout, cache):
     dgamma : ndarray of shape (D,)
     dbeta : ndarray of shape (D,)
     """
-    return _backward("batchnorm_backward", dout, cache, _dx_through_graph)
+    return _backward(dout, cache, _dx_through_graph)
 
 
 @backward_of(batchnorm_forward)
@@ -191,13 +191,13 @@ def batchnorm_backward_alt(dout, cache):
     dgamma : ndarray of shape (D,)
     dbeta : ndarray of shape (D,)
     """
-    return closed_form_backward("batchnorm_backward_alt", dout, cache)
+    return closed_form_backward(dout, cache)
 
 
-def closed_form_backward(func, dout, cache):
-    """(dx, dgamma, dbeta) from a `normalize_features` cache, dx in closed form; errors
-    name `func`. Shared by batch norm and spatial batch norm."""
-    return _backward(func, dout, cache, _dx_closed_form)
+def closed_form_backward(dout, cache):
+    """(dx, dgamma, dbeta) from a `normalize_features` cache, dx in closed form. Shared by
+    batch norm and spatial batch norm."""
+    return _backward(dout, cache, _dx_closed_form)
 
 
 def standardize_backward(dxhat, xhat, inv_std, axis, sums=None):
@@ -238,9 +238,8 @@ def sum_over(axes, *factors):
     return total.reshape([1 if i in axes else n for i, n in enumerate(factors[0].shape)])
 
 
-def _backward(func, dout, cache, train_dx):
+def _backward(dout, cache, train_dx):
     """dgamma and dbeta, and dx from `train_dx` in train mode or the affine map in test mode."""
-    dout = upstream(func, dout, cache.xhat.shape, cache.xhat.dtype)
     dbeta = sum_over(cache.axes, dout)
     dgamma = sum_over(cache.axes, dout, cache.xhat)
     if cache.mode == "test":

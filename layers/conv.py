@@ -36,7 +36,7 @@ import threading
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, backward_of, differentiable, upstream
+from .contract import Args, backward_of, differentiable
 from ._windows import pad_spatial, param_int, sliding_windows
 from .registry import Example, register
 
@@ -155,7 +155,7 @@ def conv_forward_naive(x, w, b, conv_param):
     array([[[[ 8., 12.],
              [20., 24.]]]])
     """
-    x, w, b, windows = conv_arguments(Args("conv_forward_naive"), x, w, b, conv_param)
+    x, w, b, windows = conv_arguments(Args(), x, w, b, conv_param)
     xp = pad_spatial(x, windows.pad)
     n_batch, n_filters = x.shape[0], w.shape[0]
     out = np.empty((n_batch, n_filters, *windows.out), x.dtype)
@@ -184,8 +184,6 @@ def conv_backward_naive(dout, cache):
     db : ndarray of shape (F,)
     """
     x, w, windows = cache
-    dout = upstream("conv_backward_naive", dout, (x.shape[0], w.shape[0], *windows.out),
-                    x.dtype)
     xp = pad_spatial(x, windows.pad)
     dxp = np.zeros_like(xp)
     dw = np.zeros_like(w)
@@ -352,7 +350,7 @@ def conv_forward(x, w, b, conv_param):
     that) and the padded chunk; it does not grow with N. The backward needs about twice
     that (columns and their gradient). A whole-batch im2col would take N*K*Ho*Wo elements.
     """
-    x, w, b, windows = conv_arguments(Args("conv_forward"), x, w, b, conv_param)
+    x, w, b, windows = conv_arguments(Args(), x, w, b, conv_param)
     lowering = Im2col(x.shape, windows, x.dtype)
     w2 = w.reshape(w.shape[0], -1)
     out = np.empty((x.shape[0], w.shape[0], *windows.out), x.dtype)
@@ -376,7 +374,7 @@ def conv_forward_strides(x, w, b, conv_param):
     a window that does not fit by dropping the remainder; this one refuses it, as every
     convolution here does). The cache is for `conv_backward_strides`.
     """
-    return convolution_as("conv_forward_strides", x, w, b, conv_param)
+    return conv_forward.__wrapped__(x, w, b, conv_param)
 
 
 @differentiable("x", "w", "b")
@@ -386,12 +384,6 @@ def conv_forward_im2col(x, w, b, conv_param):
     Same arguments, returns and errors as `conv_forward_naive`; the cache is for
     `conv_backward_im2col`.
     """
-    return convolution_as("conv_forward_im2col", x, w, b, conv_param)
-
-
-def convolution_as(func, x, w, b, conv_param):
-    """`conv_forward`'s (out, cache), with the arguments checked under the name `func`."""
-    conv_arguments(Args(func), x, w, b, conv_param)
     return conv_forward.__wrapped__(x, w, b, conv_param)
 
 
@@ -404,7 +396,6 @@ def conv_backward(dout, cache):
     """
     x, w, windows = cache
     f = w.shape[0]
-    dout = upstream("conv_backward", dout, (x.shape[0], f, *windows.out), x.dtype)
     lowering = Im2col(x.shape, windows, x.dtype)
     w2 = w.reshape(f, -1)
     dx = np.empty_like(x)
@@ -433,7 +424,7 @@ def conv_backward_strides(dout, cache):
     Takes the cache of `conv_forward_strides` and returns dx (N, C, H, W),
     dw (F, C, HH, WW), db (F,).
     """
-    return convolution_backward_as("conv_backward_strides", dout, cache)
+    return conv_backward.__wrapped__(dout, cache)
 
 
 @backward_of(conv_forward_im2col)
@@ -443,13 +434,6 @@ def conv_backward_im2col(dout, cache):
     Takes the cache of `conv_forward_im2col` and returns
     dx (N, C, H, W), dw (F, C, HH, WW), db (F,).
     """
-    return convolution_backward_as("conv_backward_im2col", dout, cache)
-
-
-def convolution_backward_as(func, dout, cache):
-    """`conv_backward`'s gradients, with dout checked under the name `func`."""
-    x, w, windows = cache
-    upstream(func, dout, (x.shape[0], w.shape[0], *windows.out), x.dtype)
     return conv_backward.__wrapped__(dout, cache)
 
 

@@ -22,7 +22,7 @@ Both directions reuse conv's `Im2col` lowering, on the (N, C, H, W) side.
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, backward_of, differentiable, upstream
+from .contract import Args, backward_of, differentiable
 from ._windows import sliding_windows
 from .conv import Im2col, conv_settings
 from .registry import Example, register
@@ -59,7 +59,7 @@ def conv_transpose_forward(x, w, b, conv_param):
     >>> conv_transpose_forward(x, w, np.zeros(1), {"stride": 2, "pad": 0})[0]
     array([[[[1., 1., 2., 2.]]]])
     """
-    check = Args("conv_transpose_forward")
+    check = Args()
     x = check.floats("x", x, "N F Hi Wi")
     w = check.floats("w", w, "F C HH WW")
     b = check.floats("b", b, "C")
@@ -93,7 +93,6 @@ def conv_transpose_backward(dout, cache):
     x, w, windows = cache
     f, c = w.shape[:2]
     out_shape = (x.shape[0], c, *output_size(windows, x.shape[2:]))
-    dout = upstream("conv_transpose_backward", dout, out_shape, x.dtype)
     lowering = Im2col(out_shape, windows, x.dtype)
     w2 = w.reshape(f, -1)
     dx = np.empty_like(x)

@@ -37,7 +37,7 @@ import numpy as np
 
 from ._examples import away_from, dims, normal
 from .contract import (
-    Args, backward_of, broadcast_shapes, describe, differentiable, unbroadcast, upstream,
+    Args, backward_of, broadcast_shapes, describe, differentiable,
 )
 from .registry import Example, register
 
@@ -58,9 +58,9 @@ __all__ = [
 
 # -- binary elementwise gates ---------------------------------------------------------------
 
-def _binary_inputs(func, x, y):
+def _binary_inputs(x, y):
     """The operands of a binary gate, validated: float arrays or Python-number constants."""
-    check = Args(func)
+    check = Args()
     x = check.floats("x", x, scalar_ok=True)
     y = check.floats("y", y, scalar_ok=True)
     if not isinstance(x, np.ndarray) and not isinstance(y, np.ndarray):
@@ -70,14 +70,21 @@ def _binary_inputs(func, x, y):
     return x, y
 
 
-def _binary_cache(x, y, out):
-    return x, y, out.shape, out.dtype
+def unbroadcast(grad, shape):
+    """Sum `grad` over the axes that broadcasting added or stretched, down to `shape`.
 
-
-def _binary_upstream(func, dout, cache):
-    """(x, y, dout) from a binary gate's cache, with dout checked against its output."""
-    x, y, shape, dtype = cache
-    return x, y, upstream(func, dout, shape, dtype)
+    The gradient of a broadcast argument is the sum of the upstream gradient over every
+    position the argument was copied to.
+    """
+    grad = np.asarray(grad)
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    summed = grad.sum(axis=tuple(range(extra))) if extra > 0 else grad
+    stretched = tuple(i for i, size in enumerate(shape) if size == 1 and summed.shape[i] != 1)
+    if stretched:
+        summed = summed.sum(axis=stretched, keepdims=True)
+    return summed.reshape(shape)
 
 
 def _gradients(dout, x, dx, y, dy):
@@ -116,9 +123,9 @@ def add_forward(x, y):
     >>> add_forward(np.array([1.0, 2.0]), 0.5)[0]
     array([1.5, 2.5])
     """
-    x, y = _binary_inputs("add_forward", x, y)
+    x, y = _binary_inputs(x, y)
     out = np.asarray(x + y)
-    return out, _binary_cache(x, y, out)
+    return out, (x, y)
 
 
 @backward_of(add_forward)
@@ -135,7 +142,7 @@ def add_backward(dout, cache):
     dx, dy : ndarrays of the shapes of x and y; only the array operands get one (a bare
         array when only one of them is an array)
     """
-    x, y, dout = _binary_upstream("add_backward", dout, cache)
+    x, y = cache
     return _gradients(dout, x, dout, y, dout)
 
 
@@ -153,9 +160,9 @@ def subtract_forward(x, y):
     out : ndarray of the broadcast shape
     cache : for `subtract_backward`
     """
-    x, y = _binary_inputs("subtract_forward", x, y)
+    x, y = _binary_inputs(x, y)
     out = np.asarray(x - y)
-    return out, _binary_cache(x, y, out)
+    return out, (x, y)
 
 
 @backward_of(subtract_forward)
@@ -171,7 +178,7 @@ def subtract_backward(dout, cache):
     -------
     dx, dy : ndarrays of the shapes of x and y (array operands only)
     """
-    x, y, dout = _binary_upstream("subtract_backward", dout, cache)
+    x, y = cache
     return _gradients(dout, x, dout, y, -dout)
 
 
@@ -195,9 +202,9 @@ def multiply_forward(x, y):
     >>> multiply_backward(np.array([1.0, 1.0]), cache)   # the constant gets no gradient
     array([3., 3.])
     """
-    x, y = _binary_inputs("multiply_forward", x, y)
+    x, y = _binary_inputs(x, y)
     out = np.asarray(x * y)
-    return out, _binary_cache(x, y, out)
+    return out, (x, y)
 
 
 @backward_of(multiply_forward)
@@ -213,7 +220,7 @@ def multiply_backward(dout, cache):
     -------
     dx, dy : ndarrays of the shapes of x and y (array operands only)
     """
-    x, y, dout = _binary_upstream("multiply_backward", dout, cache)
+    x, y = cache
     return _gradients(dout, x, dout * y, y, dout * x)
 
 
@@ -235,9 +242,9 @@ def divide_forward(x, y):
     out : ndarray of the broadcast shape
     cache : for `divide_backward`
     """
-    x, y = _binary_inputs("divide_forward", x, y)
+    x, y = _binary_inputs(x, y)
     out = np.asarray(x / y)
-    return out, _binary_cache(x, y, out)
+    return out, (x, y)
 
 
 @backward_of(divide_forward)
@@ -253,7 +260,7 @@ def divide_backward(dout, cache):
     -------
     dx, dy : ndarrays of the shapes of x and y (array operands only)
     """
-    x, y, dout = _binary_upstream("divide_backward", dout, cache)
+    x, y = cache
     dx = dout / y
     return _gradients(dout, x, dx, y, -dx * x / y)
 
@@ -284,9 +291,9 @@ def maximum_forward(x, y):
     >>> maximum_backward(np.array([1.0, 1.0, 1.0]), cache)
     (array([0. , 0.5, 1. ]), array([1. , 0.5, 0. ]))
     """
-    x, y = _binary_inputs("maximum_forward", x, y)
+    x, y = _binary_inputs(x, y)
     out = np.asarray(np.maximum(x, y))
-    return out, _binary_cache(x, y, out)
+    return out, (x, y)
 
 
 @backward_of(maximum_forward)
@@ -302,7 +309,7 @@ def maximum_backward(dout, cache):
     -------
     dx, dy : ndarrays of the shapes of x and y (array operands only)
     """
-    x, y, dout = _binary_upstream("maximum_backward", dout, cache)
+    x, y = cache
     tie_share = 0.5 * dout * (x == y)
     return _gradients(dout, x, dout * (x > y) + tie_share, y, dout * (y > x) + tie_share)
 
@@ -326,7 +333,7 @@ def exp_forward(x):
     out : ndarray of x's shape and dtype
     cache : out, for `exp_backward` (exp is its own derivative)
     """
-    x = Args("exp_forward").floats("x", x)
+    x = Args().floats("x", x)
     out = np.asarray(np.exp(x))
     return out, out
 
@@ -345,7 +352,7 @@ def exp_backward(dout, cache):
     dx : ndarray of x's shape and dtype
     """
     out = cache
-    return upstream("exp_backward", dout, out.shape, out.dtype) * out
+    return dout * out
 
 
 @differentiable("x")
@@ -364,7 +371,7 @@ def log_forward(x):
     out : ndarray of x's shape and dtype
     cache : x, for `log_backward`
     """
-    x = Args("log_forward").floats("x", x)
+    x = Args().floats("x", x)
     return np.asarray(np.log(x)), x
 
 
@@ -382,7 +389,7 @@ def log_backward(dout, cache):
     dx : ndarray of x's shape and dtype
     """
     x = cache
-    return upstream("log_backward", dout, x.shape, x.dtype) / x
+    return dout / x
 
 
 @differentiable("x")
@@ -410,7 +417,7 @@ def power_forward(x, p):
     >>> power_forward(np.array([2.0, 3.0]), 2)[0]
     array([4., 9.])
     """
-    check = Args("power_forward")
+    check = Args()
     x = check.floats("x", x)
     if isinstance(p, (bool, np.generic)) or not isinstance(p, numbers.Real):
         raise check.error(f"p must be a Python int or float (a constant exponent, which "
@@ -432,7 +439,6 @@ def power_backward(dout, cache):
     dx : ndarray of x's shape and dtype
     """
     x, p = cache
-    dout = upstream("power_backward", dout, x.shape, x.dtype)
     if p == 0:
         # x**0 is the constant 1; x**(-1) would divide by zero at x = 0 for nothing.
         return np.zeros_like(dout)
@@ -441,13 +447,13 @@ def power_backward(dout, cache):
 
 # -- reductions -----------------------------------------------------------------------------
 
-def _reduce(func, reduction, x, axis, keepdims, averages=False):
+def _reduce(reduction, x, axis, keepdims, averages=False):
     """A reduction's forward: ``reduction(x, axis, keepdims)`` as a 0-d or larger array.
 
     A reduction that `averages` refuses to average over no elements (its value would be
     NaN): a mean over an empty batch axis is an error, as it is for the losses.
     """
-    check = Args(func)
+    check = Args()
     x = check.floats("x", x)
     keepdims = check.flag("keepdims", keepdims)
     axes = _axes(check, axis, x)
@@ -477,12 +483,10 @@ def _axes(check, axis, x):
     return tuple(normalized)
 
 
-def _spread(func, dout, cache):
+def _spread(dout, cache):
     """dout copied back along the reduced axes: the gradient of a sum, in x's shape."""
     shape, dtype, axes, keepdims = cache
     kept = tuple(1 if i in axes else n for i, n in enumerate(shape))
-    reduced = kept if keepdims else tuple(n for i, n in enumerate(shape) if i not in axes)
-    dout = upstream(func, dout, reduced, dtype)
     return np.broadcast_to(dout.reshape(kept), shape).copy()
 
 
@@ -509,7 +513,7 @@ def sum_forward(x, *, axis=None, keepdims=False):
     >>> sum_forward(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=0)[0]
     array([4., 6.])
     """
-    return _reduce("sum_forward", np.sum, x, axis, keepdims)
+    return _reduce(np.sum, x, axis, keepdims)
 
 
 @backward_of(sum_forward)
@@ -526,7 +530,7 @@ def sum_backward(dout, cache):
     -------
     dx : ndarray of x's shape and dtype
     """
-    return _spread("sum_backward", dout, cache)
+    return _spread(dout, cache)
 
 
 @differentiable("x")
@@ -547,7 +551,7 @@ def mean_forward(x, *, axis=None, keepdims=False):
         dtype; a 0-d array for a full mean
     cache : for `mean_backward`
     """
-    return _reduce("mean_forward", np.mean, x, axis, keepdims, averages=True)
+    return _reduce(np.mean, x, axis, keepdims, averages=True)
 
 
 @backward_of(mean_forward)
@@ -568,7 +572,7 @@ def mean_backward(dout, cache):
     count = 1
     for axis in axes:
         count *= shape[axis]
-    return _spread("mean_backward", dout, cache) / count
+    return _spread(dout, cache) / count
 
 
 # -- matrix product -------------------------------------------------------------------------
@@ -597,7 +601,7 @@ def matmul_forward(a, b):
     >>> matmul_forward(np.array([1.0, 2.0]), np.array([[1.0, 0.0], [0.0, 1.0]]))[0]
     array([1., 2.])
     """
-    check = Args("matmul_forward")
+    check = Args()
     a = check.floats("a", a)
     b = check.floats("b", b)
     for name, value in (("a", a), ("b", b)):
@@ -640,9 +644,6 @@ def matmul_backward(dout, cache):
     a2 = a[np.newaxis, :] if a.ndim == 1 else a  # (1, K): a row
     b2 = b[:, np.newaxis] if b.ndim == 1 else b  # (K, 1): a column
     batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-    rows = a.shape[-2:-1]  # (N,), or () for a 1-D a
-    columns = b.shape[-1:] if b.ndim > 1 else ()
-    dout = upstream("matmul_backward", dout, batch + rows + columns, a.dtype)
     # Put back the axes that forward removed for 1-D operands: dout as (..., N, M).
     dout = dout.reshape(batch + a2.shape[-2:-1] + b2.shape[-1:])
     da = unbroadcast(dout @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)

@@ -28,7 +28,7 @@ import numpy as np
 
 from ._numerics import sigmoid
 from ._recurrent import hidden_weight_grad, recurrent_args, recurrent_example
-from .contract import backward_of, differentiable, upstream
+from .contract import backward_of, differentiable
 from .registry import register
 from .temporal import affine_grads, affine_map
 
@@ -54,7 +54,7 @@ def gru_step_forward(x, prev_h, Wx, Wh, bx, bh):
     cache : for `gru_step_backward`
     """
     x, prev_h, Wx, Wh, bx, bh = recurrent_args(
-        "gru_step_forward", 3, x, "N D", {"prev_h": prev_h}, Wx, Wh, {"bx": bx, "bh": bh})
+        3, x, "N D", {"prev_h": prev_h}, Wx, Wh, {"bx": bx, "bh": bh})
     rzn, ha_n, next_h = _step(x @ Wx + bx, prev_h, Wh, bh)
     return next_h, (x, prev_h, Wx, Wh, rzn, ha_n)
 
@@ -78,7 +78,6 @@ def gru_step_backward(dnext_h, cache):
     dbh : ndarray of shape (3H,)
     """
     x, prev_h, Wx, Wh, rzn, ha_n = cache
-    dnext_h = upstream("gru_step_backward", dnext_h, prev_h.shape, x.dtype, "dnext_h")
     dxa, dha = np.empty_like(rzn), np.empty_like(rzn)
     dprev_h = _step_backward(dnext_h, prev_h, Wh, rzn, ha_n, dxa, dha)
     dx, dWx, dbx = affine_grads(dxa, x, Wx)
@@ -103,7 +102,7 @@ def gru_forward(x, h0, Wx, Wh, bx, bh):
     h : ndarray of shape (N, T, H), the hidden state after every step
     cache : for `gru_backward`
     """
-    x, h0, Wx, Wh, bx, bh = recurrent_args("gru_forward", 3, x, "N T D", {"h0": h0}, Wx,
+    x, h0, Wx, Wh, bx, bh = recurrent_args(3, x, "N T D", {"h0": h0}, Wx,
                                            Wh, {"bx": bx, "bh": bh})
     xa = affine_map(x, Wx, bx)
     rzn = np.empty_like(xa)
@@ -135,7 +134,6 @@ def gru_backward(dh, cache):
     dbh : ndarray of shape (3H,)
     """
     x, h0, Wx, Wh, rzn, ha_n, h = cache
-    dh = upstream("gru_backward", dh, h.shape, h.dtype, "dh")
     dxa, dha = np.empty_like(rzn), np.empty_like(rzn)
     dnext = np.zeros_like(h0)  # gradient reaching h[:, t] from step t + 1
     for t in reversed(range(h.shape[1])):

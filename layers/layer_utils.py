@@ -10,19 +10,19 @@ the fast `conv_forward` and the pooling the fast `max_pool_forward`.
     conv_bn_relu   conv -> spatial batch norm -> relu
 
 Each composite validates all its arguments before the first layer runs, with the
-validation of the layers it is made of, under its own name: a mistake fails fast and the
-message names the composite and its own argument ("affine_relu_forward: w must have
+validation of the layers it is made of; the contract names the layer the user called, so
+a message names the composite and its own argument ("affine_relu_forward: w must have
 shape ..."). Parameters for a later layer (pool_param, gamma, beta, bn_param) are checked
-against F taken from w. Each backward checks its upstream gradient against the output
-shape the same way.
+against F taken from w. The contract checks each backward's upstream gradient against
+the composite's output the same way.
 """
 
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, backward_of, differentiable, upstream
+from .contract import Args, backward_of, differentiable
 from .activations import relu_backward, relu_forward
-from .affine import affine_arguments, affine_backward, affine_forward
+from .affine import affine_backward, affine_forward
 from .batchnorm import bn_settings, scale_shift_example
 from .conv import conv_arguments, conv_backward, conv_forward
 from .pooling import max_pool_backward, max_pool_forward, pool_windows
@@ -48,7 +48,6 @@ def affine_relu_forward(x, w, b):
     out : ndarray of shape (N, M)
     cache : for `affine_relu_backward`
     """
-    affine_arguments(Args("affine_relu_forward"), x, w, b)
     a, affine_cache = affine_forward(x, w, b)
     out, relu_cache = relu_forward(a)
     return out, (affine_cache, relu_cache)
@@ -70,7 +69,6 @@ def affine_relu_backward(dout, cache):
     db : ndarray of shape (M,)
     """
     affine_cache, relu_cache = cache
-    dout = relu_upstream("affine_relu_backward", dout, relu_cache)
     return affine_backward(relu_backward(dout, relu_cache), affine_cache)
 
 
@@ -87,7 +85,6 @@ def conv_relu_forward(x, w, b, conv_param):
     out : ndarray of shape (N, F, Ho, Wo)
     cache : for `conv_relu_backward`
     """
-    conv_arguments(Args("conv_relu_forward"), x, w, b, conv_param)
     a, conv_cache = conv_forward(x, w, b, conv_param)
     out, relu_cache = relu_forward(a)
     return out, (conv_cache, relu_cache)
@@ -109,7 +106,6 @@ def conv_relu_backward(dout, cache):
     db : ndarray of shape (F,)
     """
     conv_cache, relu_cache = cache
-    dout = relu_upstream("conv_relu_backward", dout, relu_cache)
     return conv_backward(relu_backward(dout, relu_cache), conv_cache)
 
 
@@ -127,7 +123,7 @@ def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
     out : ndarray of shape (N, F, Hp, Wp), the pooled output
     cache : for `conv_relu_pool_backward`
     """
-    check = Args("conv_relu_pool_forward")
+    check = Args()
     windows = conv_arguments(check, x, w, b, conv_param)[3]
     pool_windows(check, pool_param, windows.out, size_names=("Ho", "Wo"),
                  arguments="the conv output (of x, w and conv_param) and pool_param")
@@ -155,7 +151,6 @@ def conv_relu_pool_backward(dout, cache):
     conv_cache, relu_cache, pool_cache = cache
     # max pool's cache is (input shape, dtype, windows, winner), winner of the output's shape.
     _, dtype, _, winner = pool_cache
-    dout = upstream("conv_relu_pool_backward", dout, winner.shape, dtype)
     ds = max_pool_backward(dout, pool_cache)
     return conv_backward(relu_backward(ds, relu_cache), conv_cache)
 
@@ -176,7 +171,7 @@ def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
     out : ndarray of shape (N, F, Ho, Wo)
     cache : for `conv_bn_relu_backward`
     """
-    check = Args("conv_bn_relu_forward")
+    check = Args()
     x, _, _, windows = conv_arguments(check, x, w, b, conv_param)
     check.floats("gamma", gamma, "F")
     check.floats("beta", beta, "F")
@@ -211,19 +206,10 @@ def conv_bn_relu_backward(dout, cache):
     dbeta : ndarray of shape (F,)
     """
     conv_cache, bn_cache, relu_cache = cache
-    dout = relu_upstream("conv_bn_relu_backward", dout, relu_cache)
     dan, dgamma, dbeta = spatial_batchnorm_backward(relu_backward(dout, relu_cache),
                                                     bn_cache)
     dx, dw, db = conv_backward(dan, conv_cache)
     return dx, dw, db, dgamma, dbeta
-
-
-def relu_upstream(func, dout, relu_cache):
-    """The upstream gradient of a composite that ends with a ReLU, checked under the
-    composite's name `func` against the ReLU's input, which `relu_forward` keeps as its
-    cache."""
-    x = relu_cache.inner
-    return upstream(func, dout, x.shape, x.dtype)
 
 
 # -- registration ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ sums over the last axis; dgamma and dbeta sum dout * xhat and dout over all othe
 """
 
 from ._examples import dims, normal
-from .contract import Args, backward_of, differentiable, upstream
+from .contract import Args, backward_of, differentiable
 from .batchnorm import (norm_eps, scale_shift_example, standardize,
                         standardize_backward, sum_over)
 from .registry import Example, register
@@ -45,7 +45,7 @@ def layernorm_forward(x, gamma, beta, ln_param):
     >>> out.round(4)
     array([[-1.,  1.]])
     """
-    check = Args("layernorm_forward")
+    check = Args()
     x = check.floats("x", x, "... D")
     if x.shape[-1] == 0:
         raise check.error(f"x must have D >= 1 features along its last axis (the mean of no "
@@ -75,7 +75,6 @@ def layernorm_backward(dout, cache):
     dbeta : ndarray of shape (D,)
     """
     xhat, inv_std, gamma = cache
-    dout = upstream("layernorm_backward", dout, xhat.shape, xhat.dtype)
     leading = tuple(range(xhat.ndim - 1))
     dbeta = sum_over(leading, dout).ravel()
     dgamma = sum_over(leading, dout, xhat).ravel()

@@ -27,7 +27,7 @@ import numpy as np
 
 from ._examples import away_from, dims, normal
 from ._numerics import sigmoid, softplus
-from .contract import Args, backward_of, describe, differentiable, is_float_array, upstream
+from .contract import Args, backward_of, describe, differentiable, is_float_array
 from .registry import register
 
 __all__ = [
@@ -66,7 +66,7 @@ def softmax_loss_forward(x, y):
     >>> softmax_loss_forward(np.zeros((2, 4)), np.array([0, 3]))[0]  # log 4
     np.float64(1.3862943611198906)
     """
-    check = Args("softmax_loss_forward")
+    check = Args()
     x, y = _scores_and_labels(check, x, y)
     # log softmax(x)[y] = shifted[y] - log(sum(exp(shifted))), shifted = x - max(x): exp
     # is only ever taken of numbers <= 0, and one of them is 0, so the sum is >= 1.
@@ -97,7 +97,6 @@ def softmax_loss_backward(dloss, cache):
     dx : ndarray of shape (N, C), dloss * (softmax(x) - onehot(y)) / N
     """
     exps, sums, y = cache
-    dloss = upstream("softmax_loss_backward", dloss, (), exps.dtype, name="dloss")
     scale = dloss / exps.shape[0]
     # softmax(x) = exps / sums, scaled in the same pass.
     dx = exps * (scale / sums)[:, None]
@@ -147,7 +146,7 @@ def svm_loss_forward(x, y):
     >>> svm_loss_forward(np.array([[3.0, 1.0, 2.5]]), np.array([0]))[0]  # 0 + 0.5
     np.float64(0.5)
     """
-    check = Args("svm_loss_forward")
+    check = Args()
     x, y = _scores_and_labels(check, x, y)
     check.finite("x", x)
     rows = np.arange(x.shape[0])
@@ -172,7 +171,6 @@ def svm_loss_backward(dloss, cache):
         times the number of positive margins of the row at the correct class.
     """
     positive, y, dtype = cache
-    dloss = upstream("svm_loss_backward", dloss, (), dtype, name="dloss")
     dx = positive.astype(dtype)
     dx[np.arange(dx.shape[0]), y] -= dx.sum(axis=1)
     return dx * (dloss / dx.shape[0])
@@ -223,7 +221,7 @@ def sigmoid_cross_entropy_loss_forward(x, y):
     >>> sigmoid_cross_entropy_loss_forward(np.zeros(3), np.array([0, 1, 1]))[0]  # log 2
     np.float64(0.6931471805599453)
     """
-    check = Args("sigmoid_cross_entropy_loss_forward")
+    check = Args()
     x, y, soft = _predictions_and_targets(check, x, y, labels_ok=True)
     if soft and np.any((y < 0) | (y > 1)):
         raise check.error(f"y, as floating targets, must hold values in [0, 1]; got values "
@@ -246,8 +244,6 @@ def sigmoid_cross_entropy_loss_backward(dloss, cache):
     dx : ndarray of x's shape, dloss * (sigmoid(x) - y) / x.size
     """
     x, y, _ = cache
-    dloss = upstream("sigmoid_cross_entropy_loss_backward", dloss, (), x.dtype,
-                     name="dloss")
     scale = dloss / x.size
     return (sigmoid(x) - y) * scale
 
@@ -290,7 +286,7 @@ def mse_loss_forward(x, y):
     >>> mse_loss_forward(np.array([1.0, 2.0]), np.array([0.0, 4.0]))[0]  # (1 + 4) / 2
     np.float64(2.5)
     """
-    check = Args("mse_loss_forward")
+    check = Args()
     x, y, _ = _predictions_and_targets(check, x, y, labels_ok=False)
     diff = x - y
     return x.dtype.type(np.mean(diff * diff)), diff
@@ -311,7 +307,6 @@ def mse_loss_backward(dloss, cache):
     dy : ndarray of x's shape, -dx
     """
     diff = cache
-    dloss = upstream("mse_loss_backward", dloss, (), diff.dtype, name="dloss")
     dx = diff * (2 * dloss / diff.size)
     return dx, -dx
 

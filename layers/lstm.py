@@ -28,8 +28,10 @@ backward loop gets dx, dWx, dWh and db from single matmuls over all steps.
 import numpy as np
 
 from ._numerics import sigmoid
-from ._recurrent import hidden_weight_grad, recurrent_args, recurrent_example, step_batch
-from .contract import backward_of, differentiable, unbroadcast, upstream
+from ._recurrent import (
+    hidden_weight_grad, recurrent_args, recurrent_example, step_batch, unbatch,
+)
+from .contract import backward_of, differentiable
 from .registry import register
 from .temporal import affine_grads, affine_map
 
@@ -59,9 +61,9 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     cache : for `lstm_step_backward`
     """
     (x, prev_h, prev_c), shapes = step_batch(
-        "lstm_step_forward", {"x": x, "prev_h": prev_h, "prev_c": prev_c}, Wx, Wh)
+        {"x": x, "prev_h": prev_h, "prev_c": prev_c}, Wx, Wh)
     x, prev_h, prev_c, Wx, Wh, b = recurrent_args(
-        "lstm_step_forward", 4, x, "N D", {"prev_h": prev_h, "prev_c": prev_c}, Wx, Wh,
+        4, x, "N D", {"prev_h": prev_h, "prev_c": prev_c}, Wx, Wh,
         {"b": b})
     a = x @ Wx + prev_h @ Wh + b
     gates, next_c, tanh_c, next_h = (np.empty_like(a), np.empty_like(prev_c),
@@ -90,13 +92,11 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
     db : ndarray of shape (4H,)
     """
     x, prev_h, prev_c, Wx, Wh, gates, tanh_c, (x_shape, h_shape, c_shape) = cache
-    dnext_h = upstream("lstm_step_backward", dnext_h, tanh_c.shape, x.dtype, "dnext_h")
-    dnext_c = upstream("lstm_step_backward", dnext_c, tanh_c.shape, x.dtype, "dnext_c")
     da = np.empty_like(gates)
     dprev_c = _cell_backward(dnext_h, dnext_c, prev_c, gates, tanh_c, da)
     dx, dWx, db = affine_grads(da, x, Wx)
-    return (unbroadcast(dx, x_shape), unbroadcast(da @ Wh.T, h_shape),
-            unbroadcast(dprev_c, c_shape), dWx, prev_h.T @ da, db)
+    return (unbatch(dx, x_shape), unbatch(da @ Wh.T, h_shape),
+            unbatch(dprev_c, c_shape), dWx, prev_h.T @ da, db)
 
 
 @differentiable("x", "h0", "Wx", "Wh", "b")
@@ -117,7 +117,7 @@ def lstm_forward(x, h0, Wx, Wh, b):
     h : ndarray of shape (N, T, H), the hidden state after every step
     cache : for `lstm_backward`
     """
-    x, h0, Wx, Wh, b = recurrent_args("lstm_forward", 4, x, "N T D", {"h0": h0}, Wx, Wh,
+    x, h0, Wx, Wh, b = recurrent_args(4, x, "N T D", {"h0": h0}, Wx, Wh,
                                       {"b": b})
     n, steps, hidden = x.shape[0], x.shape[1], h0.shape[1]
     xa = affine_map(x, Wx, b)
@@ -152,7 +152,6 @@ def lstm_backward(dh, cache):
     db : ndarray of shape (4H,)
     """
     x, h0, Wx, Wh, gates, c, tanh_c, h = cache
-    dh = upstream("lstm_backward", dh, h.shape, h.dtype, "dh")
     da = np.empty_like(gates)
     # Gradients reaching step t's outputs from step t + 1.
     dnext_h, dnext_c = np.zeros_like(h0), np.zeros_like(h0)

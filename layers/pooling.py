@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, backward_of, differentiable, upstream
+from .contract import Args, backward_of, differentiable
 from ._windows import param_int, sliding_windows
 from .registry import Example, register
 
@@ -37,9 +37,9 @@ __all__ = ["max_pool_forward_naive", "max_pool_backward_naive",
            "global_avg_pool_forward", "global_avg_pool_backward"]
 
 
-def pool_arguments(func, x, pool_param):
+def pool_arguments(x, pool_param):
     """Validate a pooling layer's arguments; return (x, windows)."""
-    check = Args(func)
+    check = Args()
     x = check.floats("x", x, "N C H W")
     return x, pool_windows(check, pool_param, x.shape[2:])
 
@@ -90,7 +90,7 @@ def max_pool_forward_naive(x, pool_param):
     >>> max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})[0]
     array([[[[4.]]]])
     """
-    x, windows = pool_arguments("max_pool_forward_naive", x, pool_param)
+    x, windows = pool_arguments(x, pool_param)
     out = np.empty((*x.shape[:2], *windows.out), x.dtype)
     for n in range(x.shape[0]):
         for c in range(x.shape[1]):
@@ -114,7 +114,6 @@ def max_pool_backward_naive(dout, cache):
     dx : ndarray of shape (N, C, H, W)
     """
     x, windows = cache
-    dout = upstream("max_pool_backward_naive", dout, (*x.shape[:2], *windows.out), x.dtype)
     dx = np.zeros_like(x)
     pool_width = windows.kernel[1]
     for n in range(x.shape[0]):
@@ -142,7 +141,7 @@ def max_pool_forward(x, pool_param):
     ``winner[n, c, i, j]`` the row-major index in its window of the first maximum.
     CS231n's name `max_pool_forward_fast` is an alias.
     """
-    x, windows = pool_arguments("max_pool_forward", x, pool_param)
+    x, windows = pool_arguments(x, pool_param)
     n, c = x.shape[:2]
     planes = x.reshape(n * c, *x.shape[2:])
     out = np.empty((n * c, *windows.out), x.dtype)
@@ -179,7 +178,6 @@ def max_pool_backward(dout, cache):
     dx : ndarray of shape (N, C, H, W)
     """
     shape, dtype, windows, winner = cache
-    dout = upstream("max_pool_backward", dout, winner.shape, dtype)
     n, c = shape[:2]
     dout = dout.reshape(n * c, *windows.out)
     winner = winner.reshape(dout.shape)
@@ -239,7 +237,7 @@ def max_pool_forward_reshape(x, pool_param):
     array([[[[ 5.,  7.],
              [13., 15.]]]])
     """
-    check = Args("max_pool_forward_reshape")
+    check = Args()
     x = check.floats("x", x, "N C H W")
     windows = pool_windows(check, pool_param, x.shape[2:])
     size = windows.kernel[0]
@@ -275,7 +273,6 @@ def max_pool_backward_reshape(dout, cache):
     dx : ndarray of shape (N, C, H, W)
     """
     shape, dtype, size, winner = cache
-    dout = upstream("max_pool_backward_reshape", dout, winner.shape[:-1], dtype)
     n, c, ho, wo = dout.shape
     rows = np.zeros((n, c, ho, wo, size * size), dtype)
     np.put_along_axis(rows, winner, dout[..., None], axis=-1)
@@ -292,7 +289,6 @@ def max_pool_forward_im2col(x, pool_param):
     version also takes the first maximum of each window); the cache is for
     `max_pool_backward_im2col`.
     """
-    pool_arguments("max_pool_forward_im2col", x, pool_param)
     return max_pool_forward.__wrapped__(x, pool_param)
 
 
@@ -309,8 +305,6 @@ def max_pool_backward_im2col(dout, cache):
     -------
     dx : ndarray of shape (N, C, H, W)
     """
-    _, dtype, _, winner = cache
-    upstream("max_pool_backward_im2col", dout, winner.shape, dtype)
     return max_pool_backward.__wrapped__(dout, cache)
 
 
@@ -337,7 +331,7 @@ def avg_pool_forward(x, pool_param):
     >>> avg_pool_forward(x, {"pool_height": 2, "pool_width": 2, "stride": 2})[0]
     array([[[[2.5]]]])
     """
-    x, windows = pool_arguments("avg_pool_forward", x, pool_param)
+    x, windows = pool_arguments(x, pool_param)
     offsets = windows.offsets()
     total = np.zeros((*x.shape[:2], *windows.out), x.dtype)
     for _, slices in offsets:
@@ -359,7 +353,6 @@ def avg_pool_backward(dout, cache):
     dx : ndarray of shape (N, C, H, W)
     """
     shape, dtype, windows = cache
-    dout = upstream("avg_pool_backward", dout, (*shape[:2], *windows.out), dtype)
     offsets = windows.offsets()
     share = dout / len(offsets)
     dx = np.zeros(shape, dtype)
@@ -381,7 +374,7 @@ def global_avg_pool_forward(x):
     out : ndarray of shape (N, C), x's dtype (ready for an affine layer)
     cache : (x.shape, x.dtype) for `global_avg_pool_backward`
     """
-    check = Args("global_avg_pool_forward")
+    check = Args()
     x = check.floats("x", x, "N C H W")
     if x.shape[2] * x.shape[3] == 0:
         raise check.error(f"x must have H*W >= 1 positions to average (a mean of nothing "
@@ -403,7 +396,6 @@ def global_avg_pool_backward(dout, cache):
     dx : ndarray of shape (N, C, H, W)
     """
     shape, dtype = cache
-    dout = upstream("global_avg_pool_backward", dout, shape[:2], dtype)
     share = dout / (shape[2] * shape[3])
     return np.broadcast_to(share[:, :, None, None], shape).copy()
 

@@ -18,8 +18,10 @@ upstream gradient of h[:, t]; the weight gradients are then one matmul over all 
 import numpy as np
 
 from ._numerics import sigmoid as stable_sigmoid
-from ._recurrent import hidden_weight_grad, recurrent_args, recurrent_example, step_batch
-from .contract import backward_of, differentiable, unbroadcast, upstream
+from ._recurrent import (
+    hidden_weight_grad, recurrent_args, recurrent_example, step_batch, unbatch,
+)
+from .contract import backward_of, differentiable
 from .registry import register
 from .temporal import affine_grads, affine_map
 
@@ -70,9 +72,9 @@ def rnn_step_forward(x, prev_h, Wx, Wh, b):
     next_h : ndarray of shape (N, H), tanh(x @ Wx + prev_h @ Wh + b)
     cache : for `rnn_step_backward`
     """
-    (x, prev_h), shapes = step_batch("rnn_step_forward", {"x": x, "prev_h": prev_h},
+    (x, prev_h), shapes = step_batch({"x": x, "prev_h": prev_h},
                                     Wx, Wh)
-    x, prev_h, Wx, Wh, b = recurrent_args("rnn_step_forward", 1, x, "N D",
+    x, prev_h, Wx, Wh, b = recurrent_args(1, x, "N D",
                                           {"prev_h": prev_h}, Wx, Wh, {"b": b})
     next_h = np.tanh(x @ Wx + prev_h @ Wh + b)
     return next_h, (x, prev_h, Wx, Wh, next_h, shapes)
@@ -96,10 +98,9 @@ def rnn_step_backward(dnext_h, cache):
     db : ndarray of shape (H,)
     """
     x, prev_h, Wx, Wh, next_h, (x_shape, h_shape) = cache
-    dnext_h = upstream("rnn_step_backward", dnext_h, next_h.shape, next_h.dtype, "dnext_h")
     da = dnext_h * (1 - next_h * next_h)
     dx, dWx, db = affine_grads(da, x, Wx)
-    return (unbroadcast(dx, x_shape), unbroadcast(da @ Wh.T, h_shape), dWx, prev_h.T @ da,
+    return (unbatch(dx, x_shape), unbatch(da @ Wh.T, h_shape), dWx, prev_h.T @ da,
             db)
 
 
@@ -121,7 +122,7 @@ def rnn_forward(x, h0, Wx, Wh, b):
     h : ndarray of shape (N, T, H), the hidden state after every step
     cache : for `rnn_backward`
     """
-    x, h0, Wx, Wh, b = recurrent_args("rnn_forward", 1, x, "N T D", {"h0": h0}, Wx, Wh,
+    x, h0, Wx, Wh, b = recurrent_args(1, x, "N T D", {"h0": h0}, Wx, Wh,
                                       {"b": b})
     # The input part of every step at once: one large matmul instead of T small ones.
     xa = affine_map(x, Wx, b)
@@ -151,7 +152,6 @@ def rnn_backward(dh, cache):
     db : ndarray of shape (H,)
     """
     x, h0, Wx, Wh, h = cache
-    dh = upstream("rnn_backward", dh, h.shape, h.dtype, "dh")
     da = np.empty_like(h)
     dnext = np.zeros_like(h0)  # gradient reaching h[:, t] from step t + 1
     for t in reversed(range(h.shape[1])):

@@ -21,7 +21,7 @@ applied to dxhat = dout * gamma. No batch statistics: train and test are the sam
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, backward_of, describe, differentiable, upstream
+from .contract import Args, backward_of, describe, differentiable
 from .batchnorm import (closed_form_backward, norm_eps, normalize_features,
                         scale_shift_example, standardize, standardize_backward, sum_over)
 from .registry import Example, register
@@ -50,7 +50,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     out : ndarray of shape (N, C, H, W), x's dtype
     cache : for `spatial_batchnorm_backward`
     """
-    return normalize_features("spatial_batchnorm_forward", x, "N C H W", gamma, beta,
+    return normalize_features(x, "N C H W", gamma, beta,
                               bn_param)
 
 
@@ -69,7 +69,7 @@ def spatial_batchnorm_backward(dout, cache):
     dgamma : ndarray of shape (C,)
     dbeta : ndarray of shape (C,)
     """
-    return closed_form_backward("spatial_batchnorm_backward", dout, cache)
+    return closed_form_backward(dout, cache)
 
 
 @differentiable("x", "gamma", "beta")
@@ -94,7 +94,7 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     cache : for `spatial_groupnorm_backward`; the gradients of gamma and beta come back
         in the shapes they were given in.
     """
-    check = Args("spatial_groupnorm_forward")
+    check = Args()
     x = check.floats("x", x, "N C H W")
     n, c = x.shape[:2]
     gamma4 = channel_parameter(check, "gamma", gamma, c)
@@ -129,7 +129,6 @@ def spatial_groupnorm_backward(dout, cache):
     dbeta : ndarray of beta's shape
     """
     xhat, inv_std, gamma4, gamma_shape, beta_shape = cache
-    dout = upstream("spatial_groupnorm_backward", dout, xhat.shape, xhat.dtype)
     groups = inv_std.shape[1]
     dbeta = sum_over((0, 2, 3), dout).reshape(beta_shape)
     dgamma = sum_over((0, 2, 3), dout, xhat).reshape(gamma_shape)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import sigmoid
-from .contract import Args, backward_of, differentiable, upstream
+from .contract import Args, backward_of, differentiable
 from .affine import affine_backward, affine_forward
 from .embedding import word_embedding_backward, word_embedding_forward
 from .registry import Example, register
@@ -53,7 +53,7 @@ def window_classifier_forward(windows, embeddings, W, b, u, activation="sigmoid"
     p : ndarray of shape (N,), sigmoid(f(x @ W + b) . u), each in (0, 1)
     cache : for `window_classifier_backward`
     """
-    check = Args("window_classifier_forward")
+    check = Args()
     embeddings = check.floats("embeddings", embeddings, "V d")
     windows = check.ints("windows", windows, "N w", high=check.dim("V"), high_name="V")
     check.bind("w*d", check.dim("w") * check.dim("d"), "windows and embeddings")
@@ -86,7 +86,6 @@ def window_classifier_backward(dp, cache):
     du : ndarray of shape (H,)
     """
     embedding_cache, affine_cache, h, u, p, activation = cache
-    dp = upstream("window_classifier_backward", dp, p.shape, p.dtype, "dp")
     ds = dp * p * (1 - p)
     delta = ds[:, None] * u * ACTIVATIONS[activation][1](h)
     dx, dW, db = affine_backward(delta, affine_cache)

@@ -28,7 +28,7 @@ import numpy as np
 
 from ._examples import dims, normal
 from ._numerics import log_softmax, sigmoid, softmax, softplus
-from .contract import Args, backward_of, differentiable, upstream
+from .contract import Args, backward_of, differentiable
 from .registry import Example, register
 
 __all__ = [
@@ -62,7 +62,7 @@ def naive_softmax_loss_forward(center_vec, outside_idx, outside_vectors):
     >>> naive_softmax_loss_forward(np.array([0.0, 0.0]), 1, U)[0]  # log 2
     np.float64(0.6931471805599453)
     """
-    check = Args("naive_softmax_loss_forward")
+    check = Args()
     center_vec = check.floats("center_vec", center_vec, "D")
     outside_vectors = check.floats("outside_vectors", outside_vectors, "V D")
     outside_idx = _word_indices(check, "outside_idx", outside_idx, "")
@@ -83,9 +83,7 @@ def naive_softmax_loss_backward(dloss, cache):
     dcenter_vec : ndarray of shape (D,), dloss * U^T (yhat - y)
     doutside_vectors : ndarray of shape (V, D), dloss * (yhat - y) v_c^T
     """
-    dtype = cache[0].dtype
-    return _naive_softmax_grads(upstream("naive_softmax_loss_backward", dloss, (), dtype,
-                                         "dloss"), cache)
+    return _naive_softmax_grads(dloss, cache)
 
 
 @differentiable("center_vec", "outside_vectors")
@@ -115,7 +113,7 @@ def negative_sampling_loss_forward(center_vec, outside_idx, outside_vectors, neg
     >>> loss.round(6)   # 3 log(1 + e^-1): the repeated negative counts twice
     np.float64(0.939785)
     """
-    check = Args("negative_sampling_loss_forward")
+    check = Args()
     center_vec = check.floats("center_vec", center_vec, "D")
     outside_vectors = check.floats("outside_vectors", outside_vectors, "V D")
     outside_idx = _word_indices(check, "outside_idx", outside_idx, "")
@@ -139,9 +137,7 @@ def negative_sampling_loss_backward(dloss, cache):
     doutside_vectors : ndarray of shape (V, D); only the rows of o and the negatives are
         non-zero, and a row gets one term per occurrence
     """
-    dtype = cache[0].dtype
-    return _negative_sampling_grads(upstream("negative_sampling_loss_backward", dloss, (),
-                                             dtype, "dloss"), cache)
+    return _negative_sampling_grads(dloss, cache)
 
 
 @differentiable("center_vectors", "outside_vectors")
@@ -166,7 +162,7 @@ def skipgram_forward(center_idx, outside_idx, center_vectors, outside_vectors,
     loss : NumPy scalar of the vectors' dtype, the sum over the M outside words
     cache : for `skipgram_backward`
     """
-    check = Args("skipgram_forward")
+    check = Args()
     center_vectors = check.floats("center_vectors", center_vectors, "V D")
     outside_vectors = check.floats("outside_vectors", outside_vectors, "V D")
     center_idx = _word_indices(check, "center_idx", center_idx, "")
@@ -207,7 +203,6 @@ def skipgram_backward(dloss, cache):
     doutside_vectors : ndarray of shape (V, D)
     """
     center_idx, shape, outside_vectors, backward, caches = cache
-    dloss = upstream("skipgram_backward", dloss, (), outside_vectors.dtype, "dloss")
     dcenter_vectors = np.zeros(shape, dtype=outside_vectors.dtype)
     doutside_vectors = np.zeros_like(outside_vectors)
     for word_cache in caches:

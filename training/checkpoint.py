@@ -353,7 +353,7 @@ def _bn_states(model):
     if not isinstance(graph, ComputationalGraph):
         return []
     states = []
-    for gate in graph._structure():
+    for gate in graph.gates_in_order():
         arguments = inspect.signature(gate.forward).bind(*gate.args, **gate.options).arguments
         state = arguments.get("bn_param")
         if not isinstance(state, dict):

@@ -139,7 +139,7 @@ def to_torch(model):
     classes = _classes(torch)
     children, mapping, running = [], [], []
     loss_gate = graph.loss.gate if graph.loss is not None else None
-    for gate in graph._structure():
+    for gate in graph.gates_in_order():
         if gate is loss_gate:
             continue
         module, params, states = _export_gate(torch, classes, graph, gate)
@@ -189,7 +189,7 @@ def _load_into(net, model):
                 or old.dtype != value.dtype:
             raise ValueError(f"{func}: param {name!r} of the model must be a {value.dtype} "
                              f"array of shape {value.shape}, as exported; got {describe(old)}")
-    gates = {gate.name: gate for gate in graph._structure()}
+    gates = {gate.name: gate for gate in graph.gates_in_order()}
     updates = []
     for gate_name, stats in net.gatelab_running_stats().items():
         key = net.running[gate_name][1]

@@ -51,7 +51,7 @@ def test_every_layer_declares_its_differentiable_arguments(name):
     names = declared(spec.forward)
     assert names, f"{name}_forward declares no differentiable argument"
     assert set(names) <= set(inspect.signature(spec.forward).parameters)
-    assert spec.forward.__name__ in spec.backward.forwards
+    assert spec.forward in spec.backward.forwards
     # The declaration, not the dtype of a call, decides: an integer label array passed
     # where the layer expects labels still gets no gradient.
     ex = example(name)
@@ -219,7 +219,7 @@ def test_a_backward_refuses_every_other_layers_cache(name):
             continue
         with pytest.raises(ValueError, match=re.escape(
                 f"{spec.backward.__name__}: cache must be the cache returned by "
-                f"{spec.forward.__name__}; got the cache of {cache.forward}")):
+                f"{spec.forward.__name__}; got the cache of {cache.forward.__name__}")):
             spec.backward(*upstream, cache)
     for bad, shown in ((None, "NoneType"), ((1, 2, 3), "a tuple of length 3"),
                        (np.ones(3), "float64 array of shape (3,)")):
@@ -238,7 +238,8 @@ def test_sandwich_caches_unpack_as_in_cs231n_code():
     dx, dw, db = layers.affine_backward(da, fc_cache)
     np.testing.assert_array_equal(dx, layers.affine_relu_backward(np.ones_like(out),
                                                                   cache)[0])
-    assert isinstance(fc_cache, Cache) and repr(fc_cache) == "<cache of affine_forward>"
+    assert isinstance(fc_cache, Cache)
+    assert repr(fc_cache) == "<cache of affine_forward: (float64 (2, 3), float64 (3, 4))>"
     with pytest.raises(TypeError, match="the cache of relu_forward is opaque"):
         tuple(relu_cache)
 
@@ -251,3 +252,115 @@ def test_batchnorm_backward_alt_takes_batchnorm_forwards_cache():
     for a, b in zip(layers.batchnorm_backward(dout, cache),
                     layers.batchnorm_backward_alt(dout, cache), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+# -- what a decorated backward may return ----------------------------------------------------
+
+def test_a_decorated_backward_returning_a_gradient_of_the_wrong_shape_is_refused_by_name():
+    # db = dout, of shape (N, M), for b of shape (M,): summed silently it would pass a
+    # gradient check; it is the sentence an undecorated pair gets from match_gradients.
+    @layers.contract.differentiable("x", "w", "b")
+    def affine_like_forward(x, w, b):
+        return x @ w + b, (x, w)
+
+    @layers.contract.backward_of(affine_like_forward)
+    def affine_like_backward(dout, cache):
+        x, w = cache
+        return dout @ w.T, x.T @ dout, dout
+
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((4, 2)), rng.standard_normal((2, 3)), rng.standard_normal(3)
+    out, cache = affine_like_forward(x, w, b)
+    sentence = "backward returned a gradient of shape (4, 3) for b, of shape (3,)"
+    with pytest.raises(ValueError, match=re.escape(f"affine_like_backward: {sentence}")):
+        affine_like_backward(rng.standard_normal(out.shape), cache)
+    undecorated = affine_like_backward.__wrapped__(rng.standard_normal(out.shape),
+                                                   cache.inner)
+    grads, problems = layers.contract.match_gradients(undecorated, (x, w, b), [0, 1, 2],
+                                                      ["x", "w", "b"])
+    assert grads is None and problems == [(ValueError, sentence)]
+
+
+def test_a_decorated_backward_returning_too_few_gradients_is_refused_by_name():
+    @layers.contract.differentiable("x", "w")
+    def product_forward(x, w):
+        return x * w, (x, w)
+
+    @layers.contract.backward_of(product_forward)
+    def product_backward(dout, cache):
+        return dout * cache[1]
+
+    out, cache = product_forward(np.ones(3), np.full(3, 2.0))
+    with pytest.raises(ValueError, match=re.escape(
+            "product_backward: backward returned 1 gradient for 2 differentiable arguments "
+            "(x, w)")):
+        product_backward(np.ones(3), cache)
+
+
+@pytest.mark.parametrize("scale", [2.0, 2, np.float32(2.0), np.array(2.0)],
+                         ids=["python float", "python int", "numpy scalar", "0-d array"])
+def test_the_gradient_of_a_0d_argument_the_layer_broadcast_is_summed(scale):
+    @layers.contract.differentiable("x", "scale")
+    def scaled_forward(x, scale):
+        return x * scale, (x, scale)
+
+    @layers.contract.backward_of(scaled_forward)
+    def scaled_backward(dout, cache):
+        x, scale = cache
+        return dout * scale, dout * x      # dscale per element, before summing
+
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    dout = np.array([[0.5, -1.0], [2.0, 0.25]])
+    out, cache = scaled_forward(x, scale)
+    dx, dscale = scaled_backward(dout, cache)
+    np.testing.assert_array_equal(dx, 2.0 * dout)
+    assert isinstance(dscale, np.ndarray) and dscale.shape == ()
+    assert dscale == 0.5 * 1.0 - 1.0 * 2.0 + 2.0 * 3.0 + 0.25 * 4.0   # 5.5
+    # A float32 NumPy scalar keeps its own dtype; integers and Python numbers take the
+    # computation's (float64 here).
+    assert dscale.dtype == (np.float32 if isinstance(scale, np.float32) else np.float64)
+
+
+def test_an_upstream_gradient_is_checked_against_the_output_it_stands_for():
+    x = np.ones((2, 3))
+    out, cache = layers.relu_forward(x)
+    with pytest.raises(ValueError, match=re.escape(
+            "relu_backward: dout must have the shape of the forward output (2, 3); got "
+            "dout.shape = (3, 2)")):
+        layers.relu_backward(np.ones((3, 2)), cache)
+    with pytest.raises(TypeError, match=re.escape(
+            "relu_backward: dout must be a floating-point array; got int64 array of shape "
+            "(2, 3)")):
+        layers.relu_backward(np.ones((2, 3), dtype=np.int64), cache)
+    # The upstream gradient takes the output's dtype, so the gradient keeps x's.
+    assert layers.relu_backward(np.ones((2, 3), np.float32), cache).dtype == np.float64
+    h, cache = layers.lstm_step_forward(*REGISTRY["lstm_step"].example(
+        np.random.default_rng(0)).args)[1:]
+    with pytest.raises(ValueError, match="lstm_step_backward: dnext_c must have the shape"):
+        layers.lstm_step_backward(np.ones(h.shape), np.ones(h.shape[:1]), cache)
+
+
+def test_a_cache_prints_its_maker_and_what_it_holds():
+    x = np.ones((6, 3), np.float32)
+    _, cache = layers.batchnorm_forward(x, np.ones(3, np.float32), np.zeros(3, np.float32),
+                                        {"mode": "train"})
+    shown = repr(cache)
+    assert shown.startswith("<cache of batchnorm_forward: BatchnormCache(mode='train', ")
+    assert "xhat=float32 (6, 3)" in shown and "gamma=float32 (3,)" in shown
+    assert str(cache) == shown
+    assert cache.forward is layers.batchnorm_forward
+
+
+# -- the name in a message -------------------------------------------------------------------
+
+def test_args_names_the_layer_the_user_called_and_needs_a_name_elsewhere():
+    with pytest.raises(ValueError, match=re.escape(
+            "affine_relu_forward: w must have shape (D, M) with D=3 from x (N, d_1, ..., "
+            "d_k); got w.shape = (2, 4)")):
+        layers.affine_relu_forward(np.ones((2, 3)), np.ones((2, 4)), np.ones(4))
+    with pytest.raises(ValueError, match=re.escape("affine_forward: w must have shape")):
+        layers.affine_forward(np.ones((2, 3)), np.ones((2, 4)), np.ones(4))
+    with pytest.raises(TypeError, match=re.escape(
+            "Args() outside a decorated layer needs the function's name")):
+        layers.contract.Args()
+    assert layers.contract.Args("Solver").error("x").args == ("Solver: x",)

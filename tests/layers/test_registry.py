@@ -28,16 +28,29 @@ def forwards_defined_in(module):
             and obj.__module__ == module.__name__]
 
 
-def test_library_has_layers():
-    assert len(LAYER_NAMES) >= 1
+COURSE_LAYERS = ("affine", "relu", "batchnorm", "layernorm", "dropout", "conv", "max_pool",
+                 "spatial_batchnorm", "spatial_groupnorm", "softmax_loss", "svm_loss",
+                 "rnn_step", "rnn", "lstm_step", "lstm", "word_embedding", "temporal_affine",
+                 "temporal_softmax_loss")
+
+
+@pytest.mark.parametrize("name", COURSE_LAYERS)
+def test_the_course_layers_are_registered_under_their_pair_names(name):
+    spec = REGISTRY[name]
+    assert (spec.name, spec.forward.__name__, spec.backward.__name__) == \
+        (name, f"{name}_forward", f"{name}_backward")
+    assert spec.forward is getattr(layers, f"{name}_forward")
+    assert spec.backward is getattr(layers, f"{name}_backward")
 
 
 @pytest.mark.parametrize("module", list(public_modules()), ids=lambda m: m.__name__)
 def test_layers_package_exports_every_public_name(module):
-    # `layers/__init__.py` imports the names explicitly (so editors resolve them); a name
-    # added to a module's __all__ but not there would be missing from `layers`. The
-    # contract and CS224N's functions (plain functions, not pairs) stay in their modules.
-    if module.__name__ in ("layers.contract", "layers.cs224n"):
+    # `layers/__init__.py` star-imports each module and joins their __all__ lists; a
+    # module left out there would be missing from `layers`. The
+    # contract (with its argument checks and dtype promotion) and CS224N's functions
+    # (plain functions, not pairs) stay in their modules.
+    if module.__name__ in ("layers.args", "layers.contract", "layers.promotion",
+                           "layers.cs224n"):
         assert getattr(layers, module.__name__.split(".")[1]) is module
         assert not set(getattr(module, "__all__", ())) & set(layers.__all__)
         return
