@@ -366,9 +366,11 @@ def test_a_failing_fn_is_a_problem_of_the_report(torch):
 # --- the README's example ----------------------------------------------------------------------
 
 def test_readme_torch_examples_print_what_they_claim(torch):
-    """The ```py blocks of the README (they need torch; ```python blocks must not)."""
+    """The README's blocks that import torch (tests/package/test_readme.py runs them too)."""
     text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```py\n(.*?)```(?:\n\nprints\n\n```\n(.*?)```)?", text, re.S)
+    blocks = [(code, printed) for code, printed in re.findall(
+        r"```python\n(.*?)```(?:\n\nprints\n\n```\n(.*?)```)?", text, re.S)
+        if "import torch" in code]
     assert len(blocks) >= 2
     namespace = {"__name__": "readme_torch_examples"}
     for code, printed in blocks:

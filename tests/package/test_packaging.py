@@ -47,7 +47,7 @@ if importlib.util.find_spec("nbformat") is not None:
 NOT_SOURCES = shutil.ignore_patterns(".git", "*.egg-info", "build", "dist", "__pycache__",
                                      "*.py[cod]", ".pytest_cache", ".hypothesis",
                                      ".ruff_cache", ".ipynb_checkpoints", "student", ".venv",
-                                     "venv", ".tox", ".nox")
+                                     "venv", ".tox", ".nox", "_build")
 
 
 def run(command, cwd, env, timeout=900):
@@ -134,6 +134,8 @@ def check_sdist_carries_what_its_tests_read(sdist):
     shipped = {path.relative_to(top).as_posix() for path in top.rglob("*") if path.is_file()}
     assert expected <= shipped, f"missing from the sdist: {sorted(expected - shipped)}"
     assert not any(name.startswith("notebooks/student/") for name in shipped)
+    assert not any(name.startswith(("docs/_build/", "docs/assignments/", "docs/api/generated/"))
+                   for name in shipped)
     assert (top / "LICENSE").read_bytes() == (ROOT / "LICENSE").read_bytes()
 
 
