@@ -1,0 +1,7 @@
+"""Grading of returned assignment notebooks, decided where no student code runs.
+
+A submission's code runs in a child process (in a bubblewrap sandbox on Linux) that answers
+only with plain data (`grading.wire`); the reference notebook, its check cells and hidden
+tests run in the grader's own process (`grading.judge`), which computes every verdict.
+The command is `gatelab-grade` (`grading.cli`).
+"""
