@@ -49,6 +49,7 @@ from grading.wire import Ref, WireError, read_message, write_message  # noqa: E4
 SEED_VARIABLE = "GATELAB_SEED"
 FEEDBACK_CHARACTERS = 400
 POLL_SECONDS = 0.005
+STARTUP_SECONDS = 60
 # The packages whose objects a student's function may be handed (a model to update, a
 # graph): their public attributes and methods, and dicts and lists, nothing else.
 SHARED_PACKAGES = ("layers", "graph", "checks", "training")
@@ -361,7 +362,10 @@ def check_submission(shell, session, exercise, check, reference, timeout):
     for index in range(session.position + 1, stop + 1):
         if index in session.skipped:
             continue
-        endpoint.deadline = time.monotonic() + timeout
+        # A process that has run nothing yet is still starting (Python, NumPy, gatelab):
+        # that is not the student's time.
+        starting = STARTUP_SECONDS if state["position"] == -1 else 0
+        endpoint.deadline = time.monotonic() + timeout + starting
         try:
             endpoint.request("run", source=session.cells[index]["source"])
             error = None
@@ -430,7 +434,7 @@ def run_checkers(shell, runs, check, reference, exercise, timeout, jobs):
             if pid == 0:
                 _checker(shell, session, exercise, check, reference, timeout, write_end)
             os.close(write_end)
-            limit = timeout * (len(session.cells) + 2) + 10
+            limit = timeout * (len(session.cells) + 2) + STARTUP_SECONDS + 10
             running[pid] = (key, session, read_end, time.monotonic() + limit)
         time.sleep(POLL_SECONDS)
         for pid, (key, session, pipe, end) in list(running.items()):
