@@ -264,6 +264,34 @@ def test_a_judge_that_dies_leaves_each_of_its_files_a_reason(tmp_path, monkeypat
         "01_gates_and_circuits", [], "the grading judge stopped with status 1: the judge broke")
 
 
+def test_the_librarys_own_implementation_is_found_in_the_source():
+    assignment = cli.solutions(SOLUTIONS)["03_write_a_layer"]
+    [softplus] = [e for e in assignment.exercises if e.id == "softplus"]
+
+    def found(source):
+        return cli.library_implementation(source, assignment, softplus)
+
+    assert found(answer(assignment.nb, "softplus")) == []
+    assert found("from layers import softplus_forward as f") == ["softplus_forward"]
+    assert found("import layers\nlayers.softplus_backward(d, c)") == ["softplus_backward"]
+    assert found("getattr(layers, 'softplus_backward')") == ["softplus_backward"]
+    assert found("def f(:") == []                         # a syntax error is graded, not read
+    # --library-calls review: status flagged, points left to the teacher.
+    record = {"exercises": [], "total": 0, "max_total": 0}
+    outcomes = {e.id: {"status": "pass", "feedback": "all checks passed"}
+                for e in assignment.exercises}
+    sources = {**cli.answer_sources(assignment.nb, assignment),
+               "softplus": "import layers\nmy_softplus_forward = layers.softplus_forward"}
+    cli._score(record, assignment, sources, outcomes, "review")
+    scored = {e["id"]: (e["status"], e["points"]) for e in record["exercises"]}
+    assert scored["softplus"] == ("flagged", None) and scored["bilinear_forward"] == ("pass", 2)
+    assert (record["total"], record["max_total"]) == (5, 8)
+
+
+def test_feedback_and_names_are_plain_text():
+    assert cli.plain_text("a\x1b[2K\rb\nc\u202ed\u2028e\x00") == "a [2K b c d e "
+
+
 def test_the_table_has_a_row_per_student_and_a_column_per_exercise():
     def record(student, path, notebook, points, manual=None):
         exercises = [{"id": f"e{k}", "points": p, "max_points": 2, "status": "pass" if p
@@ -305,6 +333,16 @@ def class_of(folder):
     (folder / "henry.ipynb").write_text("these are my answers\n")
     write(solution(LAYER), folder / "alice" / LAYER.name)
     write(make_student.student_version(solution(LAYER)), folder / "bob" / LAYER.name)
+    layer = solution(LAYER)
+    write(with_answer(layer, "softplus", answer(layer, "softplus").replace(
+        "dx = dout * sigmoid_forward(x)[0]", "dx = layers.softplus_backward(dout, "
+        "layers.softplus_forward(x)[1])").replace("def my_softplus_forward",
+                                                  "import layers\n\n\ndef my_softplus_forward")),
+          folder / "ivan" / LAYER.name)
+    broken = nbformat.from_dict(nb)
+    first = next(cell for cell in broken.cells if cell.cell_type == "code")
+    first.source += "\nraise RuntimeError('a setup cell fails')"
+    write(broken, folder / "judy.ipynb")
 
 
 def test_a_class_is_graded_end_to_end(tmp_path):
@@ -323,7 +361,8 @@ def test_a_class_is_graded_end_to_end(tmp_path):
     assert sorted(by_file) == ["alice/01_gates_and_circuits.ipynb",
                                "alice/03_write_a_layer.ipynb", "bob.ipynb",
                                "bob/03_write_a_layer.ipynb", "carol.ipynb", "dave.ipynb",
-                               "erin.ipynb", "frank.ipynb", "grace.ipynb", "henry.ipynb"]
+                               "erin.ipynb", "frank.ipynb", "grace.ipynb", "henry.ipynb",
+                               "ivan/03_write_a_layer.ipynb", "judy.ipynb"]
     for record in records:
         assert set(record) == {"student", "path", "notebook", "exercises", "total",
                                "max_total", "error"}
@@ -366,6 +405,19 @@ def test_a_class_is_graded_end_to_end(tmp_path):
     grace = {e["id"]: e for e in by_file["grace.ipynb"]["exercises"]}
     assert grace["my_multiply"]["feedback"] == \
         "the student's process ended while running this exercise"
+    # Restart & Run All stops at a setup cell: said in every exercise's feedback; the
+    # exercises are graded all the same, as nbgrader does (it runs on past errors).
+    assert outcome("judy.ipynb") == full
+    assert all(e["feedback"] == "all checks passed (Restart & Run All of this notebook "
+               "fails: code cell 1 raised RuntimeError: a setup cell fails)"
+               for e in by_file["judy.ipynb"]["exercises"])
+    # The library's own softplus inside the exercise: flagged, no points (the default).
+    ivan = {e["id"]: e for e in by_file["ivan/03_write_a_layer.ipynb"]["exercises"]}
+    assert (ivan["softplus"]["status"], ivan["softplus"]["points"]) == ("flagged", 0)
+    assert ivan["softplus"]["feedback"] == ("calls the library's own softplus_backward, "
+                                            "softplus_forward: no points")
+    assert (ivan["bilinear_forward"]["status"], ivan["bilinear_forward"]["points"]) == \
+        ("pass", 2)
     # Not JSON: a record with the reason, nothing graded.
     henry = by_file["henry.ipynb"]
     assert henry["notebook"] is None and henry["exercises"] == []
