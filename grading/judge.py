@@ -319,7 +319,7 @@ class Session:
         self.cells, self.seed = submission["cells"], submission["seed"]
         self.command, self.env = job["child"], job["env"]
         self.process, self.position = None, -1
-        self.skipped, self.setup = set(), []
+        self.skipped, self.setup, self.answered = set(), [], True
 
     def start(self):
         if self.process is None:
@@ -357,7 +357,8 @@ def check_submission(shell, session, exercise, check, reference, timeout):
         "broken": bool}: the outcome, and what the judge must remember of the session.
     """
     endpoint = Checker(session.read_fd, session.write_fd)
-    state = {"position": session.position, "skip": [], "setup": [], "broken": False}
+    state = {"position": session.position, "skip": [], "setup": [], "broken": False,
+             "answered": session.answered}
     stop = next(i for i, c in enumerate(session.cells) if c["exercise"] == exercise)
     for index in range(session.position + 1, stop + 1):
         if index in session.skipped:
@@ -381,9 +382,13 @@ def check_submission(shell, session, exercise, check, reference, timeout):
                     "not graded: the notebook's process stopped before this exercise"}
         state["position"] = index
         if index == stop and error is not None:
-            return {**state, "status": "error", "feedback": error}
+            return {**state, "status": "error", "feedback": error, "answered": False}
         cell = session.cells[index]
-        if error is not None and cell["exercise"] is None and not cell["check"]:
+        if error is not None and cell["exercise"] is not None:
+            state["answered"] = False
+        # A cell that fails after an unfinished exercise may fail because of it: only a
+        # failure before any exercise did is the notebook's own.
+        elif error is not None and not cell["check"] and state["answered"]:
             state["setup"].append(f"code cell {index + 1} raised {error}")
     endpoint.deadline = time.monotonic() + timeout
     try:
@@ -455,6 +460,7 @@ def run_checkers(shell, runs, check, reference, exercise, timeout, jobs):
             session.position = outcome["position"]
             session.skipped.update(outcome["skip"])
             session.setup += outcome["setup"]
+            session.answered = outcome.get("answered", session.answered)
             if outcome["broken"]:
                 session.stop()
             results[key] = {"status": outcome["status"], "feedback": outcome["feedback"]}
