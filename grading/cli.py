@@ -265,7 +265,8 @@ def run_job(assignment, submissions, options):
         env = {**os.environ, **SINGLE_THREADED, "MPLBACKEND": "Agg",
                "IPYTHONDIR": str(Path(folder) / "ipython")}
         finished = subprocess.run(command(), input=json.dumps(job).encode("utf-8"),
-                                  cwd=folder, env=env, capture_output=True, check=False)
+                                  cwd=folder, env=env, capture_output=True, check=False,
+                                  preexec_fn=sandbox.die_with_parent)
     if finished.returncode == 0:
         try:
             return json.loads(finished.stdout)
@@ -458,7 +459,7 @@ def report(records):
     problems = []
     for record in records:
         if record["error"] is not None:
-            problems.append(f"{record['path']}: not graded: {record['error']}")
+            problems.append(f"{plain_text(record['path'])}: not graded: {record['error']}")
         for exercise in record["exercises"]:
             if exercise["status"] not in ("pass", "manual"):
                 problems.append(f"{record['student']}  "

@@ -44,6 +44,7 @@ if __name__ == "__main__":
 import numpy as np  # noqa: E402
 
 from grading.channel import ChildBroken, Endpoint, StudentError, describe  # noqa: E402
+from grading.sandbox import die_with_parent  # noqa: E402
 from grading.wire import Ref, WireError, read_message, write_message  # noqa: E402
 
 SEED_VARIABLE = "GATELAB_SEED"
@@ -235,6 +236,10 @@ class Checker(Endpoint):
             value = getattr(target, name)
             return ByReference(value) if type(value) in (dict, list) else value
         if op == "setattr":
+            # Only data the object already holds (a model's params): never a method, a
+            # path or a callback that the grader's code would then use.
+            if not isinstance(getattr(target, name, None), (dict, list, np.ndarray)):
+                raise AttributeError(f"{name!r}: only a dict or array attribute can be set")
             setattr(target, name, self.decode(message["value"]))
             return None
         if op == "item":
@@ -327,7 +332,7 @@ class Session:
             self.read_fd, from_child = os.pipe()
             self.process = subprocess.Popen(
                 self.command, stdin=to_child, stdout=from_child, stderr=subprocess.DEVNULL,
-                env=self.env, cwd="/", start_new_session=True)
+                env=self.env, cwd="/", start_new_session=True, preexec_fn=die_with_parent)
             os.close(to_child)
             os.close(from_child)
             self.position = -1
@@ -470,6 +475,7 @@ def run_checkers(shell, runs, check, reference, exercise, timeout, jobs):
 
 def _checker(shell, session, exercise, check, reference, timeout, pipe):
     """In the forked checker: check, write the outcome to the judge, exit."""
+    die_with_parent()
     try:
         outcome = check_submission(shell, session, exercise, check, reference, timeout)
     except BaseException as exc:     # noqa: BLE001 - the checker must always report

@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -380,3 +381,31 @@ def test_without_bubblewrap_the_grader_refuses_and_says_how_to_install_it(tmp_pa
         env={**os.environ, "PATH": str(tmp_path)}, timeout=60)
     assert finished.returncode == 2
     assert "apt-get install bubblewrap" in finished.stderr and "--no-sandbox" in finished.stderr
+
+
+def test_stopping_the_grader_stops_every_submission(tmp_path):
+    """The teacher's Ctrl-C (here SIGKILL, which nothing can catch) in the middle of a
+    class: the judge, the checkers and every sandbox die with the command."""
+    if sandbox.bwrap() is None:
+        pytest.skip("bubblewrap (bwrap) is not installed")
+    nb = solution(GATES)
+    write(with_answer(nb, "by_hand", SPAWN + "spawn('import time; time.sleep(600)', "
+                      "start_new_session=True)\nwhile True:\n    pass\n"),
+          tmp_path / "returned" / "looper.ipynb")
+    write(nb, tmp_path / "returned" / "honest_ann.ipynb")
+    grader = subprocess.Popen(
+        [sys.executable, "-m", "notebooks.grade", str(tmp_path / "returned"), "--key",
+         str(tmp_path / "key"), "--timeout", "60"], cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not survivors() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert survivors(), "the looping student never started"
+    finally:
+        grader.kill()
+        grader.wait()
+    deadline = time.monotonic() + 10
+    while survivors() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert survivors() == []
