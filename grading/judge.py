@@ -159,6 +159,25 @@ class Remote(Ref):
         return f"<{self.__name__}>"
 
 
+class Undefined:
+    """A name the reference exercise defines and the student's cell does not: any use of
+    it in a check raises, never the reference's value."""
+
+    def __init__(self, name):
+        self.__dict__["_name"] = name
+
+    def _missing(self, *args, **kwargs):
+        raise NameError(f"the exercise's cell does not define {self._name}")
+
+    __call__ = __getitem__ = __iter__ = __len__ = __bool__ = __float__ = _missing
+    __repr__ = __str__ = __format__ = _missing
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self._missing()
+
+
 class ByReference:
     """A dict or list of the grader's handed to the student as a handle, so that what the
     student writes into it (a model's params) is seen by the check."""
@@ -401,8 +420,9 @@ def check_submission(shell, session, exercise, check, reference, timeout):
             try:
                 value = endpoint.request("get", name=name)
             except StudentError:
-                return {**state, "status": "error",
-                        "feedback": f"the exercise's cell does not define {name}"}
+                # Not an error yet: the reference's helper variables need not exist in
+                # the student's answer; only a check that uses the name fails.
+                value = Undefined(name)
             if isinstance(value, Remote):
                 value.__dict__.update(__name__=name, __qualname__=name)
                 if callable(right):
@@ -530,7 +550,7 @@ def grade(job):
         for session in sessions:
             session.stop()
     for result, session in zip(results, sessions):
-        result["setup"] = session.setup
+        result["setup"] = list(dict.fromkeys(session.setup))     # a replay finds them again
     return results
 
 

@@ -241,7 +241,8 @@ def test_the_judge_reports_each_way_an_exercise_can_end():
         "fail": {"status": "fail", "feedback": "x is 2.0"},
         "raises": {"status": "error", "feedback": "ValueError: bad value"},
         "syntax": {"status": "error", "feedback": "SyntaxError: invalid syntax (<cell>, line 1)"},
-        "undefined": {"status": "error", "feedback": "the exercise's cell does not define x"},
+        "undefined": {"status": "error", "feedback":
+                      "NameError: the exercise's cell does not define x"},
         "signal": {"status": "error", "feedback": ended},
         "exits": {"status": "error", "feedback": ended},
         "loops": {"status": "timeout", "feedback": "did not finish within 2 s (an endless loop?)"},
