@@ -262,6 +262,7 @@ def grade_class(folder, names, sandboxed):
     for name in names:
         exercise, source = hostile[name]
         write(with_answer(nb, exercise, source), submissions / f"{name}.ipynb")
+    (folder / "key").write_text("a fixed key for the attacks\n")
     package = Path(sandbox.__file__).parent
     watched = [submissions, canary, ROOT / "notebooks", package, Path(np.__file__).parents[1]
                / "gatelab-attack.pth", Path("/tmp/gatelab-attack")]
