@@ -413,8 +413,8 @@ def standardize(x, axes, eps):
 
 # The common path of `standardize` is taken where |mean| <= MEAN_TO_STD * std in every
 # feature: inputs of normalization layers sit well inside (0.5 + 2 * randn has 0.25, ReLU
-# outputs of a standard normal about 0.7). It saves a pass: the shifted path takes 1.2-1.3 times as
-# long (benchmarks/bench_norms.py, last section).
+# outputs of a standard normal about 0.7). It saves a pass: the shifted path takes 1.2-1.3
+# times as long (benchmarks/bench_norms.py, last section).
 MEAN_TO_STD = 4
 
 
