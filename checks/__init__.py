@@ -41,7 +41,7 @@ from .checker import TOLERANCES, assert_gradients, check_layer
 from .graph_check import check_graph
 from .jacobian import analytic_jacobian, jacobian
 from .model_check import check_model
-from .gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
+from .cs231n_helpers import (eval_numerical_gradient, eval_numerical_gradient_array,
                              eval_numerical_gradient_blobs, eval_numerical_gradient_net,
                              grad_check_sparse, rel_error)
 from .report import GradientCheckError, GradReport

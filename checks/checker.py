@@ -13,7 +13,7 @@ gradients: "cannot judge"), and when the forward is not deterministic. Misbehavi
 leaves every gradient right is a warning naming the argument and the user's file and
 line, found by calling the code again on read-only copies (`_raising_line`).
 
-How the pair is called (`checks.calling`). Every forward call gets fresh copies of its
+How the pair is called (`checks.fixed_randomness`). Every forward call gets fresh copies of its
 arrays, nested ones too, in the caller's memory layout: the caller's arrays are never
 touched, the numeric side never sees what a forward writes, and a forward that writes
 into its input (``x -= x.max(...)``) is judged on what it returns, with a warning (it
@@ -69,10 +69,10 @@ import numpy as np
 from layers import contract
 from layers.contract import (argument_names, describe, gradient_list, gradient_positions,
                              is_float_array, is_python_number, match_gradients, pair_name)
-from .calling import FixedCalls, difference, frozen, is_read_only_error, viewed, written
+from .fixed_randomness import FixedCalls, difference, frozen, is_read_only_error, viewed, written
 from .numeric import (JITTER_ULPS, JUMP_STRETCH, Direction, Objective, abs_dot, dot,
                       max_abs_difference, rounding_spread)
-from .patterns import hint
+from .hints import hint
 from .report import FAIL, NO_GRADIENT, PASS, ArgumentResult, GradReport
 
 # Elementwise costs 2 to 4 forward calls per element, directional the same per direction
@@ -151,7 +151,7 @@ def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
         the file and line that raised it, except NotImplementedError (an unfinished
         exercise), which propagates. Parameter dicts are copied before every call, so
         checking never updates running statistics, and NumPy's global random state is
-        the same at every call (`checks.calling`; safe in concurrent threads). The
+        the same at every call (`checks.fixed_randomness`; safe in concurrent threads). The
         keyword names below are the checker's own.
     tol : float, optional
         Pass threshold on the relative error of the float64 gradient: 1e-6 by default.
@@ -466,7 +466,7 @@ class _Check:
         self.dout_names = _upstream_names(self.backward, len(outputs))
 
     def label(self, path):
-        """An argument's label for a path of `checks.calling.fresh`: ``x``,
+        """An argument's label for a path of `checks.fixed_randomness.fresh`: ``x``,
         ``bn_param['running_mean']``."""
         first, *rest = path
         name = self.names[first] if isinstance(first, int) else first
@@ -476,7 +476,7 @@ class _Check:
         """backward on copies of `upstream` and of `cache`, raw result.
 
         Every call gets its own copy of the cache: new containers holding read-only
-        views of its arrays (`checks.calling.viewed`), or once backward is seen writing
+        views of its arrays (`checks.fixed_randomness.viewed`), or once backward is seen writing
         into one of them, a deep copy. A backward that consumes or changes its cache
         (``cache.pop()``) is thus judged by the gradients it returns; the writes into
         douts and cache are noted, with the line that made them (found by calling

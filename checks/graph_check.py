@@ -11,7 +11,7 @@ points at that one.
 
 from layers.contract import argument_names, describe, gradient_positions
 
-from .calling import FixedCalls
+from .fixed_randomness import FixedCalls
 from .checker import (DIRECTIONS, check_layer, check_pair, numbers_as_arrays,
                       validate_options)
 

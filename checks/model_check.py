@@ -11,7 +11,7 @@ its parameters,
 so that `check_layer` checks it with its usual report: one row per parameter, the worst
 elements and a hint. The model checked is a deep copy: the caller's parameters, running
 statistics and dropout state are never touched. Randomness is held fixed as for a layer:
-NumPy's global state is reset before every loss evaluation (`checks.calling`), so a
+NumPy's global state is reset before every loss evaluation (`checks.fixed_randomness`), so a
 dropout drawing from it (CS231n's and gatelab's without a seed) drops the same units at
 every evaluation, and one seeded through ``dropout_param['seed']`` does anyway.
 """

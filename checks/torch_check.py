@@ -25,7 +25,7 @@ then compared with the float64 one for precision.
 
 Randomness and state: torch's CPU generator is put back to one state before every call
 of `fn` (a dropout inside `fn` draws the same mask at every evaluation), and is restored
-when the check ends, as `checks.calling` does for NumPy's global generator. torch draws
+when the check ends, as `checks.fixed_randomness` does for NumPy's global generator. torch draws
 other numbers from one state in float32 and in float64, so in the float64 runs of
 float32 inputs its random functions draw in float32 and cast (`_Float32Draws`): both runs
 drop the same units. A module's parameters and buffers (batch norm's running statistics,
@@ -63,7 +63,8 @@ import inspect
 import numpy as np
 
 from layers.contract import describe
-from .calling import copy_like
+from layers.optional import import_torch
+from .fixed_randomness import copy_like
 from .checker import check_layer
 from .report import NO_GRADIENT
 
@@ -120,7 +121,7 @@ def check_torch(fn, *inputs, **options):
     >>> check_torch(torch.tanh, x).ok
     True
     """
-    torch = _import_torch()
+    torch = import_torch("check_torch")
     if not callable(fn):
         raise TypeError(f"check_torch: fn must be callable (a Function's apply, a module, a "
                         f"function of tensors); got {describe(fn)}")
@@ -165,15 +166,6 @@ def check_torch(fn, *inputs, **options):
         report.raise_if_failed()
     return report
 
-
-def _import_torch():
-    try:
-        import torch
-    except ModuleNotFoundError as exc:
-        raise ModuleNotFoundError(
-            "check_torch needs PyTorch, which is not installed: pip install torch",
-            name="torch") from exc
-    return torch
 
 
 def _check_options(options):
