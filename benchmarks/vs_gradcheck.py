@@ -26,7 +26,7 @@ from checks.report import format_table
 from layers._examples import normal
 from layers.contract import gradient_positions, is_float_array
 from layers.registry import REGISTRY
-from checks.mutations import CATALOGUE, planted
+from mutations import CATALOGUE, planted
 
 GRADCHECKS = {"gradcheck full": {}, "gradcheck fast": {"fast_mode": True}}
 

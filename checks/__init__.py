@@ -15,8 +15,6 @@
   ``python -m checks my_layers.py`` checks it.
 - `jacobian(fn, x)` and `analytic_jacobian(forward, backward, *args)`: full Jacobians of
   small layers, for seeing Jacobian form next to the shape convention.
-- `checks.mutations`: a catalogue of planted backward bugs (a wrong sign, a dropped 1/N,
-  a cache written into, ...), for measuring what a gradient checker catches.
 - CS231n's helpers, unchanged in use: `rel_error`, `eval_numerical_gradient`,
   `eval_numerical_gradient_array`, `eval_numerical_gradient_blobs`,
   `eval_numerical_gradient_net`, `grad_check_sparse`.

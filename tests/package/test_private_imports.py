@@ -94,6 +94,14 @@ def test_no_library_module_uses_another_modules_private_names():
     assert found == {}
 
 
+@pytest.mark.parametrize("catalogue", ["mutations.py", "torch_mutations.py"])
+def test_the_planted_bug_catalogues_use_only_public_names_of_the_library(catalogue):
+    path = ROOT / "benchmarks" / catalogue
+    tree = ast.parse(path.read_text(), filename=str(path))
+    owners = private_names_defined([(package, tree) for package, _, tree in library_sources()])
+    assert private_reaches("benchmarks", tree, owners, set()) == []
+
+
 @pytest.mark.parametrize("source, place", [
     ("from .checker import _as_list\n", "1: from .checker import _as_list"),
     ("from layers.contract import _ABSENT\n", "1: from layers.contract import _ABSENT"),
