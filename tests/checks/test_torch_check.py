@@ -7,18 +7,12 @@ that modifies its upstream gradient, the calling convention, devices, and the me
 without torch. Everything but that last test skips without torch.
 """
 
-import contextlib
-import io
-import re
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from checks import check_torch
-
-ROOT = Path(__file__).resolve().parents[2]
 
 SEEDS = range(12)
 
@@ -360,22 +354,6 @@ def test_a_failing_fn_is_a_problem_of_the_report(torch):
     assert not report.ok
     assert report.problems == ["forward raised TypeError: fn must return a tensor or a tuple "
                                "of tensors; output 0 is float64 array of shape (3,)"]
-
-
-# --- the README's example ----------------------------------------------------------------------
-
-def test_readme_torch_examples_print_what_they_claim(torch):
-    """The ```py blocks of the README (they need torch; ```python blocks must not)."""
-    text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```py\n(.*?)```(?:\n\nprints\n\n```\n(.*?)```)?", text, re.S)
-    assert len(blocks) >= 2
-    namespace = {"__name__": "readme_torch_examples"}
-    for code, printed in blocks:
-        output = io.StringIO()
-        with contextlib.redirect_stdout(output):
-            exec(compile(code, "README.md", "exec"), namespace)
-        if printed:
-            assert output.getvalue() == printed
 
 
 # --- layouts -----------------------------------------------------------------------------------
