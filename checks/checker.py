@@ -13,8 +13,8 @@ gradients: "cannot judge"), and when the forward is not deterministic. Misbehavi
 leaves every gradient right is a warning naming the argument and the user's file and
 line, found by calling the code again on read-only copies (`_raising_line`).
 
-How the pair is called (`checks.fixed_randomness`). Every forward call gets fresh copies of its
-arrays, nested ones too, in the caller's memory layout: the caller's arrays are never
+How the pair is called (`checks.fixed_randomness`). Every forward call gets fresh copies
+of its arrays, nested ones too, in the caller's memory layout: the caller's arrays are never
 touched, the numeric side never sees what a forward writes, and a forward that writes
 into its input (``x -= x.max(...)``) is judged on what it returns, with a warning (it
 breaks a network whose previous layer cached that array). Every backward call gets its
@@ -69,7 +69,8 @@ import numpy as np
 from layers import contract
 from layers.contract import (argument_names, describe, gradient_list, gradient_positions,
                              is_float_array, is_python_number, match_gradients, pair_name)
-from .fixed_randomness import FixedCalls, difference, frozen, is_read_only_error, viewed, written
+from .fixed_randomness import (FixedCalls, difference, frozen, is_read_only_error, viewed,
+                               written)
 from .numeric import (JITTER_ULPS, JUMP_STRETCH, Direction, Objective, abs_dot, dot,
                       max_abs_difference, rounding_spread)
 from .hints import hint
@@ -149,8 +150,8 @@ def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
         the file and line that raised it, except NotImplementedError (an unfinished
         exercise), which propagates. Parameter dicts are copied before every call, so
         checking never updates running statistics, and NumPy's global random state is
-        the same at every call (`checks.fixed_randomness`; safe in concurrent threads). The
-        keyword names below are the checker's own.
+        the same at every call (`checks.fixed_randomness`; safe in concurrent threads).
+        The keyword names below are the checker's own.
     tol, seed, strategy, directions, nudge_kinks, raise_on_fail, name
         The check's options: see `CheckOptions`. `name` is by default the forward's name
         without ``_forward``.

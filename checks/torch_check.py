@@ -25,12 +25,13 @@ then compared with the float64 one for precision.
 
 Randomness and state: torch's CPU generator is put back to one state before every call
 of `fn` (a dropout inside `fn` draws the same mask at every evaluation), and is restored
-when the check ends, as `checks.fixed_randomness` does for NumPy's global generator. torch draws
-other numbers from one state in float32 and in float64, so in the float64 runs of
-float32 inputs its random functions draw in float32 and cast (`_Float32Draws`): both runs
-drop the same units. A module's parameters and buffers (batch norm's running statistics,
-which move at every call in train mode) are restored too. The inputs are never modified,
-and `fn` gets them with their own strides (a transposed or sliced tensor stays so).
+when the check ends, as `checks.fixed_randomness` does for NumPy's global generator.
+torch draws other numbers from one state in float32 and in float64, so in the float64
+runs of float32 inputs its random functions draw in float32 and cast (`_Float32Draws`):
+both runs drop the same units. A module's parameters and buffers (batch norm's running
+statistics, which move at every call in train mode) are restored too. The inputs are
+never modified, and `fn` gets them with their own strides (a transposed or sliced tensor
+stays so).
 
 What is compared: fn's floating-point outputs that require grad (all of them when none
 does, so that a detached fn fails); outputs marked non-differentiable (native batch

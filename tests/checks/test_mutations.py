@@ -1,8 +1,8 @@
 """Mutation testing of the checker: planted backward bugs are caught, correct layers pass.
 
 A fast subset of ``benchmarks/bench_checker.py``: every kind of bug in the catalogue
-(``benchmarks/mutations.py``) planted in a few layers that between them give every kind a place,
-in float64 and float32; and correct layers over 20 seeds.
+(``benchmarks/mutations.py``) planted in a few layers that between them give every kind
+a place, in float64 and float32; and correct layers over 20 seeds.
 """
 
 import doctest
