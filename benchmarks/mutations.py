@@ -57,7 +57,7 @@ The catalogue (``kind``: the mistake; where it is planted):
   ``layer(..., x, ..., x, ...)`` wherever a layer accepts one array for two of its
   arguments, and ``x + layer(x)`` (a residual connection) wherever the output has x's
   shape.
-- ``1e-4 in largest element``: the element of largest |grad| times 1 + 1e-4; every
+- ``1e-4 in largest element``: the element of largest ``|grad|`` times 1 + 1e-4; every
   differentiable argument.
 - ``upstream ignored``: backward run with an all-ones dout instead of the given one (the
   bug an all-ones test upstream cannot see); every site.
@@ -184,10 +184,11 @@ class Bug:
 
     ``backward`` is the corrupted backward (pass it to the checker with ``forward``). It
     records how much it changed the float64 gradients, the ones a checker compares with
-    central differences: ``change`` is the largest |wrong - correct| over its calls,
-    relative to the largest |correct gradient| of the call. For a bug that writes into
-    its cache, "correct" is the backward on a copy of the cache as the forward made it,
-    so a call counts as changed only when the writes of earlier calls changed its result.
+    central differences: ``change`` is the largest ``|wrong - correct|`` over its
+    calls, relative to the largest ``|correct gradient|`` of the call. For a bug that
+    writes into its cache, "correct" is the backward on a copy of the cache as the
+    forward made it, so a call counts as changed only when the writes of earlier calls
+    changed its result.
 
     ``effective`` is True when that change exceeds `RESOLUTION`: a gradient that is 0 in
     exact arithmetic comes out of backward as rounding noise (1e-17 where the layer's
@@ -385,7 +386,7 @@ def _transposed(site, k):
 
 def _one_element(change, largest=False):
     """A ``make`` for `per_argument` applying ``change(value)`` to one element: the one of
-    largest |grad| (found at every call), or a random one (the same at every call)."""
+    largest ``|grad|`` (found at every call), or a random one (the same at every call)."""
     def make(site, k):
         fixed = _fixed_index(site, k)
 

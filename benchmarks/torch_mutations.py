@@ -3,7 +3,7 @@
 The torch counterpart of `mutations` (which plants bugs in gatelab's NumPy pairs): a
 `Layer` is the forward and the hand-written backward of one Function, and a planted bug
 wraps that backward, corrupting its gradients the way a known mistake would; the layer
-itself is never edited. Used by ``tests/test_torch_check.py`` (every bug caught, no false
+itself is never edited. Used by ``tests/checks/test_torch_check.py`` (every bug caught, no false
 alarm) and ``benchmarks/bench_torch_check.py`` (gatelab's `check_torch` next to
 ``torch.autograd.gradcheck``).
 

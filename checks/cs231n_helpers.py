@@ -13,7 +13,7 @@ __all__ = ["eval_numerical_gradient", "eval_numerical_gradient_array",
 
 
 def rel_error(x, y):
-    """max |x - y| / max(1e-8, |x| + |y|), elementwise, as in CS231n.
+    """``max |x - y| / max(1e-8, |x| + |y|)``, elementwise, as in CS231n.
 
     Unlike CS231n's, arrays of different shapes are refused rather than broadcast: a
     (3, 1) against a (3,) would otherwise compare every pair and hide a shape bug.

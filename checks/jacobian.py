@@ -22,7 +22,7 @@ def jacobian(fn, x, h=None):
         ``fn(x) -> ndarray`` (or a scalar), for x of the shape of `x`.
     x : ndarray of floats, shape (d_1, ..., d_k); never modified
     h : float, optional
-        Step; by default eps^(1/3) * max(1, |x_j|) per element.
+        Step; by default ``eps^(1/3) * max(1, |x_j|)`` per element.
 
     Returns
     -------

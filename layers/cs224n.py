@@ -381,8 +381,9 @@ def gradcheck_naive(f, x, gradientText):
 
     Python's ``random`` state is put back before every call of f, so a loss that samples
     (negative sampling, random windows) sees the same samples at every evaluation. The
-    step is 1e-4; an element fails when |numeric - analytic| / max(1, |numeric|,
-    |analytic|) > 1e-5. Prints the assignment's messages.
+    step is 1e-4; an element fails when
+    ``|numeric - analytic| / max(1, |numeric|, |analytic|) > 1e-5``. Prints the
+    assignment's messages.
 
     Parameters
     ----------

@@ -210,7 +210,7 @@ def sigmoid_cross_entropy_loss_forward(x, y):
     Returns
     -------
     loss : NumPy scalar of x's dtype
-        mean over all elements of max(x, 0) - x * y + log1p(exp(-|x|)), which equals
+        mean over all elements of ``max(x, 0) - x * y + log1p(exp(-|x|))``, which equals
         -(y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))) without ever overflowing.
         For x of shape (N,) that is the mean over the batch; PyTorch's
         ``binary_cross_entropy_with_logits`` averages the same way.

@@ -19,7 +19,7 @@ never changed behind the reader's back. ``w`` and ``dw`` are never modified, and
 ``next_w`` and every state array have ``w``'s dtype (float32 stays float32).
 
 Conventions differ between libraries; each docstring names the one used and how it maps to
-``torch.optim`` (``tests/test_torch_optim.py`` checks every mapping against PyTorch).
+``torch.optim`` (``tests/training/test_torch_optim.py`` checks every mapping against PyTorch).
 
 Examples
 --------

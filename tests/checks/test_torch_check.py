@@ -7,12 +7,18 @@ that modifies its upstream gradient, the calling convention, devices, and the me
 without torch. Everything but that last test skips without torch.
 """
 
+import contextlib
+import io
+import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from checks import check_torch
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SEEDS = range(12)
 
@@ -354,6 +360,24 @@ def test_a_failing_fn_is_a_problem_of_the_report(torch):
     assert not report.ok
     assert report.problems == ["forward raised TypeError: fn must return a tensor or a tuple "
                                "of tensors; output 0 is float64 array of shape (3,)"]
+
+
+# --- the README's example ----------------------------------------------------------------------
+
+def test_readme_torch_examples_print_what_they_claim(torch):
+    """The README's blocks that import torch (tests/package/test_readme.py runs them too)."""
+    text = (ROOT / "README.md").read_text()
+    blocks = [(code, printed) for code, printed in re.findall(
+        r"```python\n(.*?)```(?:\n\nprints\n\n```\n(.*?)```)?", text, re.S)
+        if "import torch" in code]
+    assert len(blocks) >= 2
+    namespace = {"__name__": "readme_torch_examples"}
+    for code, printed in blocks:
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            exec(compile(code, "README.md", "exec"), namespace)
+        if printed:
+            assert output.getvalue() == printed
 
 
 # --- layouts -----------------------------------------------------------------------------------

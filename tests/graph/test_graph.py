@@ -133,7 +133,7 @@ def exam_values(rng):
 
 
 def exam_closed_forms(x, w1, w2, y, z1, z2):
-    """The exam problem's closed forms (tests/test_exam_network.py), u the unit step."""
+    """The exam problem's closed forms (tests/graph/test_exam_network.py), u the unit step."""
     u1, u2 = (z1 > 0).astype(float), (z2 > 0).astype(float)
     h1, h2 = np.maximum(z1, 0), np.maximum(z2, 0)
     yhat = np.exp(h2 - h2.max()) / np.exp(h2 - h2.max()).sum()

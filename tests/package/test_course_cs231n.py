@@ -205,7 +205,7 @@ def test_two_layer_net():
     for reg in [0.0, 0.7]:
         model.reg = reg
         # "Errors around e-7 or less"; the biases here (every weight takes seconds, and
-        # tests/test_models.py checks every parameter of the models).
+        # tests/training/test_models.py checks every parameter of the models).
         assert_model_gradients(model, X, y, ["b1", "b2"], 1e-6)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("layers", "graph", "checks", "training")
+PACKAGES = ("layers", "graph", "checks", "training", "grading")
 IN_AN_SDIST = (ROOT / "PKG-INFO").exists()
 # What the sdist's own tests read, beyond the packages: (folder, glob) under the root.
 SHIPPED = [(".", "LICENSE"), (".", "README.md"), ("tests", "**/*.py"), ("notebooks", "*.py"),
@@ -47,7 +47,7 @@ if importlib.util.find_spec("nbformat") is not None:
 NOT_SOURCES = shutil.ignore_patterns(".git", "*.egg-info", "build", "dist", "__pycache__",
                                      "*.py[cod]", ".pytest_cache", ".hypothesis",
                                      ".ruff_cache", ".ipynb_checkpoints", "student", ".venv",
-                                     "venv", ".tox", ".nox")
+                                     "venv", ".tox", ".nox", "_build")
 
 
 def run(command, cwd, env, timeout=900):
@@ -134,6 +134,8 @@ def check_sdist_carries_what_its_tests_read(sdist):
     shipped = {path.relative_to(top).as_posix() for path in top.rglob("*") if path.is_file()}
     assert expected <= shipped, f"missing from the sdist: {sorted(expected - shipped)}"
     assert not any(name.startswith("notebooks/student/") for name in shipped)
+    assert not any(name.startswith(("docs/_build/", "docs/assignments/", "docs/api/generated/"))
+                   for name in shipped)
     assert (top / "LICENSE").read_bytes() == (ROOT / "LICENSE").read_bytes()
 
 

@@ -33,6 +33,15 @@ def test_a_file_named_after_a_sibling_is_named_with_the_fix(tmp_path, hidden, im
     assert "is not a package" not in result.stderr
 
 
+def test_python_m_checks_says_it_too(tmp_path):
+    (tmp_path / "layers.py").write_text("")
+    result = subprocess.run([sys.executable, "-m", "checks"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "ImportError: checks: gatelab's package 'layers' is hidden by the file ./layers.py")
+
+
 def test_a_folder_named_after_a_sibling_is_named_too(tmp_path):
     (tmp_path / "layers").mkdir()          # a namespace package: no __init__.py needed
     result = run_in(tmp_path, "from checks import check_layer")
