@@ -50,6 +50,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -70,6 +71,8 @@ KEY_BYTES = 32
 SINGLE_THREADED = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                  "VECLIB_MAXIMUM_THREADS"), "1")
 FEEDBACK_CHARACTERS = 400
+# What a notebook that shows figures needs of matplotlib (`modules_used`).
+FIGURES = "matplotlib.figure"
 # The library whose own implementation of an exercise a student's cell must not call.
 LIBRARY = "layers"
 
@@ -248,6 +251,33 @@ def code_cells(nb, assignment):
     return cells
 
 
+def modules_used(nb):
+    """The modules that the notebook's shared cells (neither an answer nor a check: the
+    cells a student's copy holds as they are) import at their top level, and
+    matplotlib's figure module when they show figures (a ``%matplotlib`` magic);
+    loaded once in the judge and as each submission's process starts
+    (`grading.sandbox.preload`). Only these cells are read: the solutions and hidden
+    tests tell a student's process nothing, not even what they import."""
+    names = []
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] != "code" or meta.get("solution") or meta.get("grade"):
+            continue
+        if re.search(r"^\s*%matplotlib", cell["source"], re.MULTILINE):
+            names.append(FIGURES)
+        try:
+            tree = ast.parse(re.sub(r"^(\s*)[%!].*$", r"\1pass", cell["source"],
+                                    flags=re.MULTILINE))
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                names += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names.append(node.module)
+    return list(dict.fromkeys(names))
+
+
 def run_job(assignment, submissions, options):
     """Grade the assignment's code exercises for `submissions` [(seed, code cells)] in a
     judge process; its outcomes per submission, or a str saying why there are none."""
@@ -257,9 +287,10 @@ def run_job(assignment, submissions, options):
     for index, cell in enumerate(assignment.nb["cells"]):
         cells.append({"kind": cell["cell_type"], "source": cell["source"],
                       "exercise": answers.get(index), "check": checks.get(index)})
+    modules = modules_used(assignment.nb)
     job = {"cells": cells, "timeout": options.timeout, "jobs": options.jobs,
-           "child": sandbox.command(options.limits, options.sandbox),
-           "env": sandbox.environment(),
+           "child": sandbox.command(options.limits, options.sandbox, modules),
+           "env": sandbox.environment(), "preload": modules,
            "submissions": [{"seed": number, "cells": code} for number, code in submissions]}
     with tempfile.TemporaryDirectory(prefix="gatelab-grade-") as folder:
         env = {**os.environ, **SINGLE_THREADED, "MPLBACKEND": "Agg",

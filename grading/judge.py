@@ -17,8 +17,9 @@ against the reference. A graph the student built is checked against the referenc
 (`check_graph`).
 
 The job: ``{"cells": [{"kind", "source", "exercise", "check"}], "timeout", "jobs",
-"child": [argv], "env": {...}, "submissions": [{"seed", "cells": [{"source",
-"exercise", "check"}]}]}``. The outcome per submission: ``{exercise id: {"status", "feedback"}}``
+"child": [argv], "env": {...}, "preload": [module names] (optional), "submissions":
+[{"seed", "cells": [{"source", "exercise", "check"}]}]}``. The outcome per submission:
+``{exercise id: {"status", "feedback"}}``
 and ``"setup"``: what went wrong in the notebook's other cells.
 """
 
@@ -44,7 +45,7 @@ if __name__ == "__main__":
 import numpy as np  # noqa: E402
 
 from grading.channel import ChildBroken, Endpoint, StudentError, describe  # noqa: E402
-from grading.sandbox import die_with_parent  # noqa: E402
+from grading.sandbox import die_with_parent, preload  # noqa: E402
 from grading.wire import Ref, WireError, read_message, write_message  # noqa: E402
 
 SEED_VARIABLE = "GATELAB_SEED"
@@ -510,6 +511,7 @@ def _checker(shell, session, exercise, check, reference, timeout, pipe):
 def grade(job):
     """Run `job` (module docstring); one dict of outcomes per submission."""
     shell = make_shell()
+    preload(job.get("preload", []))
     cells = job["cells"]
     sessions = [Session(submission, job) for submission in job["submissions"]]
     results = [{} for _ in sessions]

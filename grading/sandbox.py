@@ -41,7 +41,7 @@ def environment():
             "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def command(limits, sandbox=True):
+def command(limits, sandbox=True, modules=()):
     """argv of a submission's process.
 
     Parameters
@@ -52,12 +52,15 @@ def command(limits, sandbox=True):
         value is no limit.
     sandbox : bool
         Run under bubblewrap (`bwrap` must be installed).
+    modules : sequence of str
+        Modules the process imports as it starts, before it runs any student code and
+        after its limits are set (`preload`).
     """
     limits = dict(limits)
     if limits.get("nproc") is not None:
         # The kernel counts every process of the real user; the sandbox's uid is mapped.
         limits["nproc"] += _processes_of_user()
-    python = [sys.executable, "-I", str(STUDENT), json.dumps(limits)]
+    python = [sys.executable, "-I", str(STUDENT), json.dumps(limits), json.dumps(list(modules))]
     if not sandbox:
         return python
     argv = [bwrap(), "--unshare-all", "--unshare-user", "--uid", NOBODY, "--gid", NOBODY,
@@ -102,6 +105,22 @@ def _font_lists():
     except ImportError:
         return []
     return sorted(Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))
+
+
+def preload(names):
+    """Import the modules `names` (dotted names), skipping any that fails to import: the
+    notebook's own import then reports it where it belongs.
+
+    A submission's process imports what its notebook will need (NumPy, gatelab,
+    matplotlib: most of its time) while the process starts, all submissions' at once
+    and beside the reference notebook, instead of one exercise after another; the judge
+    imports them before it forks its checkers, so that no checker imports them again.
+    """
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:       # noqa: BLE001 - any failure is the notebook's to report
+            pass
 
 
 def die_with_parent():

@@ -1,12 +1,14 @@
 """The student's process: runs the cells of one submitted notebook and answers the
 grader's calls with plain data. Started by the grader as ``python -I -m grading.student
-LIMITS`` (inside bubblewrap on Linux); stdin and stdout are the pipes to the grader.
+LIMITS [MODULES]`` (inside bubblewrap on Linux); stdin and stdout are the pipes to the grader.
 
 Nothing here is trusted: the student's code runs in this process and may replace any of
 it. The grader believes no status from here, only values, which it checks (`grading.wire`).
 
 LIMITS is JSON ``{"memory": bytes, "cpu": seconds, "fsize": bytes, "nproc": count}``
-(null: no limit), applied with setrlimit before any student code runs.
+(null: no limit), applied with setrlimit before any student code runs. MODULES, optional,
+is a JSON list of the modules to import next, still before any student code runs
+(`grading.sandbox.preload`).
 """
 
 import builtins
@@ -21,6 +23,7 @@ if __name__ == "__main__":      # run as a file: gatelab's packages sit beside t
     sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from grading.channel import Endpoint, describe  # noqa: E402
+from grading.sandbox import preload  # noqa: E402
 from grading.wire import Ref, WireError, read_message  # noqa: E402
 
 # A magic (%matplotlib inline) or shell escape (!pip ...) is IPython syntax: grading runs
@@ -132,6 +135,7 @@ def main(argv=None):
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     try:
+        preload(json.loads(argv[1]) if len(argv) > 1 else [])
         Notebook(read_fd, write_fd).run()
     except BaseException as exc:     # noqa: BLE001 - say why, if the pipe still works
         sys.__stderr__.write(describe(exc))

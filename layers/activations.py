@@ -25,7 +25,6 @@ options such as ``alpha`` are constants: they get no gradient.
 import math
 
 import numpy as np
-from scipy.special import erf
 
 from . import _numerics
 from ._examples import away_from, dims, normal
@@ -230,6 +229,10 @@ def gelu_backward(dout, cache):
 
 
 def _normal_cdf(x):
+    # Imported here: scipy.special takes longer to import than the rest of the library,
+    # and only GELU needs it.
+    from scipy.special import erf
+
     return 0.5 * (1 + erf(x / SQRT_2))
 
 

@@ -289,6 +289,39 @@ def test_the_librarys_own_implementation_is_found_in_the_source():
     assert (record["total"], record["max_total"]) == (5, 8)
 
 
+def test_the_modules_to_preload_come_from_the_shared_cells_only():
+    assert cli.modules_used(solution(GATES)) == [
+        "matplotlib.figure", "os", "numpy", "checks", "graph", "layers"]
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import json, colorsys as c\nfrom email import utils\n"
+                                  "from . import here\nif x:\n    import wave\n!ls"),
+        nbformat.v4.new_code_cell("import secret_of_the_solution", metadata={
+            "nbgrader": {"solution": True, "grade": False}}),
+        nbformat.v4.new_code_cell("import secret_of_the_hidden_tests", metadata={
+            "nbgrader": {"solution": False, "grade": True}}),
+        nbformat.v4.new_code_cell("import broken("),
+    ])
+    # No %matplotlib magic: no figures; a nested or relative import is not preloaded.
+    assert cli.modules_used(nb) == ["json", "colorsys", "email"]
+
+
+def test_a_submissions_process_preloads_its_modules_before_any_cell():
+    """The modules are in sys.modules before the first cell runs; one that does not
+    exist is skipped (the notebook's own import reports it)."""
+    command = sandbox.command(sandbox.DEFAULT_LIMITS, sandbox.bwrap() is not None,
+                              ["no_such_module_anywhere", "colorsys"])
+    session = judge.Session({"cells": [], "seed": 1},
+                            {"child": command, "env": sandbox.environment()})
+    session.start()
+    try:
+        endpoint = judge.Checker(session.read_fd, session.write_fd)
+        endpoint.request("run", source="import sys\nfound = sorted(\n"
+                         "    {'colorsys', 'no_such_module_anywhere'} & set(sys.modules))")
+        assert endpoint.request("get", name="found") == ["colorsys"]
+    finally:
+        session.stop()
+
+
 def test_feedback_and_names_are_plain_text():
     assert cli.plain_text("a\x1b[2K\rb\nc\u202ed\u2028e\x00") == "a [2K b c d e "
 
