@@ -10,7 +10,8 @@ name in each package's ``__all__``. The assignment notebooks are rendered as stu
 them: their student versions are made from the solution notebooks when the build starts
 with the outputs of the completed notebooks (`make_assignment_pages`); the pages with code
 (getting started, the worked examples) are executed by myst-nb. Every output shown is
-real, and an error that no cell is marked to expect fails the build.
+real, and an error that no cell is marked to expect fails the build. The other pages'
+Python blocks, each followed by what it prints, are run by tests/package/test_readme.py.
 """
 
 import hashlib
