@@ -6,7 +6,7 @@
 
 Sections (``--only`` picks some):
 
-- ``mutations``: every (planted bug, site) pair of `checks.mutations.CATALOGUE` on the
+- ``mutations``: every (planted bug, site) pair of `mutations.CATALOGUE` on the
   registered example inputs (seed 0; ``--mutation-seeds`` for more), float64 and float32,
   through `check_layer`. A bug whose corrupted gradients equal the correct ones, or differ
   only by rounding noise, planted nothing and is left out (and counted). A site whose
@@ -44,7 +44,7 @@ import numpy as np
 from checks import check_layer
 from checks.report import format_table
 from layers.registry import REGISTRY
-from checks.mutations import CATALOGUE, planted
+from mutations import CATALOGUE, planted
 
 ROOT = Path(__file__).resolve().parent.parent
 DTYPES = ("float64", "float32")

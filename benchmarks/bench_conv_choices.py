@@ -29,7 +29,7 @@ from _timing import add_threads_option, median_times, pin_threads
 
 MB = 1 << 20
 WHOLE = 1 << 40        # more bytes than any batch: one chunk
-CHUNKS_MB = (0.5, 1, 4, 64)
+CHUNKS_MB = (0.5, 1, 4, 8, 16, 64)
 CONV_SHAPE, CONV_F = (64, 32, 32, 32), 64
 SMALL_SHAPE, SMALL_F = (16, 3, 32, 32), 32
 POOL_SHAPE = (64, 32, 32, 32)

@@ -11,12 +11,12 @@
 - `check_torch(fn, *inputs)`: the same check for PyTorch code (a custom
   ``torch.autograd.Function``, a module), with gradcheck's calling convention; torch is
   imported only when it is called.
+- `CheckOptions`: the options the four take as keyword arguments (``tol``, ``seed``,
+  ``strategy``, ...), documented once.
 - `register`: register a pair with a builder of example inputs, so that
   ``python -m checks my_layers.py`` checks it.
 - `jacobian(fn, x)` and `analytic_jacobian(forward, backward, *args)`: full Jacobians of
   small layers, for seeing Jacobian form next to the shape convention.
-- `checks.mutations`: a catalogue of planted backward bugs (a wrong sign, a dropped 1/N,
-  a cache written into, ...), for measuring what a gradient checker catches.
 - CS231n's helpers, unchanged in use: `rel_error`, `eval_numerical_gradient`,
   `eval_numerical_gradient_array`, `eval_numerical_gradient_blobs`,
   `eval_numerical_gradient_net`, `grad_check_sparse`.
@@ -41,15 +41,17 @@ from .checker import TOLERANCES, assert_gradients, check_layer
 from .graph_check import check_graph
 from .jacobian import analytic_jacobian, jacobian
 from .model_check import check_model
-from .gradient_check import (eval_numerical_gradient, eval_numerical_gradient_array,
+from .options import CheckOptions
+from .cs231n_helpers import (eval_numerical_gradient, eval_numerical_gradient_array,
                              eval_numerical_gradient_blobs, eval_numerical_gradient_net,
                              grad_check_sparse, rel_error)
 from .report import GradientCheckError, GradReport
 from .torch_check import check_torch
 
 __all__ = [
-    "Example", "GradReport", "GradientCheckError", "TOLERANCES", "analytic_jacobian",
-    "assert_gradients", "check_graph", "check_layer", "check_model", "check_torch",
+    "CheckOptions", "Example", "GradReport", "GradientCheckError", "TOLERANCES",
+    "analytic_jacobian", "assert_gradients", "check_graph", "check_layer", "check_model",
+    "check_torch",
     "eval_numerical_gradient", "eval_numerical_gradient_array",
     "eval_numerical_gradient_blobs", "eval_numerical_gradient_net", "grad_check_sparse",
     "jacobian", "register", "rel_error",

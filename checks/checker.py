@@ -13,8 +13,8 @@ gradients: "cannot judge"), and when the forward is not deterministic. Misbehavi
 leaves every gradient right is a warning naming the argument and the user's file and
 line, found by calling the code again on read-only copies (`_raising_line`).
 
-How the pair is called (`checks.calling`). Every forward call gets fresh copies of its
-arrays, nested ones too, in the caller's memory layout: the caller's arrays are never
+How the pair is called (`checks.fixed_randomness`). Every forward call gets fresh copies
+of its arrays, nested ones too, in the caller's memory layout: the caller's arrays are never
 touched, the numeric side never sees what a forward writes, and a forward that writes
 into its input (``x -= x.max(...)``) is judged on what it returns, with a warning (it
 breaks a network whose previous layer cached that array). Every backward call gets its
@@ -59,9 +59,9 @@ rounding noise by itself.
 import copy
 import hashlib
 import inspect
-import numbers
 import os
 import traceback
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -69,10 +69,12 @@ import numpy as np
 from layers import contract
 from layers.contract import (argument_names, describe, gradient_list, gradient_positions,
                              is_float_array, is_python_number, match_gradients, pair_name)
-from .calling import FixedCalls, difference, frozen, is_read_only_error, viewed, written
+from .fixed_randomness import (FixedCalls, difference, frozen, is_read_only_error, viewed,
+                               written)
 from .numeric import (JITTER_ULPS, JUMP_STRETCH, Direction, Objective, abs_dot, dot,
                       max_abs_difference, rounding_spread)
-from .patterns import hint
+from .hints import hint
+from .options import DIRECTIONS, CheckOptions
 from .report import FAIL, NO_GRADIENT, PASS, ArgumentResult, GradReport
 
 # Elementwise costs 2 to 4 forward calls per element, directional the same per direction
@@ -81,9 +83,6 @@ from .report import FAIL, NO_GRADIENT, PASS, ArgumentResult, GradReport
 # ``python -m checks`` over the whole library within seconds, and resolves every element
 # of the small example inputs the layers register.
 ELEMENTWISE_MAX = 512
-# Four independent directions miss a relative error of 1e-4 with probability ~3e-8
-# (module docstring).
-DIRECTIONS = 4
 WORST_SHOWN = 5
 # Elements compared one by one after a bisection, besides the ones it ends on: enough
 # for a hint to see a pattern (a factor, a sign) in a sample.
@@ -151,35 +150,45 @@ def check_layer(forward, backward, *args, tol=None, seed=0, strategy="auto",
         the file and line that raised it, except NotImplementedError (an unfinished
         exercise), which propagates. Parameter dicts are copied before every call, so
         checking never updates running statistics, and NumPy's global random state is
-        the same at every call (`checks.calling`; safe in concurrent threads). The
-        keyword names below are the checker's own.
-    tol : float, optional
-        Pass threshold on the relative error of the float64 gradient: 1e-6 by default.
-    seed : int
-        Seed of the random upstream gradient and directions.
-    strategy : {"auto", "elementwise", "directional"}
-        "auto": elementwise for arguments of at most `ELEMENTWISE_MAX` elements.
-    directions : int
-        Random directions per argument for the directional strategy.
-    nudge_kinks : bool
-        When elements sit at kinks, move them up by 20 or more steps (different amounts,
-        so that ties break) and check again; the report says how many were moved.
-    raise_on_fail : bool
-        Raise `GradientCheckError` (an AssertionError whose message is the report).
-    name : str, optional
-        Name shown in the report; by default the forward's name without ``_forward``.
+        the same at every call (`checks.fixed_randomness`; safe in concurrent threads).
+        The keyword names below are the checker's own.
+    tol, seed, strategy, directions, nudge_kinks, raise_on_fail, name
+        The check's options: see `CheckOptions`. `name` is by default the forward's name
+        without ``_forward``.
 
     Returns
     -------
     GradReport
         ``report.ok``, ``print(report)``, ``report.plot()``.
     """
-    validate_options("check_layer", tol, strategy, directions)
+    options = CheckOptions(tol=tol, seed=seed, strategy=strategy, directions=directions,
+                           nudge_kinks=nudge_kinks, raise_on_fail=raise_on_fail, name=name,
+                           caller="check_layer")
+    return check_layer_with(options, forward, backward, args, kwargs)
+
+
+def check_layer_with(options, forward, backward, args, kwargs):
+    """`check_layer` with its options made: what every entry point that checks a pair of
+    its own making calls (`check_graph` for each gate, `check_torch`).
+
+    Parameters
+    ----------
+    options : CheckOptions
+    forward, backward
+        As for `check_layer`.
+    args : sequence
+        The forward's positional arguments.
+    kwargs : dict
+        The forward's keyword arguments.
+
+    Returns
+    -------
+    GradReport
+    """
     args = numbers_as_arrays(forward, args)
     report = check_pair(forward, backward, args, kwargs, argument_names(forward, len(args)),
-                        name or _layer_name(forward), tol=tol, seed=seed, strategy=strategy,
-                        directions=directions, nudge_kinks=nudge_kinks)
-    if raise_on_fail:
+                        options.name or _layer_name(forward), options)
+    if options.raise_on_fail:
         report.raise_if_failed()
     return report
 
@@ -216,19 +225,7 @@ def assert_gradients(forward, backward, *args, **kwargs):
     return check_layer(forward, backward, *args, raise_on_fail=True, **kwargs)
 
 
-def validate_options(func, tol, strategy, directions):
-    """Refuse checker options out of range, naming `func`, the user's entry point."""
-    if strategy not in ("auto", "elementwise", "directional"):
-        raise ValueError(f"{func}: strategy must be 'auto', 'elementwise' or "
-                         f"'directional'; got {strategy!r}")
-    if tol is not None and (not isinstance(tol, numbers.Real) or not 0 < tol < 1):
-        raise ValueError(f"{func}: tol must be a number in (0, 1); got {tol!r}")
-    if not isinstance(directions, numbers.Integral) or directions < 1:
-        raise ValueError(f"{func}: directions must be an integer >= 1; got {directions!r}")
-
-
-def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=0,
-               strategy="auto", directions=DIRECTIONS, nudge_kinks=False, watch_cache=True):
+def check_pair(forward, backward, args, kwargs, names, layer, options, *, watch_cache=True):
     """`check_layer` with the arguments' names given: the engine under every entry point.
 
     Parameters
@@ -239,6 +236,9 @@ def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=
         One per argument, shown in the report's rows.
     layer : str
         The report's title.
+    options : CheckOptions
+        `tol`, `seed`, `strategy`, `directions` and `nudge_kinks` are used here;
+        `raise_on_fail` and `name` are the entry point's to apply.
     watch_cache : bool
         Warn when backward writes into its cache (a graph's backward records its
         gradients in the run it is given, by design: it passes False).
@@ -250,11 +250,12 @@ def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=
     positions = gradient_positions(forward, args)
     floats = [np.asarray(a) for a in args if is_float_array(a)]
     dtype = np.result_type(*floats) if floats else FLOAT64
+    tol = options.tol
     report = GradReport(layer, dtype.name, TOLERANCES[FLOAT64] if tol is None else tol)
     originals = _snapshot(args, kwargs, names)
     calls = FixedCalls(forward, args, kwargs)
-    check = _Check(report, calls, backward, args, kwargs, names, positions, seed, strategy,
-                   directions, watch_cache)
+    check = _Check(report, calls, backward, args, kwargs, names, positions, options,
+                   watch_cache)
     try:
         with calls:
             objective = check.run()
@@ -262,11 +263,11 @@ def check_pair(forward, backward, args, kwargs, names, layer, *, tol=None, seed=
         report.problems += _modified(originals)
         report.warnings += check.warnings()
         report.notes += check.notes()
-    if nudge_kinks and objective is not None and any(a.kinks for a in report.arguments):
+    kinks = any(a.kinks for a in report.arguments)
+    if options.nudge_kinks and objective is not None and kinks:
         nudged, moved = _nudged(args, report, objective, names)
-        report = check_pair(forward, backward, nudged, kwargs, names, layer, tol=tol,
-                            seed=seed, strategy=strategy, directions=directions,
-                            watch_cache=watch_cache)
+        report = check_pair(forward, backward, nudged, kwargs, names, layer,
+                            replace(options, nudge_kinks=False), watch_cache=watch_cache)
         report.notes.append(f"{moved} elements at kinks were moved 20 or more steps up and "
                             "the check was run again at the moved inputs")
     return report
@@ -329,12 +330,12 @@ class _Check:
     drawn, `upstream` (one random upstream gradient per output).
     """
 
-    def __init__(self, report, calls, backward, args, kwargs, names, positions, seed,
-                 strategy, directions, watch_cache=True):
+    def __init__(self, report, calls, backward, args, kwargs, names, positions, options,
+                 watch_cache=True):
         self.report, self.calls, self.backward = report, calls, backward
         self.args, self.kwargs, self.names, self.positions = args, kwargs, names, positions
-        self.seed, self.strategy, self.directions = seed, strategy, directions
-        self.rng = np.random.default_rng([seed, UPSTREAM_SALT])
+        self.strategy, self.directions = options.strategy, options.directions
+        self.rng = np.random.default_rng([options.seed, UPSTREAM_SALT])
         self.upstream = None
         self.dout_names = None
         self.douts_modified = {}  # output -> where backward wrote into its dout
@@ -466,7 +467,7 @@ class _Check:
         self.dout_names = _upstream_names(self.backward, len(outputs))
 
     def label(self, path):
-        """An argument's label for a path of `checks.calling.fresh`: ``x``,
+        """An argument's label for a path of `checks.fixed_randomness.fresh`: ``x``,
         ``bn_param['running_mean']``."""
         first, *rest = path
         name = self.names[first] if isinstance(first, int) else first
@@ -476,7 +477,7 @@ class _Check:
         """backward on copies of `upstream` and of `cache`, raw result.
 
         Every call gets its own copy of the cache: new containers holding read-only
-        views of its arrays (`checks.calling.viewed`), or once backward is seen writing
+        views of its arrays (`checks.fixed_randomness.viewed`), or once backward is seen writing
         into one of them, a deep copy. A backward that consumes or changes its cache
         (``cache.pop()``) is thus judged by the gradients it returns; the writes into
         douts and cache are noted, with the line that made them (found by calling

@@ -9,11 +9,13 @@ forward is named, one line per gate, so a graph of correct gates and one wrong o
 points at that one.
 """
 
+from dataclasses import replace
+
 from layers.contract import argument_names, describe, gradient_positions
 
-from .calling import FixedCalls
-from .checker import (DIRECTIONS, check_layer, check_pair, numbers_as_arrays,
-                      validate_options)
+from .fixed_randomness import FixedCalls
+from .checker import check_layer_with, check_pair, numbers_as_arrays
+from .options import DIRECTIONS, CheckOptions
 
 __all__ = ["check_graph"]
 
@@ -29,7 +31,8 @@ def check_graph(graph, *, tol=None, seed=0, strategy="auto", directions=DIRECTIO
         one `backward` starts from. The graph's last forward and backward passes are
         left as they were.
     tol, seed, strategy, directions, nudge_kinks, raise_on_fail
-        As for `checks.check_layer` (an input of the graph cannot share these names).
+        The check's options: see `CheckOptions` (an input of the graph cannot share these
+        names). The report is named after the graph.
     localize : bool
         When the graph's gradient is wrong, check every gate at the values it saw in a
         forward pass at `feeds`, and list them in ``report.gates`` (printed one line per
@@ -58,14 +61,15 @@ def check_graph(graph, *, tol=None, seed=0, strategy="auto", directions=DIRECTIO
     if not isinstance(graph, ComputationalGraph):
         raise TypeError(f"check_graph: graph must be a ComputationalGraph (its first "
                         f"argument); got {describe(graph)}")
-    validate_options("check_graph", tol, strategy, directions)
+    options = CheckOptions(tol=tol, seed=seed, strategy=strategy, directions=directions,
+                           nudge_kinks=nudge_kinks, raise_on_fail=raise_on_fail,
+                           caller="check_graph")
     forward, backward = graph.as_layer()
     args = numbers_as_arrays(forward, graph.layer_args(**feeds))
-    options = dict(tol=tol, seed=seed, strategy=strategy, directions=directions)
     # The graph's backward records every gradient in the run it is given, by design: a
     # write into the cache that is no misbehaviour.
     report = check_pair(forward, backward, args, {}, argument_names(forward, len(args)),
-                        graph.name, nudge_kinks=nudge_kinks, watch_cache=False, **options)
+                        graph.name, options, watch_cache=False)
     if localize and not report.ok:
         try:
             calls = _gate_calls(graph, forward, args)
@@ -73,10 +77,12 @@ def check_graph(graph, *, tol=None, seed=0, strategy="auto", directions=DIRECTIO
             report.notes.append(f"gates not checked one by one: the forward pass raised "
                                 f"{type(exc).__name__}")
             calls = []
-        report.gates = [(gate.where, check_layer(gate.forward, gate.backward, *values,
-                                                 name=gate.name, **options, **gate.options))
+        per_gate = replace(options, nudge_kinks=False, raise_on_fail=False)
+        report.gates = [(gate.where, check_layer_with(replace(per_gate, name=gate.name),
+                                                      gate.forward, gate.backward, values,
+                                                      gate.options))
                         for gate, values in calls]
-    if raise_on_fail:
+    if options.raise_on_fail:
         report.raise_if_failed()
     return report
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from layers.contract import gradient_positions
 
-from .calling import FixedCalls
+from .fixed_randomness import FixedCalls
 
 
 def jacobian(fn, x, h=None):

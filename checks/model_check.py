@@ -11,7 +11,7 @@ its parameters,
 so that `check_layer` checks it with its usual report: one row per parameter, the worst
 elements and a hint. The model checked is a deep copy: the caller's parameters, running
 statistics and dropout state are never touched. Randomness is held fixed as for a layer:
-NumPy's global state is reset before every loss evaluation (`checks.calling`), so a
+NumPy's global state is reset before every loss evaluation (`checks.fixed_randomness`), so a
 dropout drawing from it (CS231n's and gatelab's without a seed) drops the same units at
 every evaluation, and one seeded through ``dropout_param['seed']`` does anyway.
 """
@@ -23,7 +23,8 @@ import numpy as np
 
 from layers.contract import describe
 
-from .checker import DIRECTIONS, check_pair, validate_options
+from .checker import check_pair
+from .options import DIRECTIONS, CheckOptions
 
 __all__ = ["check_model"]
 
@@ -43,8 +44,9 @@ def check_model(model, X, y, *, tol=None, seed=0, strategy="auto", directions=DI
     y : ndarray of shape (N, ...)
         The labels (or captions), as ``model.loss`` takes them.
     tol, seed, strategy, directions, raise_on_fail
-        As for `checks.check_layer`. A model built in float64 is checked against the
-        float64 tolerance; CS231n checks its models in float64 for this reason.
+        The check's options: see `CheckOptions`. A model built in float64 is checked
+        against the float64 tolerance; CS231n checks its models in float64 for this
+        reason. The report is named after the model's class.
 
     Returns
     -------
@@ -61,7 +63,8 @@ def check_model(model, X, y, *, tol=None, seed=0, strategy="auto", directions=DI
     >>> check_model(model, rng.standard_normal((6, 4)), rng.integers(0, 3, 6)).ok
     True
     """
-    validate_options("check_model", tol, strategy, directions)
+    options = CheckOptions(tol=tol, seed=seed, strategy=strategy, directions=directions,
+                           raise_on_fail=raise_on_fail, caller="check_model")
     params = getattr(model, "params", None)
     if not isinstance(params, Mapping) or not callable(getattr(model, "loss", None)):
         raise TypeError(f"check_model: model must have a params dict and a loss(X, y) "
@@ -75,9 +78,8 @@ def check_model(model, X, y, *, tol=None, seed=0, strategy="auto", directions=DI
     names = list(working.params)
     forward, backward = _as_pair(working, names, X, y)
     report = check_pair(forward, backward, [working.params[name] for name in names], {},
-                        names, type(model).__name__, tol=tol, seed=seed, strategy=strategy,
-                        directions=directions)
-    if raise_on_fail:
+                        names, type(model).__name__, options)
+    if options.raise_on_fail:
         report.raise_if_failed()
     return report
 

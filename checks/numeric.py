@@ -222,7 +222,7 @@ class Objective:
 
     Parameters
     ----------
-    calls : checks.calling.FixedCalls
+    calls : checks.fixed_randomness.FixedCalls
         The layer's forward, called with float64 copies of the differentiable arguments.
     args : sequence
         The forward's positional arguments (never modified).

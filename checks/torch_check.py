@@ -25,12 +25,13 @@ then compared with the float64 one for precision.
 
 Randomness and state: torch's CPU generator is put back to one state before every call
 of `fn` (a dropout inside `fn` draws the same mask at every evaluation), and is restored
-when the check ends, as `checks.calling` does for NumPy's global generator. torch draws
-other numbers from one state in float32 and in float64, so in the float64 runs of
-float32 inputs its random functions draw in float32 and cast (`_Float32Draws`): both runs
-drop the same units. A module's parameters and buffers (batch norm's running statistics,
-which move at every call in train mode) are restored too. The inputs are never modified,
-and `fn` gets them with their own strides (a transposed or sliced tensor stays so).
+when the check ends, as `checks.fixed_randomness` does for NumPy's global generator.
+torch draws other numbers from one state in float32 and in float64, so in the float64
+runs of float32 inputs its random functions draw in float32 and cast (`_Float32Draws`):
+both runs drop the same units. A module's parameters and buffers (batch norm's running
+statistics, which move at every call in train mode) are restored too. The inputs are
+never modified, and `fn` gets them with their own strides (a transposed or sliced tensor
+stays so).
 
 What is compared: fn's floating-point outputs that require grad (all of them when none
 does, so that a detached fn fails); outputs marked non-differentiable (native batch
@@ -59,18 +60,20 @@ torch is imported when `check_torch` is called: gatelab itself does not need it.
 import contextlib
 import copy
 import inspect
+from dataclasses import replace
 
 import numpy as np
 
 from layers.contract import describe
-from .calling import copy_like
-from .checker import check_layer
+from layers.optional import import_torch
+from .fixed_randomness import copy_like
+from .checker import check_layer_with
+from .options import CheckOptions
 from .report import NO_GRADIENT
 
 __all__ = ["check_torch"]
 
 CHECKED_DTYPES = ("float32", "float64")
-OPTIONS = ("tol", "seed", "strategy", "directions", "nudge_kinks", "raise_on_fail", "name")
 GRADCHECK_OPTIONS = ("eps", "atol", "rtol", "raise_exception", "nondet_tol",
                      "check_undefined_grad", "check_grad_dtypes", "check_batched_grad",
                      "check_batched_forward_grad", "check_forward_ad", "check_backward_ad",
@@ -93,10 +96,9 @@ def check_torch(fn, *inputs, **options):
         is and gets no gradient. One tuple or list of inputs is also accepted, as
         gradcheck takes them: ``check_torch(fn, (x, w))``.
     **options
-        `check_layer`'s options: ``tol`` (1e-6 by default), ``seed``, ``strategy``
-        ("auto", "elementwise", "directional"), ``directions``, ``nudge_kinks``,
-        ``raise_on_fail``, ``name`` (by default the Function's, module's or function's
-        name).
+        The check's options, by keyword (``tol``, ``seed``, ``strategy``, ``directions``,
+        ``nudge_kinks``, ``raise_on_fail``, ``name``): see `CheckOptions`. `name` is by
+        default the Function's, module's or function's name.
 
     Returns
     -------
@@ -109,8 +111,8 @@ def check_torch(fn, *inputs, **options):
     ModuleNotFoundError
         When torch is not installed; the message says how to install it.
     TypeError, ValueError
-        For an `fn` that is not callable, an unknown option, no input with
-        ``requires_grad=True``, or a checked input that is not a float32 or float64
+        For an `fn` that is not callable, an unknown option or one out of range, no input
+        with ``requires_grad=True``, or a checked input that is not a float32 or float64
         strided tensor.
 
     Examples
@@ -120,11 +122,11 @@ def check_torch(fn, *inputs, **options):
     >>> check_torch(torch.tanh, x).ok
     True
     """
-    torch = _import_torch()
+    torch = import_torch("check_torch")
     if not callable(fn):
         raise TypeError(f"check_torch: fn must be callable (a Function's apply, a module, a "
                         f"function of tensors); got {describe(fn)}")
-    _check_options(options)
+    options = _options(options)
     if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)):
         inputs = tuple(inputs[0])
     checked = [i for i, value in enumerate(inputs)
@@ -138,14 +140,13 @@ def check_torch(fn, *inputs, **options):
         _check_checked_input(torch, i, inputs[i])
 
     pair = _TorchPair(torch, fn, inputs, checked)
-    name = options.pop("name", None) or _fn_name(fn)
-    raise_on_fail = options.pop("raise_on_fail", False)
+    options = replace(options, name=options.name or _fn_name(fn))
     # A module's buffers (batch norm's running statistics) would move at every one of
     # the check's calls: they are put back afterwards, as torch's generator is.
     state = copy.deepcopy(fn.state_dict()) if isinstance(fn, torch.nn.Module) else None
     try:
-        report = check_layer(pair.forward, pair.backward, *pair.arguments(), name=name,
-                             **options)
+        report = check_layer_with(replace(options, raise_on_fail=False), pair.forward,
+                                  pair.backward, pair.arguments(), {})
     finally:
         torch.set_rng_state(pair.rng_state)
         if state is not None:
@@ -161,31 +162,24 @@ def check_torch(fn, *inputs, **options):
             f"inputs on {', '.join(pair.devices)}: fn ran there, on copies of the inputs; "
             "its outputs and gradients were copied to the CPU, where the central "
             "differences and the comparison were computed")
-    if raise_on_fail:
+    if options.raise_on_fail:
         report.raise_if_failed()
     return report
 
 
-def _import_torch():
-    try:
-        import torch
-    except ModuleNotFoundError as exc:
-        raise ModuleNotFoundError(
-            "check_torch needs PyTorch, which is not installed: pip install torch",
-            name="torch") from exc
-    return torch
 
-
-def _check_options(options):
+def _options(options):
+    """`CheckOptions` of check_torch's keyword arguments; TypeError for an unknown one."""
     for key in options:
-        if key in OPTIONS:
+        if key in CheckOptions.keywords():
             continue
         advice = ""
         if key in GRADCHECK_OPTIONS:
             advice = (" (a torch.autograd.gradcheck option: check_torch chooses its own "
                       "steps and judges relative errors against tol)")
         raise TypeError(f"check_torch: unknown option {key!r}{advice}; the options are "
-                        f"{', '.join(OPTIONS)}")
+                        f"{', '.join(CheckOptions.keywords())}")
+    return CheckOptions(**options, caller="check_torch")
 
 
 def _check_checked_input(torch, position, tensor):

@@ -78,6 +78,9 @@ nb_execution_mode = "cache"
 nb_execution_timeout = 300
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
+# A cell's standard output is shown as one block however the kernel split it in time (a
+# print before a slow call arrives as a message of its own).
+nb_merge_streams = True
 nb_execution_excludepatterns = ["assignments/*"]      # run by make_assignment_pages
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3

@@ -46,21 +46,23 @@ __all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward", "conv_ba
            "clear_scratch"]
 
 # About this many bytes of im2col columns per chunk of the batch: small enough to stay
-# in a core's L2/L3 cache between the copies that build them and the product that reads
-# them, large enough (hundreds of columns) for BLAS to run near its peak. Chunks from
-# 0.5 to 4 MB time alike; a whole-batch im2col, tens of MB, goes through memory twice
-# and is much slower (benchmarks/bench_conv_choices.py, section chunk).
-CHUNK_BYTES = 2 << 20
+# in the cache between the copies that build them and the product that reads them,
+# large enough (thousands of columns) for BLAS to run near its peak, and few enough
+# chunks that BLAS's threads meet rarely. On one thread chunks from 0.5 to 8 MB time
+# alike and 16 MB or a whole-batch im2col is slower (1.3 to 2.5 times); on two threads
+# of a loaded machine, where every product waits for both threads to get a core, 8 MB
+# chunks were 3 times faster than 2 MB (benchmarks/bench_conv_choices.py, section
+# chunk; figures in benchmarks/README.md).
+CHUNK_BYTES = 8 << 20
 
 
 # Scratch buffers outlive a call, one set per thread: a few MB allocated afresh in every
 # call are mapped and unmapped by malloc, and the page faults cost more than the work on
 # small layers (benchmarks/bench_conv_choices.py, section scratch). A buffer larger than
 # SCRATCH_LIMIT is not kept, nor one that would take the thread's total past
-# SCRATCH_TOTAL_LIMIT: seven named buffers per dtype could otherwise hold 2 * 7 * 8 MB;
-# the convs of benchmarks/bench_conv.py keep 4-9 MB.
-SCRATCH_LIMIT = 4 * CHUNK_BYTES
-SCRATCH_TOTAL_LIMIT = 16 * CHUNK_BYTES
+# SCRATCH_TOTAL_LIMIT: seven named buffers per dtype could otherwise hold 2 * 7 * 16 MB.
+SCRATCH_LIMIT = 2 * CHUNK_BYTES
+SCRATCH_TOTAL_LIMIT = 8 * CHUNK_BYTES
 _scratch = threading.local()
 
 

@@ -58,7 +58,7 @@ from typing import NamedTuple
 
 import nbformat
 
-from notebooks.make_student import hidden_test_blocks, solution_blocks
+from grading.make_student import CHECK_SUFFIX, hidden_test_blocks, solution_blocks
 
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "src"
@@ -70,7 +70,7 @@ EXERCISE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 OPTIONS = {"exercise": str, "check": str, "points": (int, float)}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 NBGRADER_SCHEMA = 3
-CHECK_SUFFIX = "_check"
+
 
 
 class Cell(NamedTuple):

@@ -27,7 +27,10 @@ Randomness, as in CS231n: the initial weights are drawn from NumPy's global gene
 (``weight_scale * np.random.randn(*shape)``, layer by layer), so that a notebook's
 ``np.random.seed(231)`` reproduces CS231n's numbers; ``weight_seed`` draws them from
 ``np.random.default_rng(weight_seed)`` instead. A model's ``seed`` means what it means in
-CS231n: it fixes `FullyConnectedNet`'s dropout mask and never touches the weights.
+CS231n: it fixes `FullyConnectedNet`'s dropout mask and never touches the weights. Like
+CS231n's dropout, a seeded train-mode ``loss`` reseeds NumPy's global generator with it
+(``np.random.seed(seed)``) before drawing the mask, so whatever is drawn from the global
+generator after that call continues the seeded stream, as in the course's notebooks.
 """
 
 import math
@@ -181,7 +184,8 @@ class FullyConnectedNet(_Classifier):
     seed : int in [0, 2**32), optional
         As in CS231n, fixes the dropout mask: every call drops the same units (CS231n's
         mask for that seed), so that gradients can be checked. It does not touch the
-        weights. `training.solver.Solver` draws a fresh mask per iteration during
+        weights, but a train-mode ``loss`` reseeds NumPy's global generator with it, as
+        CS231n's dropout does (`layers.dropout_forward`). `training.solver.Solver` draws a fresh mask per iteration during
         training (from its own seed). Without it the masks come from NumPy's global
         generator.
     dropout : float in (0, 1], optional

@@ -89,6 +89,7 @@ from graph.node import PARAM, Node
 from graph.sequential import Sequential
 from layers.batchnorm import bn_settings
 from layers.contract import Args, describe
+from layers.optional import import_torch
 from layers.registry import REGISTRY
 
 __all__ = ["to_torch"]
@@ -134,7 +135,7 @@ def to_torch(model):
     >>> net.layers.affine1.weight.shape, model.params["W1"].shape
     (torch.Size([5, 4]), (4, 5))
     """
-    torch = _import_torch()
+    torch = import_torch("to_torch")
     graph, reg, weights = _graph_of("to_torch", model)
     classes = _classes(torch)
     children, mapping, running = [], [], []
@@ -208,15 +209,6 @@ def _load_into(net, model):
         state[name] = value
     return model
 
-
-def _import_torch():
-    try:
-        import torch
-    except ModuleNotFoundError as exc:
-        raise ModuleNotFoundError(
-            "to_torch needs PyTorch, which is not installed: pip install torch",
-            name="torch") from exc
-    return torch
 
 
 # -- the modules ----------------------------------------------------------------------------

@@ -1,17 +1,20 @@
 """Mutation testing of the checker: planted backward bugs are caught, correct layers pass.
 
 A fast subset of ``benchmarks/bench_checker.py``: every kind of bug in the catalogue
-(`checks.mutations`) planted in a few layers that between them give every kind a place,
-in float64 and float32; and correct layers over 20 seeds.
+(``benchmarks/mutations.py``) planted in a few layers that between them give every kind
+a place, in float64 and float32; and correct layers over 20 seeds.
 """
+
+import doctest
 
 import numpy as np
 import pytest
 
 from checks import check_layer
-from checks.mutations import CATALOGUE, Site, planted
 from layers import relu_backward, relu_forward, softmax_backward, softmax_forward
 from layers.registry import REGISTRY
+import mutations
+from mutations import CATALOGUE, Site, planted
 
 # Between them these layers host every kind of bug in the catalogue.
 SUBSET = ("affine", "batchnorm", "conv", "dropout", "layernorm", "multiply", "sigmoid",
@@ -112,7 +115,16 @@ def test_the_new_misbehaviours_are_reported_by_name():
     [cached] = kind("cache modified").bugs(site)
     report = run(cached)
     assert report.ok and cached.wrote
-    # The write is made inside the checks package, so no line of user code is named.
-    assert report.warnings[0].startswith("backward modified its cache at cache.inner; ")
+    # The catalogue is user code to the checker: the line that wrote is named.
+    where = "backward modified its cache at cache.inner (at "
+    assert report.warnings[0].startswith(where)
+    assert "mutations.py:" in report.warnings[0]
+    assert ", in _add_one_to_cache: " in report.warnings[0]
     [nonlinear] = kind("not linear in dout").bugs(site)
     assert any("backward is not linear in dout" in p for p in run(nonlinear).problems)
+
+
+def test_the_catalogues_docstring_example_runs():
+    result = doctest.testmod(mutations, extraglobs={"np": np}, report=False)
+    assert result.attempted >= 2
+    assert result.failed == 0

@@ -19,7 +19,6 @@ import pytest
 from checks import check_torch
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 SEEDS = range(12)
 

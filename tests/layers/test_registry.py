@@ -47,10 +47,11 @@ def test_the_course_layers_are_registered_under_their_pair_names(name):
 def test_layers_package_exports_every_public_name(module):
     # `layers/__init__.py` star-imports each module and joins their __all__ lists; a
     # module left out there would be missing from `layers`. The
-    # contract (with its argument checks and dtype promotion) and CS224N's functions
-    # (plain functions, not pairs) stay in their modules.
+    # contract (with its argument checks and dtype promotion), the importer of optional
+    # dependencies and CS224N's functions (plain functions, not pairs) stay in their
+    # modules.
     if module.__name__ in ("layers.args", "layers.contract", "layers.promotion",
-                           "layers.cs224n"):
+                           "layers.optional", "layers.cs224n"):
         assert getattr(layers, module.__name__.split(".")[1]) is module
         assert not set(getattr(module, "__all__", ())) & set(layers.__all__)
         return

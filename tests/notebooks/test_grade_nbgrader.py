@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))          # notebooks/ is a folder of the repo, not installed
 
-from notebooks import grade  # noqa: E402
+from grading import cli  # noqa: E402
 
 GATES = ROOT / "notebooks" / "01_gates_and_circuits.ipynb"
 
@@ -76,6 +76,7 @@ def test_nbgrader_generates_and_autogrades_an_assignment(tmp_path):
         by_nbgrader = {g.name.removesuffix("_check"): g.score for g in notebook.grades}
     assert by_nbgrader == {"by_hand": 0, "neuron": 3, "fan_out": 2, "my_multiply": 0}
 
-    [record] = grade.grade([course / "submitted"], timeout=60, jobs=2)
+    [record] = cli.grade([course / "submitted"], cli.solutions(ROOT / "notebooks"),
+                         cli.Settings(key=b"key", timeout=60, jobs=2, sandbox=False))
     assert record["student"] == "alice" and record["notebook"] == GATES.stem
     assert {e["id"]: e["points"] for e in record["exercises"]} == by_nbgrader

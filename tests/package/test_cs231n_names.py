@@ -200,6 +200,15 @@ def test_the_gradient_check_helpers_are_exported_by_checks_too():
         assert getattr(checks, name) is getattr(gradient_check, name)
 
 
+def test_cs231ns_module_name_re_exports_every_helper_as_the_same_object():
+    from checks import cs231n_helpers
+
+    assert gradient_check.__all__ == cs231n_helpers.__all__
+    assert len(cs231n_helpers.__all__) == 6
+    for name in cs231n_helpers.__all__:
+        assert getattr(gradient_check, name) is getattr(cs231n_helpers, name)
+
+
 def pairs_by_base_name():
     """(forward name, backward name, registered example's layer) for the table's pairs."""
     aliases = {"conv_forward_fast": "conv", "max_pool_forward_fast": "max_pool",

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("layers", "graph", "checks", "training")
+PACKAGES = ("layers", "graph", "checks", "training", "grading")
 IN_AN_SDIST = (ROOT / "PKG-INFO").exists()
 # What the sdist's own tests read, beyond the packages: (folder, glob) under the root.
 SHIPPED = [(".", "LICENSE"), (".", "README.md"), ("tests", "**/*.py"), ("notebooks", "*.py"),

@@ -94,6 +94,14 @@ def test_no_library_module_uses_another_modules_private_names():
     assert found == {}
 
 
+@pytest.mark.parametrize("module", ["mutations.py", "torch_mutations.py", "vs_gradcheck.py"])
+def test_the_planted_bug_catalogues_and_their_runner_use_only_public_names(module):
+    path = ROOT / "benchmarks" / module
+    tree = ast.parse(path.read_text(), filename=str(path))
+    owners = private_names_defined([(package, tree) for package, _, tree in library_sources()])
+    assert private_reaches("benchmarks", tree, owners, set()) == []
+
+
 @pytest.mark.parametrize("source, place", [
     ("from .checker import _as_list\n", "1: from .checker import _as_list"),
     ("from layers.contract import _ABSENT\n", "1: from layers.contract import _ABSENT"),

@@ -77,3 +77,27 @@ def test_the_layer_table_lists_every_registered_layer():
     missing = [name for name, spec in REGISTRY.items()
                if spec.module.startswith("layers.") and name not in listed]
     assert not missing, f"the layer table of {LAYER_TABLE.relative_to(ROOT)} lacks {missing}"
+
+
+def layout_paths():
+    """The paths in the first column of the README's Layout table; a bare file name is
+    in the folder of the path before it in its cell (``layers/contract.py``, ``args.py``)."""
+    text = README.read_text()
+    table = text[text.index("## Layout"):text.index("## Benchmarks")]
+    paths = []
+    for row in re.findall(r"^\| (`.*?) \|", table, re.M):
+        folder = ""
+        for name in re.findall(r"`([^`]+)`", row):
+            path = name if "/" in name else folder + name
+            folder = path if path.endswith("/") else path.rpartition("/")[0] + "/"
+            paths.append(path)
+    return paths
+
+
+def test_every_path_of_the_layout_table_exists():
+    root = README.parent
+    paths = layout_paths()
+    assert {"layers/contract.py", "layers/args.py", "layers/registry.py",
+            "checks/options.py", "notebooks/", "training/torch_export.py"} <= set(paths)
+    missing = [path for path in paths if not (root / path).exists()]
+    assert missing == []

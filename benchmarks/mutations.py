@@ -2,7 +2,11 @@
 
 The planted-bug benchmark (``benchmarks/bench_checker.py``) and the test suite measure
 gatelab's checker with it; any checker that takes a layer pair can be measured the same
-way. A planted bug wraps a layer's backward and never edits the layer: the wrapper calls the
+way. It lives beside its torch twin (``torch_mutations.py``, bugs planted in torch
+Functions) in benchmarks/, outside the installed package, and uses only public names of
+the library.
+
+A planted bug wraps a layer's backward and never edits the layer: the wrapper calls the
 correct backward, then corrupts its gradients the way a known mistake would (a dropped
 minus sign, a forgotten 1/N, a gradient routed one pixel too far). Each `Mutation` says
 where it makes sense: ``mutation.bugs(site)`` plants one bug per applicable argument or
@@ -88,7 +92,8 @@ import numpy as np
 
 from layers.contract import Cache, argument_names, gradient_list, gradient_positions
 from layers.registry import REGISTRY
-from .checker import FLOOR_FRACTION, check_layer
+from checks import check_layer
+from checks.checker import FLOOR_FRACTION
 
 SEQUENCE_LAYERS = ("rnn", "lstm", "gru", "temporal")
 SPATIAL_LAYERS = ("conv", "pool")
