@@ -185,9 +185,9 @@ class FullyConnectedNet(_Classifier):
         As in CS231n, fixes the dropout mask: every call drops the same units (CS231n's
         mask for that seed), so that gradients can be checked. It does not touch the
         weights, but a train-mode ``loss`` reseeds NumPy's global generator with it, as
-        CS231n's dropout does (`layers.dropout_forward`). `training.solver.Solver` draws a fresh mask per iteration during
-        training (from its own seed). Without it the masks come from NumPy's global
-        generator.
+        CS231n's dropout does (`layers.dropout_forward`). `training.solver.Solver`
+        draws a fresh mask per iteration during training (from its own seed). Without it
+        the masks come from NumPy's global generator.
     dropout : float in (0, 1], optional
         CS231n 2019's name for ``dropout_keep_ratio`` (also a KEEP probability); give one
         of the two.
