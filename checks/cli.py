@@ -240,7 +240,7 @@ def main(argv=None):
         errors.append(report.max_rel_error if not report.problems else float("nan"))
     for name in missing:
         print(f"NOT CHECKED: {name} has no registration; register example inputs with "
-              f"@checks.register({name.rsplit('.', 1)[1]}, ...) (see README)")
+              f"@checks.register({name.rsplit('.', 1)[1]}, ...) (see docs/getting_started.md)")
     seconds = time.perf_counter() - start
     if args.plot:
         plot_max_errors(labels, errors, TOLERANCES[np.dtype(np.float64)]).savefig(args.plot,

@@ -10,7 +10,8 @@ name in each package's ``__all__``. The assignment notebooks are rendered as stu
 them: their student versions are made from the solution notebooks when the build starts
 with the outputs of the completed notebooks (`make_assignment_pages`); the pages with code
 (getting started, the worked examples) are executed by myst-nb. Every output shown is
-real, and an error that no cell is marked to expect fails the build.
+real, and an error that no cell is marked to expect fails the build. The other pages'
+Python blocks, each followed by what it prints, are run by tests/package/test_readme.py.
 """
 
 import hashlib
@@ -77,6 +78,9 @@ nb_execution_mode = "cache"
 nb_execution_timeout = 300
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
+# A cell's standard output is shown as one block however the kernel split it in time (a
+# print before a slow call arrives as a message of its own).
+nb_merge_streams = True
 nb_execution_excludepatterns = ["assignments/*"]      # run by make_assignment_pages
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3

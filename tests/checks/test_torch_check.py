@@ -362,20 +362,21 @@ def test_a_failing_fn_is_a_problem_of_the_report(torch):
                                "of tensors; output 0 is float64 array of shape (3,)"]
 
 
-# --- the README's example ----------------------------------------------------------------------
+# --- the documentation's examples -------------------------------------------------------------
 
-def test_readme_torch_examples_print_what_they_claim(torch):
-    """The README's blocks that import torch (tests/package/test_readme.py runs them too)."""
-    text = (ROOT / "README.md").read_text()
+def test_torch_page_examples_print_what_they_claim(torch):
+    """The blocks of docs/torch.md that import torch (tests/package/test_readme.py runs them
+    too, each in a fresh interpreter)."""
+    text = (ROOT / "docs" / "torch.md").read_text()
     blocks = [(code, printed) for code, printed in re.findall(
         r"```python\n(.*?)```(?:\n\nprints\n\n```\n(.*?)```)?", text, re.S)
         if "import torch" in code]
     assert len(blocks) >= 2
-    namespace = {"__name__": "readme_torch_examples"}
+    namespace = {"__name__": "torch_page_examples"}
     for code, printed in blocks:
         output = io.StringIO()
         with contextlib.redirect_stdout(output):
-            exec(compile(code, "README.md", "exec"), namespace)
+            exec(compile(code, "docs/torch.md", "exec"), namespace)
         if printed:
             assert output.getvalue() == printed
 

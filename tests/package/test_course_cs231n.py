@@ -428,7 +428,7 @@ def test_dropout_forward():
 
 
 def test_dropout_forward_cell_of_2017_with_p_the_probability_of_dropping():
-    # 2016-2017's cell, whose p DROPS a unit, run as README says: {'p': 1 - p}. Its
+    # 2016-2017's cell, whose p DROPS a unit, run as docs/compatibility.md says: {'p': 1 - p}. Its
     # second run (p = 0.6) draws the uniforms of 2019's second run (keep 0.4), and prints
     # 2019's numbers for it; every run drops a fraction p (within 5 standard deviations
     # of 250,000 draws).

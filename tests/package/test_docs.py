@@ -51,6 +51,47 @@ def site(tmp_path_factory):
     return out / "html"
 
 
+# What the cells of the getting-started page print, in full (the page's code runs when the
+# site is built; this is what it must show).
+L2_HINT = ("FAIL: analytic - numeric = -0.1 x the argument itself: a term proportional to "
+           "it is missing or wrong, such as an L2 regularization gradient reg * W")
+GETTING_STARTED_PRINTS = [
+    f"""\
+gradient check of MyNet (float64, tolerance 1e-06): FAILED
+layer  arg  max rel err  worst index  analytic       numeric        status
+MyNet  W1   1.00e+00     (3, 2)       -9.942807e-03  +2.441832e-02  {L2_HINT}
+MyNet  b1   2.16e-10     (2,)         +4.273326e-02  +4.273326e-02  pass
+MyNet  W2   1.00e+00     (3, 1)       -2.402144e-02  +3.822943e-03  {L2_HINT}
+MyNet  b2   3.44e-11     (1,)         -1.444769e-01  -1.444769e-01  pass
+  W1: elementwise, median rel err 2.70e-01; worst elements:
+    (3, 2)         analytic -9.942807e-03  numeric +2.441832e-02  rel err 1.00e+00
+    (1, 2)         analytic +2.905916e-02  numeric -6.904014e-03  rel err 1.00e+00
+    (3, 3)         analytic -1.799594e-02  numeric +2.199349e-03  rel err 1.00e+00
+    (1, 3)         analytic +2.765022e-02  numeric +1.530560e-03  rel err 8.95e-01
+    (0, 2)         analytic -7.783010e-03  numeric -2.544530e-02  rel err 5.32e-01
+  W2: elementwise, median rel err 7.13e-02; worst elements:
+    (3, 1)         analytic -2.402144e-02  numeric +3.822943e-03  rel err 1.00e+00
+    (1, 0)         analytic -1.383596e-02  numeric -2.353030e-02  rel err 2.59e-01
+    (2, 0)         analytic -5.894872e-02  numeric -3.844367e-02  rel err 2.11e-01
+    (2, 1)         analytic -8.887857e-02  numeric -6.345819e-02  rel err 1.67e-01
+    (0, 1)         analytic -1.617269e-01  numeric -1.994128e-01  rel err 1.04e-01
+""",
+    """\
+1.0914
+['W1', 'W2', 'b1', 'b2', 'x']
+True
+""",
+    """\
+False
+gate 'affine1' (affine): ok
+gate 'relu1' (relu): ok
+gate 'scale1' (scale): FAILED: s max rel err 7.8e-01, analytic = 0.125 x numeric
+gate 'affine2' (affine): ok
+gate 'loss' (softmax_loss): ok
+""",
+]
+
+
 class Anchors(HTMLParser):
     """The ids of a page and the local links (href, src) it makes."""
 
@@ -126,6 +167,8 @@ def test_pages_show_what_their_code_printed(site):
     assert "FAIL: analytic = 0.6667 x numeric" in start
     assert "{'x': array(-4.), 'y': array(-4.), 'z': array(3.)}" in start
     assert "gate 'scale1' (scale): FAILED" in start
+    for printed in GETTING_STARTED_PRINTS:
+        assert printed in start, printed
     examples = text_of(site / "worked_examples.html")
     for line in ("f = -12", "df/dx = -4, df/dy = -4, df/dz = 3",
                  "f = 0.7310585786", "df/dw0 = -0.1966119332, df/dx0 = 0.3932238665, "
