@@ -43,11 +43,26 @@ def test_python_m_checks_says_it_too(tmp_path):
 
 
 def test_a_folder_named_after_a_sibling_is_named_too(tmp_path):
-    (tmp_path / "layers").mkdir()          # a namespace package: no __init__.py needed
+    (tmp_path / "layers").mkdir()
+    (tmp_path / "layers" / "__init__.py").write_text("")
     result = run_in(tmp_path, "from checks import check_layer")
     assert result.returncode == 1
     assert "hidden by the folder ./layers/" in result.stderr
     assert "Rename ./layers/, e.g. to my_layers/," in result.stderr
+
+
+def test_a_folder_without_init_hides_gatelab_only_where_python_lets_it(tmp_path):
+    # A folder without __init__.py is a namespace package, which Python uses only when no
+    # regular package of that name is on sys.path: an installed gatelab wins over it,
+    # while an editable install (found by a finder after the path) loses to it. Either
+    # way the user gets gatelab or the clear error, never "'layers' is not a package".
+    (tmp_path / "layers").mkdir()
+    result = run_in(tmp_path, "from checks import check_layer\nprint(check_layer.__name__)")
+    if result.returncode == 0:
+        assert result.stdout == "check_layer\n"
+    else:
+        assert "hidden by the folder ./layers/" in result.stderr
+        assert "is not a package" not in result.stderr
 
 
 def test_the_users_module_imported_first_is_found_as_well(tmp_path):
