@@ -1,6 +1,6 @@
 """The measurements behind the tuned choices of the fast conv and max pool, as ratios.
 
-    python benchmarks/bench_conv_choices.py               # all four, float32 and float64
+    python benchmarks/bench_conv_choices.py               # all five, float32 and float64
     python benchmarks/bench_conv_choices.py --threads 1   # steadier on a busy machine
 
 Each choice is timed against its alternative in the same run, calls alternating (see
@@ -15,6 +15,9 @@ Each choice is timed against its alternative in the same run, calls alternating 
   where allocating them afresh costs the most relative to the work.
 - ``db``: the conv's bias gradient summed chunk by chunk as a product with a vector of
   ones (BLAS, on every thread), against ``dout2.sum(axis=1)``, on the chunks of the
+  (64, 32, 32, 32) -> 64 conv.
+- ``dw``: the conv's weight gradient summed chunk by chunk as (cols @ dout2.T).T, a
+  (K, F) product, against dout2 @ cols.T, the (F, K) one, on the chunks of the
   (64, 32, 32, 32) -> 64 conv.
 - ``pool``: `layers.pooling.POOL_CHUNK_BYTES` (2 MB of planes per chunk) against the
   whole batch at once, for the 2x2 stride-2 max pool of (64, 32, 32, 32).
@@ -39,7 +42,7 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
-    parser.add_argument("--only", default="chunk,scratch,db,pool",
+    parser.add_argument("--only", default="chunk,scratch,db,dw,pool",
                         help="comma-separated sections (default: all)")
     add_threads_option(parser)
     return parser.parse_args()
@@ -98,13 +101,17 @@ def scratch_section(np, layers, conv, rng, dtype, repeats):
            {"released before each call": released_first}, repeats)
 
 
+def conv_lowering(np, conv, dtype):
+    """The library's `Im2col` for the (64, 32, 32, 32) -> 64 channels 3x3 conv."""
+    windows = conv.conv_windows(conv.Args("conv_backward"), {"stride": 1, "pad": 1},
+                                CONV_SHAPE[2:], (3, 3))
+    return conv.Im2col(CONV_SHAPE, windows, np.dtype(dtype))
+
+
 def db_section(np, layers, conv, rng, dtype, repeats):
     # The (F, m*T) chunks of dout that conv_backward sums, at the library's chunk size.
-    n, c, h, w = CONV_SHAPE
-    x = np.zeros(CONV_SHAPE, dtype)
-    windows = conv.conv_windows(conv.Args("conv_backward"), {"stride": 1, "pad": 1},
-                                x.shape[2:], (3, 3))
-    lowering = conv.Im2col(x.shape, windows, x.dtype)
+    n = CONV_SHAPE[0]
+    lowering = conv_lowering(np, conv, dtype)
     chunks = [rng.standard_normal((CONV_F, len(range(n)[batch]) * lowering.t)).astype(dtype)
               for batch in lowering.chunks()]
     ones = np.ones(lowering.chunk * lowering.t, dtype)
@@ -122,6 +129,29 @@ def db_section(np, layers, conv, rng, dtype, repeats):
         return db
     report(f"db, {dtype}, time / time as a product with ones", by_product,
            {"dout2.sum(axis=1)": by_sum}, repeats)
+
+
+def dw_section(np, layers, conv, rng, dtype, repeats):
+    # The (K, m*T) columns and (F, m*T) dout chunks whose products conv_backward sums.
+    lowering = conv_lowering(np, conv, dtype)
+    n = CONV_SHAPE[0]
+    pairs = [(rng.standard_normal((lowering.k, m * lowering.t)).astype(dtype),
+              rng.standard_normal((CONV_F, m * lowering.t)).astype(dtype))
+             for m in (len(range(n)[batch]) for batch in lowering.chunks())]
+
+    def transposed():
+        dw_t = np.zeros((lowering.k, CONV_F), dtype)
+        for cols, dout2 in pairs:
+            dw_t += cols @ dout2.T
+        return dw_t.T.copy()
+
+    def direct():
+        dw = np.zeros((CONV_F, lowering.k), dtype)
+        for cols, dout2 in pairs:
+            dw += dout2 @ cols.T
+        return dw
+    report(f"dw, {dtype}, time / time as (cols @ dout2.T).T", transposed,
+           {"dout2 @ cols.T": direct}, repeats)
 
 
 def pool_section(np, layers, pooling, rng, dtype, repeats):
@@ -147,7 +177,8 @@ def main():
     pooling = importlib.import_module("layers.pooling")
 
     sections = {"chunk": (chunk_section, conv), "scratch": (scratch_section, conv),
-                "db": (db_section, conv), "pool": (pool_section, pooling)}
+                "db": (db_section, conv), "dw": (dw_section, conv),
+                "pool": (pool_section, pooling)}
     wanted = args.only.split(",")
     unknown = sorted(set(wanted) - set(sections))
     if unknown:
