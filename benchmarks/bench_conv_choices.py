@@ -16,9 +16,10 @@ Each choice is timed against its alternative in the same run, calls alternating 
 - ``db``: the conv's bias gradient summed chunk by chunk as a product with a vector of
   ones (BLAS, on every thread), against ``dout2.sum(axis=1)``, on the chunks of the
   (64, 32, 32, 32) -> 64 conv.
-- ``dw``: the conv's weight gradient summed chunk by chunk as (cols @ dout2.T).T, a
-  (K, F) product, against dout2 @ cols.T, the (F, K) one, on the chunks of the
-  (64, 32, 32, 32) -> 64 conv.
+- ``dw``: the conv's weight gradient summed chunk by chunk as a product whose rows are
+  the longer of K and F ((cols @ dout2.T).T or dout2 @ cols.T), against the other form,
+  on the chunks of the (64, 32, 32, 32) -> 64 conv (K = 288) and of the
+  (64, 3, 32, 32) -> 32 one (K = 27).
 - ``pool``: `layers.pooling.POOL_CHUNK_BYTES` (2 MB of planes per chunk) against the
   whole batch at once, for the 2x2 stride-2 max pool of (64, 32, 32, 32).
 """
@@ -35,6 +36,7 @@ WHOLE = 1 << 40        # more bytes than any batch: one chunk
 CHUNKS_MB = (0.5, 1, 4, 8, 16, 64)
 CONV_SHAPE, CONV_F = (64, 32, 32, 32), 64
 SMALL_SHAPE, SMALL_F = (16, 3, 32, 32), 32
+BIG_BATCH_SMALL_SHAPE = (64, 3, 32, 32)
 POOL_SHAPE = (64, 32, 32, 32)
 
 
@@ -101,11 +103,11 @@ def scratch_section(np, layers, conv, rng, dtype, repeats):
            {"released before each call": released_first}, repeats)
 
 
-def conv_lowering(np, conv, dtype):
-    """The library's `Im2col` for the (64, 32, 32, 32) -> 64 channels 3x3 conv."""
+def conv_lowering(np, conv, dtype, shape=CONV_SHAPE):
+    """The library's `Im2col` for a 3x3 conv of stride 1 and padding 1 on `shape`."""
     windows = conv.conv_windows(conv.Args("conv_backward"), {"stride": 1, "pad": 1},
-                                CONV_SHAPE[2:], (3, 3))
-    return conv.Im2col(CONV_SHAPE, windows, np.dtype(dtype))
+                                shape[2:], (3, 3))
+    return conv.Im2col(shape, windows, np.dtype(dtype))
 
 
 def db_section(np, layers, conv, rng, dtype, repeats):
@@ -131,27 +133,34 @@ def db_section(np, layers, conv, rng, dtype, repeats):
            {"dout2.sum(axis=1)": by_sum}, repeats)
 
 
-def dw_section(np, layers, conv, rng, dtype, repeats):
-    # The (K, m*T) columns and (F, m*T) dout chunks whose products conv_backward sums.
-    lowering = conv_lowering(np, conv, dtype)
-    n = CONV_SHAPE[0]
-    pairs = [(rng.standard_normal((lowering.k, m * lowering.t)).astype(dtype),
-              rng.standard_normal((CONV_F, m * lowering.t)).astype(dtype))
-             for m in (len(range(n)[batch]) for batch in lowering.chunks())]
-
-    def transposed():
-        dw_t = np.zeros((lowering.k, CONV_F), dtype)
+def dw_forms(np, pairs, k_f, dtype):
+    """dw summed over the (cols, dout2) `pairs` as (K, F) products and as (F, K) ones."""
+    def k_rows():
+        dw_t = np.zeros(k_f, dtype)
         for cols, dout2 in pairs:
             dw_t += cols @ dout2.T
         return dw_t.T.copy()
 
-    def direct():
-        dw = np.zeros((CONV_F, lowering.k), dtype)
+    def f_rows():
+        dw = np.zeros(k_f[::-1], dtype)
         for cols, dout2 in pairs:
             dw += dout2 @ cols.T
         return dw
-    report(f"dw, {dtype}, time / time as (cols @ dout2.T).T", transposed,
-           {"dout2 @ cols.T": direct}, repeats)
+    return k_rows, f_rows
+
+
+def dw_section(np, layers, conv, rng, dtype, repeats):
+    # The (K, m*T) columns and (F, m*T) dout chunks whose products conv_backward sums,
+    # on a conv with K > F and on one with K < F.
+    for shape, filters in ((CONV_SHAPE, CONV_F), (BIG_BATCH_SMALL_SHAPE, SMALL_F)):
+        lowering = conv_lowering(np, conv, dtype, shape)
+        pairs = [(rng.standard_normal((lowering.k, m * lowering.t)).astype(dtype),
+                  rng.standard_normal((filters, m * lowering.t)).astype(dtype))
+                 for m in (len(range(shape[0])[batch]) for batch in lowering.chunks())]
+        k_rows, f_rows = dw_forms(np, pairs, (lowering.k, filters), dtype)
+        choice, other = (k_rows, f_rows) if lowering.k >= filters else (f_rows, k_rows)
+        report(f"dw, {dtype}, {shape} -> {filters} (K = {lowering.k}), time / time with "
+               f"the longer of K and F as rows", choice, {"the other": other}, repeats)
 
 
 def pool_section(np, layers, pooling, rng, dtype, repeats):

@@ -401,12 +401,13 @@ def conv_backward(dout, cache):
     lowering = Im2col(x.shape, windows, x.dtype)
     w2 = w.reshape(f, -1)
     dx = np.empty_like(x)
-    # dw transposed, (K, F), as cols @ dout2.T: the same sums, but OpenBLAS threads the
-    # (F, m*T) @ (m*T, K) form badly on two threads, where its long inner dimension
-    # meets a short output: 2.0 to 4.2 times slower in float32, 1.7 to 4.3 in float64,
-    # on the chunks of the (64, 32, 32, 32) -> 64 conv (benchmarks/bench_conv_choices.py,
-    # section dw).
-    dw_t = np.zeros((lowering.k, f), x.dtype)
+    # dw's product with the longer of K and F as its rows, (K, F) as cols @ dout2.T or
+    # (F, K) as dout2 @ cols.T: the same sums, but on two threads OpenBLAS splits the
+    # long inner dimension poorly when the output's rows are the shorter side, 1.7 to 4.3
+    # times slower on the chunks of the (64, 32, 32, 32) -> 64 conv (K = 288), 20 to 40 on
+    # the (64, 3, 32, 32) -> 32 one (K = 27) (benchmarks/bench_conv_choices.py, dw).
+    k_rows = lowering.k >= f
+    dw_sum = np.zeros((lowering.k, f) if k_rows else (f, lowering.k), x.dtype)
     db = np.zeros(f, x.dtype)
     # db as a product with ones: BLAS sums the rows on every thread, where
     # dout2.sum(axis=1) runs on one (benchmarks/bench_conv_choices.py, section db).
@@ -415,9 +416,12 @@ def conv_backward(dout, cache):
         cols = lowering.columns(x[batch])
         dout2 = lowering.rows(dout[batch])
         db += dout2 @ ones[:dout2.shape[1]]
-        dw_t += lowering.product(cols, dout2.T, "dw")
+        if k_rows:
+            dw_sum += lowering.product(cols, dout2.T, "dw")
+        else:
+            dw_sum += lowering.product(dout2, cols.T, "dw")
         lowering.add_columns(lowering.product(w2.T, dout2, "dcols"), dx[batch])
-    return dx, dw_t.T.reshape(w.shape), db
+    return dx, (dw_sum.T if k_rows else dw_sum).reshape(w.shape), db
 
 
 conv_forward_fast = conv_forward
