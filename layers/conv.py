@@ -403,9 +403,10 @@ def conv_backward(dout, cache):
     dx = np.empty_like(x)
     # dw's product with the longer of K and F as its rows, (K, F) as cols @ dout2.T or
     # (F, K) as dout2 @ cols.T: the same sums, but on two threads OpenBLAS splits the
-    # long inner dimension poorly when the output's rows are the shorter side, 1.7 to 4.3
-    # times slower on the chunks of the (64, 32, 32, 32) -> 64 conv (K = 288), 20 to 40 on
-    # the (64, 3, 32, 32) -> 32 one (K = 27) (benchmarks/bench_conv_choices.py, dw).
+    # long inner dimension poorly when the output's rows are the shorter side: the other
+    # form took 1.7 to 16 times as long on the chunks of the (64, 32, 32, 32) -> 64 conv
+    # (K = 288), 0.9 to 160 on the (64, 3, 32, 32) -> 32 one (K = 27)
+    # (benchmarks/bench_conv_choices.py, section dw; benchmarks/README.md).
     k_rows = lowering.k >= f
     dw_sum = np.zeros((lowering.k, f) if k_rows else (f, lowering.k), x.dtype)
     db = np.zeros(f, x.dtype)
