@@ -8,6 +8,9 @@
 2. What `differentiable`'s inline check for float arrays of one dtype saves: the time of
    `layers.contract.promote` on affine's three float64 arguments (the work the check
    skips), next to one decorated affine forward.
+3. The contract's cost per call on a 64 x 64 affine forward + backward (float64), against
+   the noise of that call: the interquartile range of the bare pair's timings over the
+   repeats (the median of each side, halved for the two calls).
 
 Each figure is the best of several repeats, the compared calls alternating so that a
 change in the machine's load affects both alike. BLAS runs on one thread.
@@ -30,16 +33,27 @@ from layers.args import called_layer  # noqa: E402
 from layers.contract import promote  # noqa: E402
 
 
-def best_per_call(runs, repeats, calls):
-    """The fastest of `repeats` timings of `calls` calls of each run, in µs per call."""
-    best = [float("inf")] * len(runs)
+def per_call_times(runs, repeats, calls):
+    """For each run, its `repeats` timings of `calls` calls, in µs per call, the runs
+    alternating."""
+    times = [[] for _ in runs]
     for _ in range(repeats):
         for k, run in enumerate(runs):
             start = time.perf_counter()
             for _ in range(calls):
                 run()
-            best[k] = min(best[k], (time.perf_counter() - start) / calls * 1e6)
-    return best
+            times[k].append((time.perf_counter() - start) / calls * 1e6)
+    return times
+
+
+def best_per_call(runs, repeats, calls):
+    """The fastest of `repeats` timings of `calls` calls of each run, in µs per call."""
+    return [min(times) for times in per_call_times(runs, repeats, calls)]
+
+
+def affine_pair(x, w, b, forward=affine_forward, backward=affine_backward):
+    out, cache = forward(x, w, b)
+    return backward(out, cache)
 
 
 def chain_inputs(rng):
@@ -96,6 +110,23 @@ def main():
     print(f"affine_forward (4x8 @ 8x8): {forward:.1f} µs a call; promote on its float "
           f"arguments, which the inline check skips: {promoting:.1f} µs "
           f"({promoting / forward:.0%} of the call)")
+
+
+    # The contract's cost per call against the noise of a 64 x 64 affine pair: the
+    # interquartile range of the bare pair's timings, repeat to repeat.
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((64, 64)), rng.standard_normal((64, 64)), np.zeros(64)
+    decorated, bare = per_call_times(
+        [lambda: affine_pair(x, w, b),
+         lambda: affine_pair(x, w, b, affine_forward.__wrapped__,
+                            affine_backward.__wrapped__)],
+        args.repeats * 3, args.calls // 4)
+    low, middle, high = np.percentile(bare, [25, 50, 75])
+    cost = (np.median(decorated) - middle) / 2
+    print(f"affine 64x64 forward + backward: decorated {np.median(decorated):.1f} µs, "
+          f"bare {middle:.1f} µs (interquartile range {high - low:.1f} µs over "
+          f"{len(bare)} repeats); contract {cost:.1f} µs per call, "
+          f"{cost / (high - low):.1f} times that range")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The measurements behind the tuned choices of the fast conv and max pool, as ratios.
 
-    python benchmarks/bench_conv_choices.py               # all four, float32 and float64
+    python benchmarks/bench_conv_choices.py               # all five, float32 and float64
     python benchmarks/bench_conv_choices.py --threads 1   # steadier on a busy machine
 
 Each choice is timed against its alternative in the same run, calls alternating (see
@@ -16,6 +16,10 @@ Each choice is timed against its alternative in the same run, calls alternating 
 - ``db``: the conv's bias gradient summed chunk by chunk as a product with a vector of
   ones (BLAS, on every thread), against ``dout2.sum(axis=1)``, on the chunks of the
   (64, 32, 32, 32) -> 64 conv.
+- ``dw``: the conv's weight gradient summed chunk by chunk as a product whose rows are
+  the longer of K and F ((cols @ dout2.T).T or dout2 @ cols.T), against the other form,
+  on the chunks of the (64, 32, 32, 32) -> 64 conv (K = 288) and of the
+  (64, 3, 32, 32) -> 32 one (K = 27).
 - ``pool``: `layers.pooling.POOL_CHUNK_BYTES` (2 MB of planes per chunk) against the
   whole batch at once, for the 2x2 stride-2 max pool of (64, 32, 32, 32).
 """
@@ -32,6 +36,7 @@ WHOLE = 1 << 40        # more bytes than any batch: one chunk
 CHUNKS_MB = (0.5, 1, 4, 8, 16, 64)
 CONV_SHAPE, CONV_F = (64, 32, 32, 32), 64
 SMALL_SHAPE, SMALL_F = (16, 3, 32, 32), 32
+BIG_BATCH_SMALL_SHAPE = (64, 3, 32, 32)
 POOL_SHAPE = (64, 32, 32, 32)
 
 
@@ -39,7 +44,7 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
-    parser.add_argument("--only", default="chunk,scratch,db,pool",
+    parser.add_argument("--only", default="chunk,scratch,db,dw,pool",
                         help="comma-separated sections (default: all)")
     add_threads_option(parser)
     return parser.parse_args()
@@ -98,13 +103,17 @@ def scratch_section(np, layers, conv, rng, dtype, repeats):
            {"released before each call": released_first}, repeats)
 
 
+def conv_lowering(np, conv, dtype, shape=CONV_SHAPE):
+    """The library's `Im2col` for a 3x3 conv of stride 1 and padding 1 on `shape`."""
+    windows = conv.conv_windows(conv.Args("conv_backward"), {"stride": 1, "pad": 1},
+                                shape[2:], (3, 3))
+    return conv.Im2col(shape, windows, np.dtype(dtype))
+
+
 def db_section(np, layers, conv, rng, dtype, repeats):
     # The (F, m*T) chunks of dout that conv_backward sums, at the library's chunk size.
-    n, c, h, w = CONV_SHAPE
-    x = np.zeros(CONV_SHAPE, dtype)
-    windows = conv.conv_windows(conv.Args("conv_backward"), {"stride": 1, "pad": 1},
-                                x.shape[2:], (3, 3))
-    lowering = conv.Im2col(x.shape, windows, x.dtype)
+    n = CONV_SHAPE[0]
+    lowering = conv_lowering(np, conv, dtype)
     chunks = [rng.standard_normal((CONV_F, len(range(n)[batch]) * lowering.t)).astype(dtype)
               for batch in lowering.chunks()]
     ones = np.ones(lowering.chunk * lowering.t, dtype)
@@ -122,6 +131,36 @@ def db_section(np, layers, conv, rng, dtype, repeats):
         return db
     report(f"db, {dtype}, time / time as a product with ones", by_product,
            {"dout2.sum(axis=1)": by_sum}, repeats)
+
+
+def dw_forms(np, pairs, k_f, dtype):
+    """dw summed over the (cols, dout2) `pairs` as (K, F) products and as (F, K) ones."""
+    def k_rows():
+        dw_t = np.zeros(k_f, dtype)
+        for cols, dout2 in pairs:
+            dw_t += cols @ dout2.T
+        return dw_t.T.copy()
+
+    def f_rows():
+        dw = np.zeros(k_f[::-1], dtype)
+        for cols, dout2 in pairs:
+            dw += dout2 @ cols.T
+        return dw
+    return k_rows, f_rows
+
+
+def dw_section(np, layers, conv, rng, dtype, repeats):
+    # The (K, m*T) columns and (F, m*T) dout chunks whose products conv_backward sums,
+    # on a conv with K > F and on one with K < F.
+    for shape, filters in ((CONV_SHAPE, CONV_F), (BIG_BATCH_SMALL_SHAPE, SMALL_F)):
+        lowering = conv_lowering(np, conv, dtype, shape)
+        pairs = [(rng.standard_normal((lowering.k, m * lowering.t)).astype(dtype),
+                  rng.standard_normal((filters, m * lowering.t)).astype(dtype))
+                 for m in (len(range(shape[0])[batch]) for batch in lowering.chunks())]
+        k_rows, f_rows = dw_forms(np, pairs, (lowering.k, filters), dtype)
+        choice, other = (k_rows, f_rows) if lowering.k >= filters else (f_rows, k_rows)
+        report(f"dw, {dtype}, {shape} -> {filters} (K = {lowering.k}), time / time with "
+               f"the longer of K and F as rows", choice, {"the other": other}, repeats)
 
 
 def pool_section(np, layers, pooling, rng, dtype, repeats):
@@ -147,7 +186,8 @@ def main():
     pooling = importlib.import_module("layers.pooling")
 
     sections = {"chunk": (chunk_section, conv), "scratch": (scratch_section, conv),
-                "db": (db_section, conv), "pool": (pool_section, pooling)}
+                "db": (db_section, conv), "dw": (dw_section, conv),
+                "pool": (pool_section, pooling)}
     wanted = args.only.split(",")
     unknown = sorted(set(wanted) - set(sections))
     if unknown:

@@ -401,7 +401,14 @@ def conv_backward(dout, cache):
     lowering = Im2col(x.shape, windows, x.dtype)
     w2 = w.reshape(f, -1)
     dx = np.empty_like(x)
-    dw = np.zeros((f, lowering.k), x.dtype)
+    # dw's product with the longer of K and F as its rows, (K, F) as cols @ dout2.T or
+    # (F, K) as dout2 @ cols.T: the same sums, but on two threads OpenBLAS splits the
+    # long inner dimension poorly when the output's rows are the shorter side: the other
+    # form took 1.7 to 16 times as long on the chunks of the (64, 32, 32, 32) -> 64 conv
+    # (K = 288), 0.9 to 160 on the (64, 3, 32, 32) -> 32 one (K = 27)
+    # (benchmarks/bench_conv_choices.py, section dw; benchmarks/README.md).
+    k_rows = lowering.k >= f
+    dw_sum = np.zeros((lowering.k, f) if k_rows else (f, lowering.k), x.dtype)
     db = np.zeros(f, x.dtype)
     # db as a product with ones: BLAS sums the rows on every thread, where
     # dout2.sum(axis=1) runs on one (benchmarks/bench_conv_choices.py, section db).
@@ -410,9 +417,12 @@ def conv_backward(dout, cache):
         cols = lowering.columns(x[batch])
         dout2 = lowering.rows(dout[batch])
         db += dout2 @ ones[:dout2.shape[1]]
-        dw += lowering.product(dout2, cols.T, "dw")
+        if k_rows:
+            dw_sum += lowering.product(cols, dout2.T, "dw")
+        else:
+            dw_sum += lowering.product(dout2, cols.T, "dw")
         lowering.add_columns(lowering.product(w2.T, dout2, "dcols"), dx[batch])
-    return dx, dw.reshape(w.shape), db
+    return dx, (dw_sum.T if k_rows else dw_sum).reshape(w.shape), db
 
 
 conv_forward_fast = conv_forward

@@ -68,17 +68,7 @@ def softmax_loss_forward(x, y):
     """
     check = Args()
     x, y = _scores_and_labels(check, x, y)
-    # log softmax(x)[y] = shifted[y] - log(sum(exp(shifted))), shifted = x - max(x): exp
-    # is only ever taken of numbers <= 0, and one of them is 0, so the sum is >= 1.
-    row_max = softmax_row_max(check, x, axis=1)
-    with np.errstate(over="ignore"):
-        shifted = x - row_max
-    correct = shifted[np.arange(x.shape[0]), y]
-    # exp is taken once, here, and the backward's softmax reuses it. In place: shifted is
-    # this function's own array, and only its entries at y are needed past this point.
-    with np.errstate(under="ignore"):
-        exps = np.exp(shifted, out=shifted)
-    sums = np.einsum("nc->n", exps)
+    exps, sums, correct = softmax_terms(check, x, y)
     loss = np.mean(np.log(sums) - correct)
     return x.dtype.type(loss), (exps, sums, y)
 
@@ -334,6 +324,27 @@ def _fused(forward, backward, x, y):
     loss, cache = forward(x, y)
     grads = backward(1.0, cache)
     return loss, grads[0] if isinstance(grads, tuple) else grads
+
+
+def softmax_terms(check, x, y):
+    """The pieces of softmax cross-entropy over x's last axis, with exp taken once.
+
+    Returns (exps, sums, correct): exps = exp(x - max(x)) (a new array, which the
+    backward's softmax exps / sums reuses), sums = exps summed over the last axis, and
+    correct = (x - max(x)) at the labels y (x's shape without its last axis), so that
+    log softmax(x)[y] = correct - log(sums). exp is only ever taken of numbers <= 0, one
+    of them 0, so every sum is >= 1. NaN, +inf and rows with no finite score are refused
+    (`softmax_row_max`).
+    """
+    row_max = softmax_row_max(check, x, axis=-1)
+    with np.errstate(over="ignore"):
+        shifted = x - row_max
+    correct = np.take_along_axis(shifted, y[..., None], axis=-1)[..., 0]
+    # In place: shifted is this function's own array, and only its entries at y, copied
+    # above, are needed past this point.
+    with np.errstate(under="ignore"):
+        exps = np.exp(shifted, out=shifted)
+    return exps, np.einsum("...c->...", exps), correct
 
 
 def softmax_row_max(check, x, axis):

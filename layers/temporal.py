@@ -13,9 +13,8 @@
 import numpy as np
 
 from ._examples import dims, normal
-from ._numerics import log_softmax, softmax
 from .contract import Args, backward_of, differentiable
-from .losses import softmax_row_max
+from .losses import softmax_terms
 from .registry import register
 
 __all__ = [
@@ -136,13 +135,13 @@ def temporal_softmax_loss_forward(x, y, mask):
                           f"over the N sequences; got x.shape = {x.shape}")
     y = check.ints("y", y, "N T", high=check.dim("V"), high_name="V")
     mask = check.bools("mask", mask, "N T")
-    # At every step, masked or not: a NaN there would still reach dx as NaN * 0.
-    softmax_row_max(check, x, axis=2)
-    log_probs = np.take_along_axis(log_softmax(x, axis=2), y[..., None], axis=2)[..., 0]
-    # The sum of the negated terms, not the negated sum: with no True step the sum is 0.0
-    # and negating it afterwards would give -0.0.
-    loss = np.sum(-log_probs[mask]) / x.shape[0]
-    return x.dtype.type(loss), (x, y, mask)
+    # At every step, masked or not (softmax_terms refuses NaN anywhere in x): a NaN there
+    # would still reach dx as NaN * 0.
+    exps, sums, correct = softmax_terms(check, x, y)
+    # The sum of the terms -log softmax = log(sums) - correct, not a negated sum: with no
+    # True step the sum is 0.0, and negating it afterwards would give -0.0.
+    loss = np.sum((np.log(sums) - correct)[mask]) / x.shape[0]
+    return x.dtype.type(loss), (exps, sums, y, mask)
 
 
 @backward_of(temporal_softmax_loss_forward)
@@ -158,11 +157,15 @@ def temporal_softmax_loss_backward(dloss, cache):
     -------
     dx : ndarray of shape (N, T, V), dloss * mask * (softmax(x) - onehot(y)) / N
     """
-    x, y, mask = cache
-    dx = softmax(x, axis=2)
-    np.put_along_axis(dx, y[..., None], np.take_along_axis(dx, y[..., None], axis=2) - 1,
+    exps, sums, y, mask = cache
+    # Per step: dloss / N where the mask is True, 0 elsewhere.
+    scale = mask * (dloss / exps.shape[0])
+    # softmax(x) = exps / sums, scaled in the same pass; forward's exps are reused.
+    dx = exps * (scale / sums)[..., None]
+    at_y = y[..., None]
+    np.put_along_axis(dx, at_y, np.take_along_axis(dx, at_y, axis=2) - scale[..., None],
                       axis=2)
-    return dx * (mask[..., None] * (dloss / x.shape[0]))
+    return dx
 
 
 def temporal_softmax_loss(x, y, mask, verbose=False):
