@@ -10,8 +10,8 @@ One sandboxed run (bubblewrap; skipped where it is not installed) and one run wi
 attacker once; the tests read their records.
 """
 
-import itertools
 import hashlib
+import itertools
 import json
 import os
 import subprocess
