@@ -86,8 +86,8 @@ def step_batch(step_inputs, Wx, Wh):
     given as one vector, x of shape (D,) or a state of shape (H,), is broadcast against
     the batch of the others: captioning's ``sample()`` embeds its start token once and
     steps with x (D,) next to prev_h (N, H). Its gradient is then the sum over the batch
-    (`unbatch` with the shape returned here). One of the inputs must have the batch
-    axis; a vector's length is checked against the weights (D from Wx, H from Wh).
+    (`layers.gates.unbroadcast` with the shape returned here). One of the inputs must have
+    the batch axis; a vector's length is checked against the weights (D from Wx, H from Wh).
 
     Parameters
     ----------
@@ -123,9 +123,3 @@ def step_batch(step_inputs, Wx, Wh):
     n = batches.pop()
     return [np.broadcast_to(value, (n, value.shape[0])) if len(shape) == 1 else value
             for value, shape in zip(values, shapes)], shapes
-
-
-def unbatch(grad, shape):
-    """The gradient of a step input given as `shape`: summed over the batch axis when
-    `step_batch` broadcast a vector of that shape along it, else `grad` as it is."""
-    return grad.sum(axis=0) if len(shape) == 1 else grad

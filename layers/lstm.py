@@ -29,9 +29,10 @@ import numpy as np
 
 from ._numerics import sigmoid
 from ._recurrent import (
-    hidden_weight_grad, recurrent_args, recurrent_example, step_batch, unbatch,
+    hidden_weight_grad, recurrent_args, recurrent_example, step_batch,
 )
 from .contract import backward_of, differentiable
+from .gates import unbroadcast
 from .registry import register
 from .temporal import affine_grads, affine_map
 
@@ -95,8 +96,8 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
     da = np.empty_like(gates)
     dprev_c = _cell_backward(dnext_h, dnext_c, prev_c, gates, tanh_c, da)
     dx, dWx, db = affine_grads(da, x, Wx)
-    return (unbatch(dx, x_shape), unbatch(da @ Wh.T, h_shape),
-            unbatch(dprev_c, c_shape), dWx, prev_h.T @ da, db)
+    return (unbroadcast(dx, x_shape), unbroadcast(da @ Wh.T, h_shape),
+            unbroadcast(dprev_c, c_shape), dWx, prev_h.T @ da, db)
 
 
 @differentiable("x", "h0", "Wx", "Wh", "b")

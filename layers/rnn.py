@@ -19,9 +19,10 @@ import numpy as np
 
 from ._numerics import sigmoid as stable_sigmoid
 from ._recurrent import (
-    hidden_weight_grad, recurrent_args, recurrent_example, step_batch, unbatch,
+    hidden_weight_grad, recurrent_args, recurrent_example, step_batch,
 )
 from .contract import backward_of, differentiable
+from .gates import unbroadcast
 from .registry import register
 from .temporal import affine_grads, affine_map
 
@@ -100,8 +101,8 @@ def rnn_step_backward(dnext_h, cache):
     x, prev_h, Wx, Wh, next_h, (x_shape, h_shape) = cache
     da = dnext_h * (1 - next_h * next_h)
     dx, dWx, db = affine_grads(da, x, Wx)
-    return (unbatch(dx, x_shape), unbatch(da @ Wh.T, h_shape), dWx, prev_h.T @ da,
-            db)
+    return (unbroadcast(dx, x_shape), unbroadcast(da @ Wh.T, h_shape), dWx,
+            prev_h.T @ da, db)
 
 
 @differentiable("x", "h0", "Wx", "Wh", "b")
