@@ -402,14 +402,19 @@ def global_avg_pool_backward(dout, cache):
 
 # -- registration ---------------------------------------------------------------------------
 
+def distinct_values(rng, shape, dtype):
+    """An array of `shape` whose values are distinct and a fixed step apart: no ties, so
+    max pooling is differentiable at every input."""
+    return (0.1 * rng.permutation(math.prod(shape)) - 1.0).reshape(shape).astype(dtype)
+
+
 def pool_example(rng, dtype):
-    """Distinct values a fixed step apart (no ties, so max pooling is differentiable at
-    every input), and pool_param with overlapping, tiling or gapped windows."""
+    """Distinct values (`distinct_values`), and pool_param with overlapping, tiling or
+    gapped windows."""
     n, c, ph, pw, stride, ho, wo = dims(rng, (1, 2), (1, 2), (1, 3), (1, 3), (1, 3),
                                         (1, 3), (1, 3))
     h, w = (ho - 1) * stride + ph, (wo - 1) * stride + pw
-    shape = (n, c, h, w)
-    x = (0.1 * rng.permutation(int(np.prod(shape))) - 1.0).reshape(shape).astype(dtype)
+    x = distinct_values(rng, (n, c, h, w), dtype)
     return Example((x, {"pool_height": ph, "pool_width": pw, "stride": stride}))
 
 
@@ -429,6 +434,5 @@ def global_avg_pool_example(rng, dtype):
 def max_pool_reshape_example(rng, dtype):
     """Square windows that tile x (what the reshape pool takes), distinct values."""
     n, c, size, ho, wo = dims(rng, (1, 2), (1, 2), (1, 3), (1, 3), (1, 3))
-    shape = (n, c, ho * size, wo * size)
-    x = (0.1 * rng.permutation(math.prod(shape)) - 1.0).reshape(shape).astype(dtype)
+    x = distinct_values(rng, (n, c, ho * size, wo * size), dtype)
     return Example((x, {"pool_height": size, "pool_width": size, "stride": size}))
