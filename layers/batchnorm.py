@@ -18,6 +18,12 @@ as well as inputs near 1, and std = sqrt(var + eps) is formed as
 hypot(sqrt(var), sqrt(eps)). The graph-walking backward runs in units of a power of two
 near std for the same reason.
 
+With numba installed (the ``fast`` extra), train mode on inputs of at least
+`layers._fused_norms.MIN_SIZE` elements runs as compiled kernels: the same arithmetic in
+two passes each way on every core, tested equal to this module's NumPy code to rounding.
+Inputs whose statistics ask for the robust path above still take it, and a cache the
+kernels made goes back through them in closed form, whichever backward is called.
+
 Running statistics, CS231n's convention:
 running = momentum * running + (1 - momentum) * batch statistic, with the biased batch
 variance, from running_mean = running_var = 0 when bn_param has none. PyTorch differs in
@@ -31,6 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _fused_norms as fused
 from ._examples import dims, normal
 from .contract import Args, backward_of, describe, differentiable, is_float_array
 from .registry import Example, register
@@ -51,6 +58,7 @@ class BatchnormCache(NamedTuple):
     inv_std: np.ndarray   # 1 / std, (1, D)
     xhat: np.ndarray      # (x - mean) * inv_std, (N, D)
     gamma: np.ndarray     # (D,)
+    fused: bool = False   # made by the compiled kernels (`layers._fused_norms`)
 
 
 @differentiable("x", "gamma", "beta")
@@ -135,13 +143,16 @@ def normalize_features(x, x_spec, gamma, beta, bn_param):
             raise check.error(f"x must hold {counted} >= 2 examples in train mode: the "
                               f"variance of a batch of one is 0 and every output would be "
                               f"beta; got x.shape = {x.shape}")
-        moments = standardize(x, axes, eps)
+        out, moments = _fused_train_pass(x, gamma, beta, eps)
+        if moments is None:
+            moments = standardize(x, axes, eps)
         xhat, std = moments.xhat, moments.std
         var = _batch_variance(moments, running_var.dtype)
         bn_param["running_mean"] = _moving_average(running_mean, moments.mean.ravel(),
                                                    momentum)
         bn_param["running_var"] = _moving_average(running_var, var.ravel(), momentum)
     else:
+        out = None
         # sqrt(var + eps) in the wider dtype of the two: a float64 running variance of
         # 1e40 has a float32 square root.
         wide = np.promote_types(running_var.dtype, x.dtype)
@@ -150,9 +161,11 @@ def normalize_features(x, x_spec, gamma, beta, bn_param):
         xhat /= std
     inv_std = 1 / std
     gamma = gamma.reshape(per_feature)
-    out = xhat * gamma
-    out += beta.reshape(per_feature)
-    return out, BatchnormCache(mode, axes, std, inv_std, xhat, gamma)
+    fused_pass = out is not None
+    if not fused_pass:
+        out = xhat * gamma
+        out += beta.reshape(per_feature)
+    return out, BatchnormCache(mode, axes, std, inv_std, xhat, gamma, fused_pass)
 
 
 @backward_of(batchnorm_forward)
@@ -239,7 +252,17 @@ def sum_over(axes, *factors):
 
 
 def _backward(dout, cache, train_dx):
-    """dgamma and dbeta, and dx from `train_dx` in train mode or the affine map in test mode."""
+    """dgamma and dbeta, and dx from `train_dx` in train mode or the affine map in test mode.
+
+    A cache the compiled kernels made goes back through them (the closed form, whichever
+    backward was called).
+    """
+    if cache.fused:
+        x3_shape = (dout.shape[0], dout.shape[1], -1)
+        dx, dgamma, dbeta = fused.features_gradient(
+            np.ascontiguousarray(dout).reshape(x3_shape), cache.xhat.reshape(x3_shape),
+            (cache.gamma * cache.inv_std).ravel(), dout.size // dout.shape[1])
+        return dx.reshape(dout.shape), dgamma, dbeta
     dbeta = sum_over(cache.axes, dout)
     dgamma = sum_over(cache.axes, dout, cache.xhat)
     if cache.mode == "test":
@@ -396,18 +419,42 @@ def standardize(x, axes, eps):
         mean = sum_over(axes, x) / count
         deviations = x - mean
         var = sum_over(axes, deviations, deviations) / count
+    if not moments_hold(mean, var, eps):
+        return _standardize_shifted(x, axes, eps)
+    std = np.sqrt(var + eps)
+    deviations *= 1 / std
+    return Moments(deviations, std, mean, var, np.ones_like(std))
+
+
+def moments_hold(mean, var, eps):
+    """Whether the mean and biased variance of the common path (x not shifted first) are
+    as right as the robust path's; `standardize` and the compiled kernels test theirs."""
+    # Overflow to inf, and inf - inf = NaN, fail the test.
+    with np.errstate(over="ignore", invalid="ignore"):
         var_eps = var + eps
         # The computed mean is off by at most about count units of rounding of
         # mean(|x|) <= |mean| + std; where |mean| <= MEAN_TO_STD * std that is a few
         # count units of std, the order of the shifted computation's own error. A
         # constant feature fails the test (its spread is 0 or rounding) unless it is 0.
-        fine = (np.isfinite(var_eps).all() and _no_underflow(var_eps)
-                and np.all(np.abs(mean) <= MEAN_TO_STD * np.sqrt(var)))
-    if not fine:
-        return _standardize_shifted(x, axes, eps)
-    std = np.sqrt(var_eps)
-    deviations *= 1 / std
-    return Moments(deviations, std, mean, var, np.ones_like(std))
+        return bool(np.isfinite(var_eps).all() and _no_underflow(var_eps)
+                    and np.all(np.abs(mean) <= MEAN_TO_STD * np.sqrt(var)))
+
+
+def _fused_train_pass(x, gamma, beta, eps):
+    """(out, Moments) of a batch norm in train mode from the compiled kernels, or
+    (None, None) where they are not used (numba absent, x small) or the moments ask for
+    the robust path; statistics over every axis but 1, of (N, D) or (N, C, H, W)."""
+    if not fused.enabled(x):
+        return None, None
+    x3 = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+    out, xhat, mean, var = fused.standardize_features(x3, np.ascontiguousarray(gamma),
+                                                 np.ascontiguousarray(beta), eps)
+    if not moments_hold(mean, var, eps):
+        return None, None
+    per_feature = (1, -1) + (1,) * (x.ndim - 2)
+    std = np.sqrt(var + eps).reshape(per_feature)
+    return out.reshape(x.shape), Moments(xhat.reshape(x.shape), std, mean.reshape(
+        per_feature), var.reshape(per_feature), np.ones_like(std))
 
 
 # The common path of `standardize` is taken where |mean| <= MEAN_TO_STD * std in every

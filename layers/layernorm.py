@@ -7,15 +7,31 @@ test are the same computation. Backward with dxhat = dout * gamma:
     dx = (inv_std / D) * (D * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)),
 
 sums over the last axis; dgamma and dbeta sum dout * xhat and dout over all other axes.
+Large inputs take the compiled kernels where numba is installed, as batch norm's do
+(`layers.batchnorm`).
 """
 
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _fused_norms as fused
 from ._examples import dims, normal
 from .contract import Args, backward_of, differentiable
-from .batchnorm import (norm_eps, scale_shift_example, standardize,
+from .batchnorm import (moments_hold, norm_eps, scale_shift_example, standardize,
                         standardize_backward, sum_over)
 from .registry import Example, register
 
 __all__ = ["layernorm_forward", "layernorm_backward"]
+
+
+class LayernormCache(NamedTuple):
+    """What `layernorm_backward` needs, for x of shape (..., D); it unpacks as the
+    tuple (xhat, inv_std, gamma)."""
+
+    xhat: np.ndarray      # (x - mean) * inv_std, (..., D)
+    inv_std: np.ndarray   # 1 / sqrt(var + eps), (..., 1)
+    gamma: np.ndarray     # (D,)
 
 
 @differentiable("x", "gamma", "beta")
@@ -53,10 +69,18 @@ def layernorm_forward(x, gamma, beta, ln_param):
     gamma = check.floats("gamma", gamma, "D")
     beta = check.floats("beta", beta, "D")
     eps = norm_eps(check, "ln_param", ln_param, x.dtype)
+    if fused.enabled(x):
+        rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+        out, xhat, mean, var = fused.standardize_rows(rows, np.ascontiguousarray(gamma),
+                                                 np.ascontiguousarray(beta), eps)
+        if moments_hold(mean, var, eps):
+            inv_std = (1 / np.sqrt(var + eps)).reshape(*x.shape[:-1], 1)
+            return out.reshape(x.shape), LayernormCache(xhat.reshape(x.shape), inv_std,
+                                                        gamma)
     moments = standardize(x, (-1,), eps)
     out = moments.xhat * gamma
     out += beta
-    return out, (moments.xhat, 1 / moments.std, gamma)
+    return out, LayernormCache(moments.xhat, 1 / moments.std, gamma)
 
 
 @backward_of(layernorm_forward)
@@ -75,6 +99,13 @@ def layernorm_backward(dout, cache):
     dbeta : ndarray of shape (D,)
     """
     xhat, inv_std, gamma = cache
+    # The backward is the closed form on either path, so the kernels take any large one.
+    if fused.enabled(xhat):
+        width = xhat.shape[-1]
+        dx, dgamma, dbeta = fused.rows_gradient(
+            np.ascontiguousarray(dout).reshape(-1, width), xhat.reshape(-1, width),
+            np.ascontiguousarray(gamma), inv_std.ravel())
+        return dx.reshape(xhat.shape), dgamma, dbeta
     leading = tuple(range(xhat.ndim - 1))
     dbeta = sum_over(leading, dout).ravel()
     dgamma = sum_over(leading, dout, xhat).ravel()
