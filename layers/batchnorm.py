@@ -275,30 +275,26 @@ def _backward(dout, cache, train_dx):
 def _dx_through_graph(dout, dgamma, dbeta, cache):
     """dx by walking back through xmu = x - mean, var = mean(xmu^2), std, inv_std, xhat.
 
-    The walk runs in units of u, a power of two near std, where std / u is in [1, 2):
-    normalizing x / u with eps / u**2 is the same computation, and there std**2 and the
-    sums of xmu neither overflow nor underflow whatever the scale of x. dx is then the
-    gradient with respect to x / u, divided by u (exactly).
+    Every node from var to inv_std holds one value per feature, so the walk carries its
+    local gradients as per-feature factors and touches arrays of x's size only where xmu
+    and x take part. The factors are written with xhat = xmu * inv_std in place of xmu:
+    no power of std appears, and the walk neither overflows nor underflows whatever the
+    scale of x.
     """
-    unit = power_of_two_at_most(cache.std)
-    std = cache.std / unit
-    inv_std = 1 / std
-    xmu = cache.xhat * std
-    count = dout.size // std.size
-    dxhat = dout * cache.gamma
-    # xhat = xmu * inv_std: xmu reaches xhat directly and through inv_std.
-    dinv_std = sum_over(cache.axes, dxhat, xmu)
-    # dxhat is not needed past this point: dxmu takes over its memory.
-    dxmu = dxhat
-    dxmu *= inv_std
-    # inv_std = 1 / std, std = sqrt(var + eps), var = mean(xmu^2).
-    dstd = -dinv_std / (std * std)
-    dvar = dstd / (2 * std)
-    dxmu += xmu * ((2 / count) * dvar)
+    count = dout.size // cache.std.size
+    gamma, inv_std, xhat = cache.gamma, cache.inv_std, cache.xhat
+    # out = gamma * xhat + beta, so dxhat = gamma * dout, and sum(dxhat * xhat) is
+    # gamma * dgamma.
+    # xhat = xmu * inv_std: xmu reaches xhat directly (dxhat * inv_std) and through
+    # inv_std, whose gradient is dinv_std = sum(dxhat * xmu) = std * gamma * dgamma.
+    dxmu = dout * (gamma * inv_std)
+    # inv_std = 1 / std: dstd = -dinv_std * inv_std^2; std = sqrt(var + eps):
+    # dvar = dstd * inv_std / 2; var = mean(xmu^2): xmu gets 2 * xmu * dvar / count,
+    # which with xmu = xhat * std is xhat * (-gamma * dgamma * inv_std / count).
+    dxmu += xhat * (gamma.reshape(dgamma.shape) * dgamma * inv_std / -count)
     # xmu = x - mean(x): x reaches xmu directly and through the mean.
     dmean = -sum_over(cache.axes, dxmu)
     dxmu += dmean / count
-    dxmu /= unit
     return dxmu
 
 
