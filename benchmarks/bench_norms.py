@@ -4,13 +4,15 @@
     python benchmarks/bench_norms.py --n 64 --d 256 --repeats 50
     python benchmarks/bench_norms.py --threads 1     # steadier on a busy machine
 
-Each row times forward + backward from x to (dx, dgamma, dbeta), three ways interleaved
-(torch, gatelab, minimal, torch, ...) so that all see the same machine load; each time is
-the median of its repeats:
+Each row times forward + backward from x to (dx, dgamma, dbeta), four ways interleaved
+(torch, gatelab, numpy, minimal, torch, ...) so that all see the same machine load; each
+time is the median of its repeats:
 
-- ``gatelab``: batchnorm_forward + batchnorm_backward_alt, layernorm_forward +
+- ``gatelab``: batchnorm_forward + batchnorm_backward, layernorm_forward +
   layernorm_backward, spatial_batchnorm_forward + spatial_batchnorm_backward
-  (x of shape (N, D / 16, 4, 4));
+  (x of shape (N, D / 16, 4, 4)), as installed: with numba (the ``fast`` extra) large
+  inputs take the compiled kernels of `layers._fused_norms` (one thread);
+- ``numpy``: the same calls with the kernels switched off, the NumPy reference;
 - ``minimal``: the same maths in as few NumPy passes as they take, without argument
   checks, the running statistics or the robust path for extreme scales (mean, einsum
   variance, normalize in place, closed-form backward): the floor for NumPy;
@@ -62,6 +64,8 @@ def workload(np, torch, layers, name, rng, size, dtype):
     `name` on the same random inputs of about `size` (N, D)."""
     import torch.nn.functional as F
 
+    from layers import _fused_norms as fused
+
     n, d = size
     shape = (n, d // 16, 4, 4) if name == "spatial_batchnorm" else (n, d)
     features = shape[-1] if name == "layernorm" else shape[1]
@@ -77,12 +81,19 @@ def workload(np, torch, layers, name, rng, size, dtype):
         axes = (0,) if x.ndim == 2 else (0, 2, 3)
         feature = 1
         forward = getattr(layers, f"{name}_forward")
-        backward = (layers.batchnorm_backward_alt if name == "batchnorm"
-                    else layers.spatial_batchnorm_backward)
+        backward = getattr(layers, f"{name}_backward")
         param = {"mode": "train"}
 
     def ours():
         return backward(dout, forward(x, gamma, beta, dict(param))[1])
+
+    def reference():
+        kernels = fused._numba
+        fused._numba = None
+        try:
+            return ours()
+        finally:
+            fused._numba = kernels
 
     def minimal():
         return minimal_norm(np, x, gamma, beta, dout, axes, feature)
@@ -100,7 +111,7 @@ def workload(np, torch, layers, name, rng, size, dtype):
             out = F.batch_norm(tx, None, None, tg, tb, training=True, eps=1e-5)
         out.backward(tdout)
 
-    return theirs, ours, minimal
+    return theirs, ours, reference, minimal
 
 
 def main():
@@ -117,26 +128,59 @@ def main():
     import layers
     from layers.batchnorm import _standardize_shifted, standardize
 
+    from layers import _fused_norms
+
     torch.set_num_threads(threads)
     print(thread_report(np, torch))
+    if _fused_norms._numba is None:
+        print("numba: not installed or GATELAB_NUMBA=0; gatelab is the NumPy reference")
+    else:
+        print(f"numba {_fused_norms._numba.__version__}: the kernels run on one thread")
     n, d = args.n, args.d
-    print(f"{'workload':<20}{'dtype':<9}{'torch ms':>9}{'gatelab':>9}{'minimal':>9}"
-          f"{'gatelab/torch':>15}{'gatelab/minimal':>17}")
+    print(f"{'workload':<20}{'dtype':<9}{'torch ms':>9}{'gatelab':>9}{'numpy':>9}"
+          f"{'minimal':>9}{'gatelab/torch':>15}{'numpy/torch':>13}{'numpy/minimal':>15}")
     for dtype in (np.float32, np.float64):
         rng = np.random.default_rng(0)
         for name in ("batchnorm", "layernorm", "spatial_batchnorm"):
-            theirs, ours, minimal = workload(np, torch, layers, name, rng,
-                                             (n, d), dtype)
-            t_torch, t_ours, t_min = median_times([theirs, ours, minimal], args.repeats)
+            runs = workload(np, torch, layers, name, rng, (n, d), dtype)
+            runs[1]()  # compiles the kernels for this dtype, or loads them from the cache
+            t_torch, t_ours, t_numpy, t_min = median_times(runs, args.repeats)
             print(f"{name:<20}{np.dtype(dtype).name:<9}{t_torch * 1e3:>9.3f}"
-                  f"{t_ours * 1e3:>9.3f}{t_min * 1e3:>9.3f}{t_ours / t_torch:>15.2f}"
-                  f"{t_ours / t_min:>17.2f}")
+                  f"{t_ours * 1e3:>9.3f}{t_numpy * 1e3:>9.3f}{t_min * 1e3:>9.3f}"
+                  f"{t_ours / t_torch:>15.2f}{t_numpy / t_torch:>13.2f}"
+                  f"{t_numpy / t_min:>15.2f}")
         x = (0.5 + 2 * rng.standard_normal((n, d))).astype(dtype)
         common, robust = median_times([functools.partial(standardize, x, (0,), 1e-5),
                                        functools.partial(_standardize_shifted, x, (0,),
                                                          1e-5)], args.repeats)
         print(f"standardize (N, D) over N, {np.dtype(dtype).name}: robust path / common "
               f"path = {robust / common:.2f}")
+    if _fused_norms._numba is not None:
+        print_crossover(np, torch, layers, args.repeats)
+
+
+def print_crossover(np, torch, layers, repeats):
+    """numpy / gatelab (kernels) for batch and layer norm of growing x of shape (N, 64):
+    where the kernels start to pay, which `layers._fused_norms.MIN_SIZE` is set from."""
+    from layers import _fused_norms
+
+    print("kernels below their threshold (MIN_SIZE = "
+          f"{_fused_norms.MIN_SIZE}): numpy / kernels, float64, x (N, 64)")
+    threshold = _fused_norms.MIN_SIZE
+    _fused_norms.MIN_SIZE = 0
+    try:
+        for size in (1 << 10, 1 << 12, 1 << 13, 1 << 14, 1 << 15, 1 << 16):
+            rng = np.random.default_rng(0)
+            cells = []
+            for name in ("batchnorm", "layernorm"):
+                _, ours, reference, _ = workload(np, torch, layers, name, rng,
+                                                 (size // 64, 64), np.float64)
+                ours()
+                t_ours, t_numpy = median_times([ours, reference], repeats)
+                cells.append(f"{name} {t_numpy / t_ours:.2f}")
+            print(f"  {size:>6} elements: " + ", ".join(cells))
+    finally:
+        _fused_norms.MIN_SIZE = threshold
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 NumPy runs one pass over memory per operation and on one thread; batch, spatial batch
 and layer norm are a dozen such passes over arrays that the arithmetic barely touches.
 These kernels do the same arithmetic in two passes forward (the moments; then xhat and
-out) and two backward (the sums; then dx), on every core. They are an optional speed-up:
+out) and two backward (the sums; then dx). They are an optional speed-up:
 `layers.batchnorm.standardize` and the backwards stay the reference, used wherever numba
 is not installed, where ``GATELAB_NUMBA=0`` is set, for small arrays, and whenever the
 statistics ask for the robust path (the callers test the moments returned here exactly as
@@ -24,8 +24,10 @@ import numpy as np
 __all__ = ["enabled", "standardize_features", "features_gradient", "standardize_rows",
            "rows_gradient", "MIN_SIZE"]
 
-# Below this many elements a parallel launch costs more than the passes it saves.
-MIN_SIZE = 1 << 15
+# The kernels were faster from 1024 elements on (benchmarks/bench_norms.py, last
+# section); below this size the layers' Python costs dominate either way, and the small
+# examples the gradient checker draws keep to the reference, which it checks.
+MIN_SIZE = 1 << 12
 
 
 def _load():
@@ -46,40 +48,33 @@ def enabled(x):
     return _numba is not None and x.size >= MIN_SIZE
 
 
-def _blocks(count, parts):
-    """Bounds of `parts` near-equal blocks of range(count), as an int64 array (parts + 1,)."""
-    return np.linspace(0, count, parts + 1).astype(np.int64)
-
-
 if _numba is not None:
-    # reassoc lets LLVM reorder the sums into vector lanes; nothing else of fastmath, so
-    # that inf and NaN behave as in NumPy and the callers' tests of the moments see them.
-    _jit = _numba.njit(parallel=True, cache=True, fastmath={"reassoc"})
-    _prange = _numba.prange
+    # One thread, the caller's, as NumPy's own passes: numba's parallel runtimes keep
+    # thread pools that spin beside BLAS's and PyTorch's on the same cores, and GNU
+    # OpenMP's does not survive a fork (multiprocessing). nogil lets a caller's threads
+    # run kernels side by side. reassoc lets LLVM reorder the sums into vector lanes;
+    # nothing else of fastmath, so that inf and NaN behave as in NumPy and the callers'
+    # tests of the moments see them.
+    _jit = _numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
 
     @_jit
-    def _column_moments(x, blocks):
-        # x (N, D): each thread takes a block of columns and walks the rows, accumulating
-        # into arrays of its own so that the inner loop runs along contiguous memory.
+    def _column_moments(x):
+        # x (N, D): the rows are walked in order, each feature summed into its own
+        # accumulator, so that the inner loop runs along contiguous memory.
         rows, cols = x.shape
-        mean = np.empty(cols)
-        var = np.empty(cols)
-        for t in _prange(len(blocks) - 1):
-            c0, c1 = blocks[t], blocks[t + 1]
-            total = np.zeros(c1 - c0)
-            for a in range(rows):
-                row = x[a, c0:c1]
-                for c in range(c1 - c0):
-                    total[c] += row[c]
-            total /= rows
-            squares = np.zeros(c1 - c0)
-            for a in range(rows):
-                row = x[a, c0:c1]
-                for c in range(c1 - c0):
-                    d = row[c] - total[c]
-                    squares[c] += d * d
-            mean[c0:c1] = total
-            var[c0:c1] = squares / rows
+        mean = np.zeros(cols)
+        for a in range(rows):
+            row = x[a]
+            for c in range(cols):
+                mean[c] += row[c]
+        mean /= rows
+        var = np.zeros(cols)
+        for a in range(rows):
+            row = x[a]
+            for c in range(cols):
+                d = row[c] - mean[c]
+                var[c] += d * d
+        var /= rows
         return mean, var
 
     @_jit
@@ -89,7 +84,7 @@ if _numba is not None:
         count = a_len * b_len
         mean = np.empty(c_len)
         var = np.empty(c_len)
-        for c in _prange(c_len):
+        for c in range(c_len):
             s = 0.0
             for a in range(a_len):
                 for b in range(b_len):
@@ -105,42 +100,36 @@ if _numba is not None:
         return mean, var
 
     @_jit
-    def _feature_scale(x, mean, inv_std, gamma, beta, xhat, out):
+    def _plane_scale(x, mean, inv_std, gamma, beta, xhat, out):
         a_len, c_len, b_len = x.shape
-        for ac in _prange(a_len * c_len):
-            a, c = ac // c_len, ac % c_len
-            m, s, g, bt = mean[c], inv_std[c], gamma[c], beta[c]
-            for b in range(b_len):
-                h = (x[a, c, b] - m) * s
-                xhat[a, c, b] = h
-                out[a, c, b] = h * g + bt
+        for a in range(a_len):
+            for c in range(c_len):
+                m, s, g, bt = mean[c], inv_std[c], gamma[c], beta[c]
+                for b in range(b_len):
+                    h = (x[a, c, b] - m) * s
+                    xhat[a, c, b] = h
+                    out[a, c, b] = h * g + bt
 
     @_jit
     def _column_scale(x, mean, inv_std, gamma, beta, xhat, out):
         rows, cols = x.shape
-        for a in _prange(rows):
+        for a in range(rows):
             for c in range(cols):
                 h = (x[a, c] - mean[c]) * inv_std[c]
                 xhat[a, c] = h
                 out[a, c] = h * gamma[c] + beta[c]
 
     @_jit
-    def _column_sums(dout, xhat, blocks):
+    def _column_sums(dout, xhat):
         rows, cols = dout.shape
-        dbeta = np.empty(cols)
-        dgamma = np.empty(cols)
-        for t in _prange(len(blocks) - 1):
-            c0, c1 = blocks[t], blocks[t + 1]
-            s = np.zeros(c1 - c0)
-            q = np.zeros(c1 - c0)
-            for a in range(rows):
-                g_row = dout[a, c0:c1]
-                h_row = xhat[a, c0:c1]
-                for c in range(c1 - c0):
-                    s[c] += g_row[c]
-                    q[c] += g_row[c] * h_row[c]
-            dbeta[c0:c1] = s
-            dgamma[c0:c1] = q
+        dbeta = np.zeros(cols)
+        dgamma = np.zeros(cols)
+        for a in range(rows):
+            g_row = dout[a]
+            h_row = xhat[a]
+            for c in range(cols):
+                dbeta[c] += g_row[c]
+                dgamma[c] += g_row[c] * h_row[c]
         return dbeta, dgamma
 
     @_jit
@@ -148,7 +137,7 @@ if _numba is not None:
         a_len, c_len, b_len = dout.shape
         dbeta = np.empty(c_len)
         dgamma = np.empty(c_len)
-        for c in _prange(c_len):
+        for c in range(c_len):
             s = 0.0
             q = 0.0
             for a in range(a_len):
@@ -161,26 +150,26 @@ if _numba is not None:
         return dbeta, dgamma
 
     @_jit
-    def _feature_dx(dout, xhat, scale, shift, slope, dx):
+    def _plane_dx(dout, xhat, scale, shift, slope, dx):
         # dx = scale * dout - shift - slope * xhat, per feature c.
         a_len, c_len, b_len = dout.shape
-        for ac in _prange(a_len * c_len):
-            a, c = ac // c_len, ac % c_len
-            k, h, p = scale[c], shift[c], slope[c]
-            for b in range(b_len):
-                dx[a, c, b] = k * dout[a, c, b] - h - p * xhat[a, c, b]
+        for a in range(a_len):
+            for c in range(c_len):
+                k, h, p = scale[c], shift[c], slope[c]
+                for b in range(b_len):
+                    dx[a, c, b] = k * dout[a, c, b] - h - p * xhat[a, c, b]
 
     @_jit
     def _column_dx(dout, xhat, scale, shift, slope, dx):
         rows, cols = dout.shape
-        for a in _prange(rows):
+        for a in range(rows):
             for c in range(cols):
                 dx[a, c] = scale[c] * dout[a, c] - shift[c] - slope[c] * xhat[a, c]
 
     @_jit
     def _row_forward(x, gamma, beta, eps, xhat, out, mean, var):
         r_len, d_len = x.shape
-        for r in _prange(r_len):
+        for r in range(r_len):
             s = 0.0
             for d in range(d_len):
                 s += x[r, d]
@@ -200,39 +189,28 @@ if _numba is not None:
                 out[r, d] = h * gamma[d] + beta[d]
 
     @_jit
-    def _row_backward(dout, xhat, gamma, inv_std, dx, blocks):
+    def _row_backward(dout, xhat, gamma, inv_std, dx):
         rows, cols = dout.shape
-        parts = len(blocks) - 1
-        dgamma = np.empty((parts, cols))
-        dbeta = np.empty((parts, cols))
-        for t in _prange(parts):
-            # Each block of rows sums its share of dgamma and dbeta in arrays of its own.
-            s_part = np.zeros(cols)
-            q_part = np.zeros(cols)
-            for r in range(blocks[t], blocks[t + 1]):
-                g_row = dout[r]
-                h_row = xhat[r]
-                s = 0.0
-                q = 0.0
-                for d in range(cols):
-                    s_part[d] += g_row[d]
-                    q_part[d] += g_row[d] * h_row[d]
-                    gh = g_row[d] * gamma[d]
-                    s += gh
-                    q += gh * h_row[d]
-                k = inv_std[r]
-                s /= cols
-                q /= cols
-                dx_row = dx[r]
-                for d in range(cols):
-                    dx_row[d] = k * (g_row[d] * gamma[d] - s - h_row[d] * q)
-            dbeta[t] = s_part
-            dgamma[t] = q_part
-        return dgamma.sum(axis=0), dbeta.sum(axis=0)
-
-
-def _threads():
-    return _numba.get_num_threads()
+        dgamma = np.zeros(cols)
+        dbeta = np.zeros(cols)
+        for r in range(rows):
+            g_row = dout[r]
+            h_row = xhat[r]
+            s = 0.0
+            q = 0.0
+            for d in range(cols):
+                dbeta[d] += g_row[d]
+                dgamma[d] += g_row[d] * h_row[d]
+                gh = g_row[d] * gamma[d]
+                s += gh
+                q += gh * h_row[d]
+            k = inv_std[r]
+            s /= cols
+            q /= cols
+            dx_row = dx[r]
+            for d in range(cols):
+                dx_row[d] = k * (g_row[d] * gamma[d] - s - h_row[d] * q)
+        return dgamma, dbeta
 
 
 def standardize_features(x3, gamma, beta, eps):
@@ -248,7 +226,7 @@ def standardize_features(x3, gamma, beta, eps):
     columns = x3.shape[2] == 1
     if columns:
         x2 = x3.reshape(x3.shape[:2])
-        mean, var = _column_moments(x2, _blocks(x2.shape[1], _threads()))
+        mean, var = _column_moments(x2)
     else:
         mean, var = _plane_moments(x3)
     # A variance beyond float32's range becomes inf, which sends the caller to the
@@ -262,7 +240,7 @@ def standardize_features(x3, gamma, beta, eps):
         _column_scale(x2, mean, inv_std, gamma, beta, xhat.reshape(x2.shape),
                       out.reshape(x2.shape))
     else:
-        _feature_scale(x3, mean, inv_std, gamma, beta, xhat, out)
+        _plane_scale(x3, mean, inv_std, gamma, beta, xhat, out)
     return out, xhat, mean, var
 
 
@@ -283,12 +261,12 @@ def features_gradient(dout3, xhat3, scale, count):
     if dout3.shape[2] == 1:
         shape = dout3.shape[:2]
         dout2, xhat2 = dout3.reshape(shape), xhat3.reshape(shape)
-        dbeta, dgamma = _column_sums(dout2, xhat2, _blocks(shape[1], _threads()))
+        dbeta, dgamma = _column_sums(dout2, xhat2)
         _column_dx(dout2, xhat2, scale64, scale64 * dbeta / count, scale64 * dgamma / count,
                    dx.reshape(shape))
     else:
         dbeta, dgamma = _plane_sums(dout3, xhat3)
-        _feature_dx(dout3, xhat3, scale64, scale64 * dbeta / count, scale64 * dgamma / count,
+        _plane_dx(dout3, xhat3, scale64, scale64 * dbeta / count, scale64 * dgamma / count,
                     dx)
     return dx, dgamma.astype(dtype), dbeta.astype(dtype)
 
@@ -319,7 +297,5 @@ def rows_gradient(dout2, xhat2, gamma, inv_std):
     dgamma, dbeta : ndarrays of shape (D,)
     """
     dx = np.empty_like(dout2)
-    rows = dout2.shape[0]
-    dgamma, dbeta = _row_backward(dout2, xhat2, gamma, inv_std, dx,
-                                  _blocks(rows, min(rows, _threads())))
+    dgamma, dbeta = _row_backward(dout2, xhat2, gamma, inv_std, dx)
     return dx, dgamma.astype(dout2.dtype), dbeta.astype(dout2.dtype)

@@ -20,7 +20,7 @@ near std for the same reason.
 
 With numba installed (the ``fast`` extra), train mode on inputs of at least
 `layers._fused_norms.MIN_SIZE` elements runs as compiled kernels: the same arithmetic in
-two passes each way on every core, tested equal to this module's NumPy code to rounding.
+two passes each way, tested equal to this module's NumPy code to rounding.
 Inputs whose statistics ask for the robust path above still take it, and a cache the
 kernels made goes back through them in closed form, whichever backward is called.
 
