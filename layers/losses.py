@@ -27,6 +27,7 @@ import numpy as np
 
 from ._examples import away_from, dims, normal
 from ._numerics import sigmoid, softplus
+from .args import FLOAT_DTYPES, called_layer
 from .contract import Args, backward_of, describe, differentiable, is_float_array
 from .registry import register
 
@@ -40,6 +41,11 @@ __all__ = [
 
 
 # -- softmax cross-entropy ----------------------------------------------------------------
+
+# Bytes of scores per block of `softmax_terms`' passes: a block that stays in a core's
+# cache between the subtraction, the exp and the sum (benchmarks/bench_softmax_choices.py).
+SOFTMAX_BLOCK_BYTES = 512 * 1024
+
 
 @differentiable("x")
 def softmax_loss_forward(x, y):
@@ -69,8 +75,7 @@ def softmax_loss_forward(x, y):
     check = Args()
     x, y = _scores_and_labels(check, x, y)
     exps, sums, correct = softmax_terms(check, x, y)
-    loss = np.mean(np.log(sums) - correct)
-    return x.dtype.type(loss), (exps, sums, y)
+    return _mean_cross_entropy(x, sums, correct), (exps, sums, y)
 
 
 @backward_of(softmax_loss_forward)
@@ -88,7 +93,8 @@ def softmax_loss_backward(dloss, cache):
     """
     exps, sums, y = cache
     scale = dloss / exps.shape[0]
-    # softmax(x) = exps / sums, scaled in the same pass.
+    # softmax(x) = exps / sums, scaled in the same pass; a new array, as the cache may
+    # serve another backward.
     dx = exps * (scale / sums)[:, None]
     dx[np.arange(exps.shape[0]), y] -= scale
     return dx
@@ -107,7 +113,19 @@ def softmax_loss(x, y):
     loss : NumPy scalar of x's dtype, averaged over the N examples
     dx : ndarray of shape (N, C), the gradient of loss with respect to x
     """
-    return _fused(softmax_loss_forward, softmax_loss_backward, x, y)
+    if type(x) is not np.ndarray or x.dtype not in FLOAT_DTYPES:
+        # The pair's contract converts such an x, or refuses it by name.
+        return _fused(softmax_loss_forward, softmax_loss_backward, x, y)
+    # The pair's results, bit for bit, with the pair's checks and messages, but with the
+    # gradient made in the exps array itself, block by block while each block is in
+    # cache: nothing else holds that array here, so no second array and no second pass
+    # over memory (benchmarks/README.md, "softmax loss").
+    check = Args(called_layer.get() or softmax_loss_forward.__name__)
+    x, y = _scores_and_labels(check, x, y)
+    scale = x.dtype.type(1.0) / x.shape[0]
+    dx, sums, correct = softmax_terms(check, x, y, gradient_scale=scale)
+    dx[np.arange(x.shape[0]), y] -= scale
+    return _mean_cross_entropy(x, sums, correct), dx
 
 
 # -- multiclass SVM -----------------------------------------------------------------------
@@ -326,25 +344,48 @@ def _fused(forward, backward, x, y):
     return loss, grads[0] if isinstance(grads, tuple) else grads
 
 
-def softmax_terms(check, x, y):
+def softmax_terms(check, x, y, gradient_scale=None):
     """The pieces of softmax cross-entropy over x's last axis, with exp taken once.
 
-    Returns (exps, sums, correct): exps = exp(x - max(x)) (a new array, which the
-    backward's softmax exps / sums reuses), sums = exps summed over the last axis, and
-    correct = (x - max(x)) at the labels y (x's shape without its last axis), so that
-    log softmax(x)[y] = correct - log(sums). exp is only ever taken of numbers <= 0, one
-    of them 0, so every sum is >= 1. NaN, +inf and rows with no finite score are refused
-    (`softmax_row_max`).
+    Parameters
+    ----------
+    x : float ndarray of shape (..., C), scores
+    y : integer ndarray of shape x.shape[:-1], labels in [0, C)
+    gradient_scale : scalar of x's dtype, optional
+        When given, exps comes back already turned into (exps / sums) * gradient_scale,
+        the softmax scaled as the gradient needs it (without the -gradient_scale at the
+        labels, which is the caller's), block by block while each block is in cache.
+
+    Returns
+    -------
+    exps : new ndarray of x's shape, exp(x - max(x)) (which the backward's softmax
+        exps / sums reuses)
+    sums : ndarray of shape x.shape[:-1], exps summed over the last axis
+    correct : ndarray of shape x.shape[:-1], (x - max(x)) at the labels y, so that
+        log softmax(x)[y] = correct - log(sums)
+
+    exp is only ever taken of numbers <= 0, one of them 0, so every sum is >= 1. NaN, +inf
+    and rows with no finite score are refused (`softmax_row_max`).
     """
     row_max = softmax_row_max(check, x, axis=-1)
-    with np.errstate(over="ignore"):
-        shifted = x - row_max
-    correct = np.take_along_axis(shifted, y[..., None], axis=-1)[..., 0]
-    # In place: shifted is this function's own array, and only its entries at y, copied
-    # above, are needed past this point.
-    with np.errstate(under="ignore"):
-        exps = np.exp(shifted, out=shifted)
-    return exps, np.einsum("...c->...", exps), correct
+    classes = x.shape[-1]
+    rows_x = x.reshape(-1, classes)
+    rows_max = row_max.reshape(-1, 1)
+    exps = np.empty(rows_x.shape, x.dtype)
+    sums = np.empty(len(exps), x.dtype)
+    # Each pass over a block that fits the core's cache, rather than each pass over the
+    # whole array: the subtraction, exp, sum (and scaling) then read the block from cache.
+    step = max(1, SOFTMAX_BLOCK_BYTES // (classes * x.itemsize))
+    with np.errstate(over="ignore", under="ignore"):
+        for start in range(0, len(exps), step):
+            block = exps[start:start + step]
+            np.subtract(rows_x[start:start + step], rows_max[start:start + step], out=block)
+            np.exp(block, out=block)
+            block_sums = np.einsum("nc->n", block, out=sums[start:start + step])
+            if gradient_scale is not None:
+                np.multiply(block, (gradient_scale / block_sums)[:, None], out=block)
+        correct = np.take_along_axis(x, y[..., None], axis=-1)[..., 0] - row_max[..., 0]
+    return exps.reshape(x.shape), sums.reshape(x.shape[:-1]), correct
 
 
 def softmax_row_max(check, x, axis):
@@ -361,6 +402,11 @@ def softmax_row_max(check, x, axis):
         raise check.error(f"x has no finite score in row {row} (every score is -inf): its "
                           f"softmax is undefined")
     return row_max
+
+
+def _mean_cross_entropy(x, sums, correct):
+    """The mean of -log softmax(x)[y] = log(sums) - correct, as a scalar of x's dtype."""
+    return x.dtype.type(np.mean(np.log(sums) - correct))
 
 
 def _scores_and_labels(check, x, y):
