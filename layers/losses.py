@@ -23,6 +23,8 @@ correct class has that score, and the gradient stays finite. A row with no finit
 has no softmax and is refused.
 """
 
+import math
+
 import numpy as np
 
 from ._examples import away_from, dims, normal
@@ -74,8 +76,8 @@ def softmax_loss_forward(x, y):
     """
     check = Args()
     x, y = _scores_and_labels(check, x, y)
-    exps, sums, correct = softmax_terms(check, x, y)
-    return _mean_cross_entropy(x, sums, correct), (exps, sums, y)
+    exps, sums, losses = softmax_terms(check, x, y)
+    return x.dtype.type(np.mean(losses)), (exps, sums, y)
 
 
 @backward_of(softmax_loss_forward)
@@ -123,9 +125,9 @@ def softmax_loss(x, y):
     check = Args(called_layer.get() or softmax_loss_forward.__name__)
     x, y = _scores_and_labels(check, x, y)
     scale = x.dtype.type(1.0) / x.shape[0]
-    dx, sums, correct = softmax_terms(check, x, y, gradient_scale=scale)
+    dx, _, losses = softmax_terms(check, x, y, gradient_scale=scale)
     dx[np.arange(x.shape[0]), y] -= scale
-    return _mean_cross_entropy(x, sums, correct), dx
+    return x.dtype.type(np.mean(losses)), dx
 
 
 # -- multiclass SVM -----------------------------------------------------------------------
@@ -358,34 +360,54 @@ def softmax_terms(check, x, y, gradient_scale=None):
 
     Returns
     -------
-    exps : new ndarray of x's shape, exp(x - max(x)) (which the backward's softmax
-        exps / sums reuses)
+    exps : new ndarray of x's shape, exp(x - shift) with one shift per row (which the
+        backward's softmax exps / sums reuses)
     sums : ndarray of shape x.shape[:-1], exps summed over the last axis
-    correct : ndarray of shape x.shape[:-1], (x - max(x)) at the labels y, so that
-        log softmax(x)[y] = correct - log(sums)
+    losses : ndarray of shape x.shape[:-1], -log softmax(x)[y]
 
-    exp is only ever taken of numbers <= 0, one of them 0, so every sum is >= 1. NaN, +inf
-    and rows with no finite score are refused (`softmax_row_max`).
+    The shift of a row is its max, so that exp is only taken of numbers <= 0, one of them
+    0, and the sum is >= 1; or 0 where the max already lies in [0, `_unshifted_limit`]:
+    there exp(x) cannot overflow, alone or summed, its sum is >= 1 too, and the subtraction
+    is a pass saved. NaN, +inf and rows with no finite score are refused (`softmax_row_max`).
     """
     row_max = softmax_row_max(check, x, axis=-1)
     classes = x.shape[-1]
+    shift = np.where((row_max >= 0) & (row_max <= _unshifted_limit(x.dtype, classes)), 0,
+                     row_max)
     rows_x = x.reshape(-1, classes)
-    rows_max = row_max.reshape(-1, 1)
+    rows_shift = shift.reshape(-1, 1)
     exps = np.empty(rows_x.shape, x.dtype)
     sums = np.empty(len(exps), x.dtype)
     # Each pass over a block that fits the core's cache, rather than each pass over the
-    # whole array: the subtraction, exp, sum (and scaling) then read the block from cache.
+    # whole array: the exp, the sum and the scaling then read the block from cache.
     step = max(1, SOFTMAX_BLOCK_BYTES // (classes * x.itemsize))
     with np.errstate(over="ignore", under="ignore"):
         for start in range(0, len(exps), step):
             block = exps[start:start + step]
-            np.subtract(rows_x[start:start + step], rows_max[start:start + step], out=block)
-            np.exp(block, out=block)
+            block_shift = rows_shift[start:start + step]
+            if block_shift.any():
+                np.subtract(rows_x[start:start + step], block_shift, out=block)
+                np.exp(block, out=block)
+            else:
+                np.exp(rows_x[start:start + step], out=block)
             block_sums = np.einsum("nc->n", block, out=sums[start:start + step])
             if gradient_scale is not None:
                 np.multiply(block, (gradient_scale / block_sums)[:, None], out=block)
+        sums = sums.reshape(x.shape[:-1])
+        # -log softmax(x)[y] = log(sum of exp(x - max)) - (x - max)[y]. The sum of
+        # exp(x - max), sums * exp(shift - max), lies in [1, C], so that its log is as
+        # exact as with the max shifted out of every score.
         correct = np.take_along_axis(x, y[..., None], axis=-1)[..., 0] - row_max[..., 0]
-    return exps.reshape(x.shape), sums.reshape(x.shape[:-1]), correct
+        losses = np.log(sums * np.exp(shift - row_max)[..., 0]) - correct
+    return exps.reshape(x.shape), sums, losses
+
+
+def _unshifted_limit(dtype, classes):
+    """The largest row max at which a row of `classes` scores needs no shift: the sum of
+    their exps stays finite, and exp(-max) normal (1 below both, for their rounding)."""
+    info = np.finfo(dtype)
+    # A Python float, which compares with scores of either dtype without converting them.
+    return min(math.log(info.max) - math.log(classes), -math.log(info.tiny)) - 1
 
 
 def softmax_row_max(check, x, axis):
@@ -402,11 +424,6 @@ def softmax_row_max(check, x, axis):
         raise check.error(f"x has no finite score in row {row} (every score is -inf): its "
                           f"softmax is undefined")
     return row_max
-
-
-def _mean_cross_entropy(x, sums, correct):
-    """The mean of -log softmax(x)[y] = log(sums) - correct, as a scalar of x's dtype."""
-    return x.dtype.type(np.mean(np.log(sums) - correct))
 
 
 def _scores_and_labels(check, x, y):
