@@ -1,6 +1,6 @@
 """The measurements behind the choices of the softmax loss's passes, as ratios.
 
-    python benchmarks/bench_softmax_choices.py               # all three, float32 and float64
+    python benchmarks/bench_softmax_choices.py               # all four, float32 and float64
     python benchmarks/bench_softmax_choices.py --threads 1   # steadier on a busy machine
 
 Every timing is `layers.softmax_loss` (loss and dx) on x of shape (4096, 1000), or the
@@ -10,12 +10,16 @@ ratio to the library's choice (above 1: the alternative is slower).
 - ``block``: `layers.losses.SOFTMAX_BLOCK_BYTES`, the bytes of scores per block of the
   subtraction, exp, sum and scaling, from 64 KB to 4 MB and the whole array in one block,
   each against the library's 512 KB.
+- ``shift``: rows whose max lies in [0, `layers.losses._unshifted_limit`] taken as
+  exp(x), with no subtraction pass, against every row shifted by its max (the scores here,
+  3 times a standard normal, have row maxima near 10: every row is taken unshifted).
 - ``grad``: the fused loss making the gradient block by block inside the forward's
   passes, against the forward followed by one pass that turns its exps into dx in place,
   and against the pair, forward then backward, which makes dx as a new array.
 - ``sums``: the row sums of each block of exps as ``einsum("nc->n")``, against
   ``block.sum(axis=1)`` and against a product with a vector of ones (BLAS, on every
-  thread), each inside the loop of subtraction, exp and sum over the library's blocks.
+  thread), each inside the loop of exp and sum over the library's blocks (these rows
+  need no shift).
 """
 
 import importlib
@@ -48,6 +52,16 @@ def block_section(np, layers, losses, rng, dtype, repeats):
            alternatives, repeats)
 
 
+def shift_section(np, layers, losses, rng, dtype, repeats):
+    x, y = scores(np, rng, dtype)
+
+    def run():
+        return layers.softmax_loss(x, y)
+    report(f"shift, {dtype}, time / time with rows taken unshifted", run,
+           {"every row shifted": with_setting(losses, "_unshifted_limit",
+                                              lambda dtype, classes: -1.0, run)}, repeats)
+
+
 def grad_section(np, layers, losses, rng, dtype, repeats):
     x, y = scores(np, rng, dtype)
     rows = np.arange(SHAPE[0])
@@ -73,7 +87,6 @@ def grad_section(np, layers, losses, rng, dtype, repeats):
 
 def sums_section(np, layers, losses, rng, dtype, repeats):
     x, _ = scores(np, rng, dtype)
-    row_max = x.max(axis=1, keepdims=True)
     exps = np.empty_like(x)
     sums = np.empty(SHAPE[0], dtype)
     ones = np.ones(SHAPE[1], dtype)
@@ -83,8 +96,7 @@ def sums_section(np, layers, losses, rng, dtype, repeats):
         def run():
             for start in range(0, SHAPE[0], step):
                 block = exps[start:start + step]
-                np.subtract(x[start:start + step], row_max[start:start + step], out=block)
-                np.exp(block, out=block)
+                np.exp(x[start:start + step], out=block)
                 row_sums(block, sums[start:start + step])
         return run
     report(f"sums, {dtype}, time / time with einsum", passes(
@@ -95,15 +107,17 @@ def sums_section(np, layers, losses, rng, dtype, repeats):
 
 
 def main():
-    args = parse_args(__doc__, "block,grad,sums", repeats=21)
+    args = parse_args(__doc__, "block,shift,grad,sums", repeats=21)
     threads = pin_threads(args.threads)
     import numpy as np
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import layers
     losses = importlib.import_module("layers.losses")
-    run_sections(np, layers, {"block": (block_section, losses), "grad": (grad_section, losses),
-                              "sums": (sums_section, losses)}, args, threads)
+    sections = {"block": block_section, "shift": shift_section, "grad": grad_section,
+                "sums": sums_section}
+    run_sections(np, layers, {name: (section, losses) for name, section in sections.items()},
+                 args, threads)
 
 
 if __name__ == "__main__":
