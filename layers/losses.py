@@ -121,7 +121,7 @@ def softmax_loss(x, y):
     # The pair's results, bit for bit, with the pair's checks and messages, but with the
     # gradient made in the exps array itself, block by block while each block is in
     # cache: nothing else holds that array here, so no second array and no second pass
-    # over memory (benchmarks/README.md, "softmax loss").
+    # over memory (benchmarks/README.md, "Softmax loss: fewer passes").
     check = Args(called_layer.get() or softmax_loss_forward.__name__)
     x, y = _scores_and_labels(check, x, y)
     scale = x.dtype.type(1.0) / x.shape[0]
