@@ -40,11 +40,12 @@ BIG_BATCH_SMALL_SHAPE = (64, 3, 32, 32)
 POOL_SHAPE = (64, 32, 32, 32)
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=11)
+def parse_args(doc=__doc__, sections="chunk,scratch,db,dw,pool", repeats=11):
+    """The options of a choices script whose docstring is `doc`."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
-    parser.add_argument("--only", default="chunk,scratch,db,dw,pool",
+    parser.add_argument("--only", default=sections,
                         help="comma-separated sections (default: all)")
     add_threads_option(parser)
     return parser.parse_args()
@@ -188,6 +189,11 @@ def main():
     sections = {"chunk": (chunk_section, conv), "scratch": (scratch_section, conv),
                 "db": (db_section, conv), "dw": (dw_section, conv),
                 "pool": (pool_section, pooling)}
+    run_sections(np, layers, sections, args, threads)
+
+
+def run_sections(np, layers, sections, args, threads):
+    """Run the sections `args.only` names, each ``name: (section, module)``, per dtype."""
     wanted = args.only.split(",")
     unknown = sorted(set(wanted) - set(sections))
     if unknown:

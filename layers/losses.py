@@ -23,10 +23,13 @@ correct class has that score, and the gradient stays finite. A row with no finit
 has no softmax and is refused.
 """
 
+import math
+
 import numpy as np
 
 from ._examples import away_from, dims, normal
 from ._numerics import sigmoid, softplus
+from .args import FLOAT_DTYPES, called_layer
 from .contract import Args, backward_of, describe, differentiable, is_float_array
 from .registry import register
 
@@ -40,6 +43,11 @@ __all__ = [
 
 
 # -- softmax cross-entropy ----------------------------------------------------------------
+
+# Bytes of scores per block of `softmax_terms`' passes: a block that stays in a core's
+# cache between the subtraction, the exp and the sum (benchmarks/bench_softmax_choices.py).
+SOFTMAX_BLOCK_BYTES = 512 * 1024
+
 
 @differentiable("x")
 def softmax_loss_forward(x, y):
@@ -68,9 +76,8 @@ def softmax_loss_forward(x, y):
     """
     check = Args()
     x, y = _scores_and_labels(check, x, y)
-    exps, sums, correct = softmax_terms(check, x, y)
-    loss = np.mean(np.log(sums) - correct)
-    return x.dtype.type(loss), (exps, sums, y)
+    exps, sums, losses = softmax_terms(check, x, y)
+    return x.dtype.type(np.mean(losses)), (exps, sums, y)
 
 
 @backward_of(softmax_loss_forward)
@@ -88,7 +95,8 @@ def softmax_loss_backward(dloss, cache):
     """
     exps, sums, y = cache
     scale = dloss / exps.shape[0]
-    # softmax(x) = exps / sums, scaled in the same pass.
+    # softmax(x) = exps / sums, scaled in the same pass; a new array, as the cache may
+    # serve another backward.
     dx = exps * (scale / sums)[:, None]
     dx[np.arange(exps.shape[0]), y] -= scale
     return dx
@@ -107,7 +115,19 @@ def softmax_loss(x, y):
     loss : NumPy scalar of x's dtype, averaged over the N examples
     dx : ndarray of shape (N, C), the gradient of loss with respect to x
     """
-    return _fused(softmax_loss_forward, softmax_loss_backward, x, y)
+    if type(x) is not np.ndarray or x.dtype not in FLOAT_DTYPES:
+        # The pair's contract converts such an x, or refuses it by name.
+        return _fused(softmax_loss_forward, softmax_loss_backward, x, y)
+    # The pair's results, bit for bit, with the pair's checks and messages, but with the
+    # gradient made in the exps array itself, block by block while each block is in
+    # cache: nothing else holds that array here, so no second array and no second pass
+    # over memory (benchmarks/README.md, "Softmax loss: fewer passes").
+    check = Args(called_layer.get() or softmax_loss_forward.__name__)
+    x, y = _scores_and_labels(check, x, y)
+    scale = x.dtype.type(1.0) / x.shape[0]
+    dx, _, losses = softmax_terms(check, x, y, gradient_scale=scale)
+    dx[np.arange(x.shape[0]), y] -= scale
+    return x.dtype.type(np.mean(losses)), dx
 
 
 # -- multiclass SVM -----------------------------------------------------------------------
@@ -326,25 +346,68 @@ def _fused(forward, backward, x, y):
     return loss, grads[0] if isinstance(grads, tuple) else grads
 
 
-def softmax_terms(check, x, y):
+def softmax_terms(check, x, y, gradient_scale=None):
     """The pieces of softmax cross-entropy over x's last axis, with exp taken once.
 
-    Returns (exps, sums, correct): exps = exp(x - max(x)) (a new array, which the
-    backward's softmax exps / sums reuses), sums = exps summed over the last axis, and
-    correct = (x - max(x)) at the labels y (x's shape without its last axis), so that
-    log softmax(x)[y] = correct - log(sums). exp is only ever taken of numbers <= 0, one
-    of them 0, so every sum is >= 1. NaN, +inf and rows with no finite score are refused
-    (`softmax_row_max`).
+    Parameters
+    ----------
+    x : float ndarray of shape (..., C), scores
+    y : integer ndarray of shape x.shape[:-1], labels in [0, C)
+    gradient_scale : scalar of x's dtype, optional
+        When given, exps comes back already turned into (exps / sums) * gradient_scale,
+        the softmax scaled as the gradient needs it (without the -gradient_scale at the
+        labels, which is the caller's), block by block while each block is in cache.
+
+    Returns
+    -------
+    exps : new ndarray of x's shape, exp(x - shift) with one shift per row (which the
+        backward's softmax exps / sums reuses)
+    sums : ndarray of shape x.shape[:-1], exps summed over the last axis
+    losses : ndarray of shape x.shape[:-1], -log softmax(x)[y]
+
+    The shift of a row is its max, so that exp is only taken of numbers <= 0, one of them
+    0, and the sum is >= 1; or 0 where the max already lies in [0, `_unshifted_limit`]:
+    there exp(x) cannot overflow, alone or summed, its sum is >= 1 too, and the subtraction
+    is a pass saved. NaN, +inf and rows with no finite score are refused (`softmax_row_max`).
     """
     row_max = softmax_row_max(check, x, axis=-1)
-    with np.errstate(over="ignore"):
-        shifted = x - row_max
-    correct = np.take_along_axis(shifted, y[..., None], axis=-1)[..., 0]
-    # In place: shifted is this function's own array, and only its entries at y, copied
-    # above, are needed past this point.
-    with np.errstate(under="ignore"):
-        exps = np.exp(shifted, out=shifted)
-    return exps, np.einsum("...c->...", exps), correct
+    classes = x.shape[-1]
+    shift = np.where((row_max >= 0) & (row_max <= _unshifted_limit(x.dtype, classes)), 0,
+                     row_max)
+    rows_x = x.reshape(-1, classes)
+    rows_shift = shift.reshape(-1, 1)
+    exps = np.empty(rows_x.shape, x.dtype)
+    sums = np.empty(len(exps), x.dtype)
+    # Each pass over a block that fits the core's cache, rather than each pass over the
+    # whole array: the exp, the sum and the scaling then read the block from cache.
+    step = max(1, SOFTMAX_BLOCK_BYTES // (classes * x.itemsize))
+    with np.errstate(over="ignore", under="ignore"):
+        for start in range(0, len(exps), step):
+            block = exps[start:start + step]
+            block_shift = rows_shift[start:start + step]
+            if block_shift.any():
+                np.subtract(rows_x[start:start + step], block_shift, out=block)
+                np.exp(block, out=block)
+            else:
+                np.exp(rows_x[start:start + step], out=block)
+            block_sums = np.einsum("nc->n", block, out=sums[start:start + step])
+            if gradient_scale is not None:
+                np.multiply(block, (gradient_scale / block_sums)[:, None], out=block)
+        sums = sums.reshape(x.shape[:-1])
+        # -log softmax(x)[y] = log(sum of exp(x - max)) - (x - max)[y]. The sum of
+        # exp(x - max), sums * exp(shift - max), lies in [1, C], so that its log is as
+        # exact as with the max shifted out of every score.
+        correct = np.take_along_axis(x, y[..., None], axis=-1)[..., 0] - row_max[..., 0]
+        losses = np.log(sums * np.exp(shift - row_max)[..., 0]) - correct
+    return exps.reshape(x.shape), sums, losses
+
+
+def _unshifted_limit(dtype, classes):
+    """The largest row max at which a row of `classes` scores needs no shift: the sum of
+    their exps stays finite, and exp(-max) normal (1 below both, for their rounding)."""
+    info = np.finfo(dtype)
+    # A Python float, which compares with scores of either dtype without converting them.
+    return min(math.log(info.max) - math.log(classes), -math.log(info.tiny)) - 1
 
 
 def softmax_row_max(check, x, axis):

@@ -137,10 +137,10 @@ def temporal_softmax_loss_forward(x, y, mask):
     mask = check.bools("mask", mask, "N T")
     # At every step, masked or not (softmax_terms refuses NaN anywhere in x): a NaN there
     # would still reach dx as NaN * 0.
-    exps, sums, correct = softmax_terms(check, x, y)
-    # The sum of the terms -log softmax = log(sums) - correct, not a negated sum: with no
-    # True step the sum is 0.0, and negating it afterwards would give -0.0.
-    loss = np.sum((np.log(sums) - correct)[mask]) / x.shape[0]
+    exps, sums, losses = softmax_terms(check, x, y)
+    # The sum of the terms -log softmax, not a negated sum: with no True step the sum is
+    # 0.0, and negating it afterwards would give -0.0.
+    loss = np.sum(losses[mask]) / x.shape[0]
     return x.dtype.type(loss), (exps, sums, y, mask)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from checks import assert_gradients
+from layers import losses
 from layers import (mse_loss, mse_loss_backward, mse_loss_forward, sigmoid_cross_entropy_loss,
                     sigmoid_cross_entropy_loss_backward, sigmoid_cross_entropy_loss_forward,
                     softmax_loss, softmax_loss_backward, softmax_loss_forward, svm_loss,
@@ -70,6 +71,37 @@ def test_softmax_loss_at_logits_of_1e4_is_finite(dtype):
     assert loss.dtype == dx.dtype == dtype
     assert loss == 1e4
     np.testing.assert_array_equal(dx, [[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("block_bytes", [1, 1 << 40])
+def test_softmax_loss_rows_taken_unshifted_or_shifted_agree(monkeypatch, dtype, block_bytes):
+    # Rows whose max is below 0, within the range taken without a shift, just above it
+    # and far above it, in blocks of one row each and in one block of all.
+    monkeypatch.setattr(losses, "SOFTMAX_BLOCK_BYTES", block_bytes)
+    classes = 50
+    limit = losses._unshifted_limit(np.dtype(dtype), classes)
+    rng = np.random.default_rng(1)
+    tops = [-30.0, -1e-3, 0.0, 1.0, 20.0, limit * 0.999, limit * 1.001, 1e4]
+    x = rng.standard_normal((len(tops), classes)) * 3
+    x += (np.array(tops) - x.max(axis=1))[:, None]
+    x = x.astype(dtype)
+    y = rng.integers(classes, size=len(tops))
+    with np.errstate(all="raise"):
+        loss, dx = softmax_loss(x, y)
+        pair_loss, cache = softmax_loss_forward(x, y)
+        pair_dx = softmax_loss_backward(1.0, cache)
+    assert loss == pair_loss
+    np.testing.assert_array_equal(dx, pair_dx)
+    wide = x.astype(np.longdouble)
+    shifted = wide - wide.max(axis=1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    rows = np.arange(len(tops))
+    expected_dx = np.exp(log_softmax)
+    expected_dx[rows, y] -= 1
+    tol = 4 * float(np.finfo(dtype).eps)
+    assert loss == pytest.approx(-log_softmax[rows, y].mean(), rel=tol)
+    np.testing.assert_allclose(dx, expected_dx / len(tops), rtol=tol, atol=tol / len(tops))
 
 
 # -- multiclass SVM -----------------------------------------------------------------------
