@@ -16,7 +16,6 @@ gamma and beta run along D. Sums are accumulated in float64 for either dtype; ev
 array returned has x's dtype.
 """
 
-import math
 import os
 
 import numpy as np
@@ -167,32 +166,39 @@ if _numba is not None:
                 dx[a, c] = scale[c] * dout[a, c] - shift[c] - slope[c] * xhat[a, c]
 
     @_jit
-    def _row_forward(x, gamma, beta, eps, xhat, out, mean, var):
-        r_len, d_len = x.shape
-        for r in range(r_len):
+    def _row_forward(x, gamma, beta, eps, xhat, out, mean, var, inv_std):
+        rows, cols = x.shape
+        for r in range(rows):
+            row = x[r]
             s = 0.0
-            for d in range(d_len):
-                s += x[r, d]
-            m = s / d_len
+            for d in range(cols):
+                s += row[d]
+            mean[r] = s / cols
+            m = mean[r]
             q = 0.0
-            for d in range(d_len):
-                e = x[r, d] - m
+            for d in range(cols):
+                e = row[d] - m
                 q += e * e
-            v = q / d_len
-            mean[r] = m
-            var[r] = v
-            # The dtype's own sqrt(var + eps), as the NumPy path computes it.
-            inv = 1.0 / math.sqrt(v + eps)
-            for d in range(d_len):
-                h = (x[r, d] - m) * inv
-                xhat[r, d] = h
-                out[r, d] = h * gamma[d] + beta[d]
+            var[r] = q / cols
+            # Read back from x's dtype, as are m above and inv below: the elementwise
+            # arithmetic then runs in that dtype, as NumPy's does (float32 at twice the
+            # width of float64).
+            inv_std[r] = 1 / np.sqrt(var[r] + eps)
+            inv = inv_std[r]
+            h_row = xhat[r]
+            out_row = out[r]
+            for d in range(cols):
+                h = (row[d] - m) * inv
+                h_row[d] = h
+                out_row[d] = h * gamma[d] + beta[d]
 
     @_jit
     def _row_backward(dout, xhat, gamma, inv_std, dx):
         rows, cols = dout.shape
         dgamma = np.zeros(cols)
         dbeta = np.zeros(cols)
+        # The row's two means in x's dtype, for the elementwise arithmetic.
+        means = np.empty(2, dout.dtype)
         for r in range(rows):
             g_row = dout[r]
             h_row = xhat[r]
@@ -204,12 +210,12 @@ if _numba is not None:
                 gh = g_row[d] * gamma[d]
                 s += gh
                 q += gh * h_row[d]
-            k = inv_std[r]
-            s /= cols
-            q /= cols
+            means[0] = s / cols
+            means[1] = q / cols
+            k, mean_g, mean_gh = inv_std[r], means[0], means[1]
             dx_row = dx[r]
             for d in range(cols):
-                dx_row[d] = k * (g_row[d] * gamma[d] - s - h_row[d] * q)
+                dx_row[d] = k * (g_row[d] * gamma[d] - mean_g - h_row[d] * mean_gh)
         return dgamma, dbeta
 
 
@@ -257,17 +263,20 @@ def features_gradient(dout3, xhat3, scale, count):
     """
     dtype = dout3.dtype
     dx = np.empty_like(dout3)
-    scale64 = scale.astype(np.float64)
-    if dout3.shape[2] == 1:
+    columns = dout3.shape[2] == 1
+    if columns:
         shape = dout3.shape[:2]
         dout2, xhat2 = dout3.reshape(shape), xhat3.reshape(shape)
         dbeta, dgamma = _column_sums(dout2, xhat2)
-        _column_dx(dout2, xhat2, scale64, scale64 * dbeta / count, scale64 * dgamma / count,
-                   dx.reshape(shape))
     else:
         dbeta, dgamma = _plane_sums(dout3, xhat3)
-        _plane_dx(dout3, xhat3, scale64, scale64 * dbeta / count, scale64 * dgamma / count,
-                    dx)
+    # The factors in x's dtype: the elementwise arithmetic runs in it, as NumPy's does.
+    factors = [f.astype(dtype) for f in (scale, scale * dbeta / count,
+                                          scale * dgamma / count)]
+    if columns:
+        _column_dx(dout2, xhat2, *factors, dx.reshape(shape))
+    else:
+        _plane_dx(dout3, xhat3, *factors, dx)
     return dx, dgamma.astype(dtype), dbeta.astype(dtype)
 
 
@@ -277,15 +286,14 @@ def standardize_rows(x2, gamma, beta, eps):
     Returns
     -------
     out, xhat : ndarrays of x2's shape and dtype
-    mean, var : ndarrays of shape (R,), x2's dtype
+    mean, var, inv_std : ndarrays of shape (R,), x2's dtype; inv_std = 1 / sqrt(var + eps)
     """
     dtype = x2.dtype
     xhat = np.empty_like(x2)
     out = np.empty_like(x2)
-    mean = np.empty(x2.shape[0], dtype)
-    var = np.empty(x2.shape[0], dtype)
-    _row_forward(x2, gamma, beta, dtype.type(eps), xhat, out, mean, var)
-    return out, xhat, mean, var
+    mean, var, inv_std = (np.empty(x2.shape[0], dtype) for _ in range(3))
+    _row_forward(x2, gamma, beta, dtype.type(eps), xhat, out, mean, var, inv_std)
+    return out, xhat, mean, var, inv_std
 
 
 def rows_gradient(dout2, xhat2, gamma, inv_std):

@@ -71,12 +71,11 @@ def layernorm_forward(x, gamma, beta, ln_param):
     eps = norm_eps(check, "ln_param", ln_param, x.dtype)
     if fused.enabled(x):
         rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
-        out, xhat, mean, var = fused.standardize_rows(rows, np.ascontiguousarray(gamma),
-                                                 np.ascontiguousarray(beta), eps)
+        out, xhat, mean, var, inv_std = fused.standardize_rows(
+            rows, np.ascontiguousarray(gamma), np.ascontiguousarray(beta), eps)
         if moments_hold(mean, var, eps):
-            inv_std = (1 / np.sqrt(var + eps)).reshape(*x.shape[:-1], 1)
-            return out.reshape(x.shape), LayernormCache(xhat.reshape(x.shape), inv_std,
-                                                        gamma)
+            return out.reshape(x.shape), LayernormCache(
+                xhat.reshape(x.shape), inv_std.reshape(*x.shape[:-1], 1), gamma)
     moments = standardize(x, (-1,), eps)
     out = moments.xhat * gamma
     out += beta
