@@ -12,8 +12,8 @@ they test their own). The tests compare both paths on the same inputs.
 Layouts. A per-feature norm (batch norm, spatial batch norm) sees x as (A, C, B) and
 normalizes each feature c over axes 0 and 2: (N, D) is (N, D, 1), (N, C, H, W) is
 (N, C, H*W). A per-row norm (layer norm) sees x as (R, D) and normalizes each row; its
-gamma and beta run along D. Sums are accumulated in float64 for either dtype; every
-array returned has x's dtype.
+gamma and beta run along D. Sums are accumulated in float64 for either dtype; the
+elementwise arithmetic runs in x's dtype, and every array returned has it.
 """
 
 import os
@@ -54,7 +54,15 @@ if _numba is not None:
     # run kernels side by side. reassoc lets LLVM reorder the sums into vector lanes;
     # nothing else of fastmath, so that inf and NaN behave as in NumPy and the callers'
     # tests of the moments see them.
-    _jit = _numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+    def _jit(kernel):
+        options = {"nogil": True, "fastmath": {"reassoc"}}
+        try:
+            # Compiled once per machine, into __pycache__ or the user's cache directory.
+            return _numba.njit(cache=True, **options)(kernel)
+        except RuntimeError:
+            # Neither is writable (a read-only install in a sandbox): compiled at the
+            # first call in each process instead.
+            return _numba.njit(**options)(kernel)
 
     @_jit
     def _column_moments(x):

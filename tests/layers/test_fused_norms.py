@@ -187,3 +187,27 @@ def test_layer_norm_rows_that_need_the_robust_path_get_the_reference_exactly(
     np.testing.assert_array_equal(out, want_out)
     for g, w in zip(grads, want_grads, strict=True):
         assert_close(g, w, dtype)
+
+
+def test_a_read_only_install_compiles_the_kernels_in_each_process(tmp_path):
+    """Where neither the package's __pycache__ nor a cache directory can be written (a
+    read-only install in a sandbox), numba refuses to cache: the kernels then compile
+    without a cache instead of failing `import layers`."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap (bwrap) is not installed")
+    root = Path(_fused_norms.__file__).resolve().parents[1]
+    script = ("import numpy as np, layers; x = np.random.randn(128, 64); "
+              "out, c = layers.batchnorm_forward(x, np.ones(64), np.zeros(64), "
+              "{'mode': 'train'}); print(c.inner.fused)")
+    run = subprocess.run(
+        ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+         "--setenv", "HOME", "/nonexistent", "--unsetenv", "NUMBA_CACHE_DIR",
+         "--chdir", str(root), sys.executable, "-c", script],
+        capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True"]
