@@ -294,16 +294,22 @@ class Im2col:
         padded = flat[:, :, :hp * wp].reshape(c, m, hp, wp)
         return [padded[:, :, rows, cols] for _, (rows, cols) in self.windows.offsets()]
 
-    def columns(self, x):
-        """im2col of x (m, C, H, W): the (K, m*T) matrix of its windows."""
+    def columns(self, x, ones=False):
+        """im2col of x (m, C, H, W): the (K, m*T) matrix of its windows; with `ones`, the
+        (K + 1, m*T) matrix whose last row is all ones, which carries the bias through the
+        products (see `conv_forward`)."""
         m = x.shape[0]
         flat, interior = self.planes("padded", m)
         interior[...] = x.transpose(1, 0, 2, 3)
         taps = self.taps(flat)
-        stacked = self.buffer("columns", (self.channels, len(taps), m, *self.grid))
+        rows = self.k + 1 if ones else self.k
+        matrix = self.buffer("columns", (rows, m * self.t))
+        stacked = matrix[:self.k].reshape(self.channels, len(taps), m, *self.grid)
         for k, tap in enumerate(taps):
             stacked[:, k] = tap
-        return stacked.reshape(self.k, m * self.t)
+        if ones:
+            matrix[self.k] = 1
+        return matrix
 
     def add_columns(self, matrix, out):
         """col2im: sum the (K, m*T) `matrix` onto its windows' positions; write the
@@ -354,11 +360,13 @@ def conv_forward(x, w, b, conv_param):
     """
     x, w, b, windows = conv_arguments(Args(), x, w, b, conv_param)
     lowering = Im2col(x.shape, windows, x.dtype)
-    w2 = w.reshape(w.shape[0], -1)
+    # The bias as one more column of the weights, against the row of ones that the
+    # columns end with: the product adds it, so no pass over the output adds it after.
+    w2 = np.concatenate([w.reshape(w.shape[0], -1), b[:, None]], axis=1)
     out = np.empty((x.shape[0], w.shape[0], *windows.out), x.dtype)
     for batch in lowering.chunks():
-        cols = lowering.columns(x[batch])
-        lowering.unrows(lowering.product(w2, cols, "out"), out[batch], bias=b)
+        cols = lowering.columns(x[batch], ones=True)
+        lowering.unrows(lowering.product(w2, cols, "out"), out[batch])
     return out, (x, w, windows)
 
 
@@ -408,21 +416,21 @@ def conv_backward(dout, cache):
     # (K = 288), 0.9 to 160 on the (64, 3, 32, 32) -> 32 one (K = 27)
     # (benchmarks/bench_conv_choices.py, section dw; benchmarks/README.md).
     k_rows = lowering.k >= f
-    dw_sum = np.zeros((lowering.k, f) if k_rows else (f, lowering.k), x.dtype)
-    db = np.zeros(f, x.dtype)
-    # db as a product with ones: BLAS sums the rows on every thread, where
-    # dout2.sum(axis=1) runs on one (benchmarks/bench_conv_choices.py, section db).
-    ones = np.ones(lowering.chunk * lowering.t, x.dtype)
+    # db comes out of dw's product: the row of ones that ends the columns sums dout over
+    # every position, on BLAS's threads and with one product call fewer per chunk
+    # (benchmarks/bench_conv_choices.py, section db).
+    rows = lowering.k + 1
+    dw_sum = np.zeros((rows, f) if k_rows else (f, rows), x.dtype)
     for batch in lowering.chunks():
-        cols = lowering.columns(x[batch])
+        cols = lowering.columns(x[batch], ones=True)
         dout2 = lowering.rows(dout[batch])
-        db += dout2 @ ones[:dout2.shape[1]]
         if k_rows:
             dw_sum += lowering.product(cols, dout2.T, "dw")
         else:
             dw_sum += lowering.product(dout2, cols.T, "dw")
         lowering.add_columns(lowering.product(w2.T, dout2, "dcols"), dx[batch])
-    return dx, (dw_sum.T if k_rows else dw_sum).reshape(w.shape), db
+    dw_db = dw_sum.T if k_rows else dw_sum
+    return dx, dw_db[:, :-1].reshape(w.shape), dw_db[:, -1].copy()
 
 
 conv_forward_fast = conv_forward
