@@ -216,10 +216,10 @@ class Im2col:
     and the (F, m*T) matrix of the products. Scratch buffers are reused by every chunk
     and by later calls in the same thread (`scratch_buffers`, `clear_scratch`).
 
-    The grid is the output (Wg = Wo), except at stride 1, where it is as wide as a padded
-    input row (Wg = Wp): kernel element (u, v) then meets, for all outputs at once, ONE
-    contiguous run of each flattened padded plane, starting at u*d*Wp + v*d. im2col is
-    then HH*WW long copies and col2im HH*WW long adds, instead of Ho short rows each:
+    The grid is the output (Wg = Wo), except at stride 1 with `wide`, where it is as wide
+    as a padded input row (Wg = Wp): kernel element (u, v) then meets, for all outputs at
+    once, ONE contiguous run of each flattened padded plane, starting at u*d*Wp + v*d.
+    im2col is then HH*WW long copies and col2im HH*WW long adds, instead of Ho short rows:
     every copy moves C*m runs of Ho*Wp contiguous elements rather than C*m*Ho rows of Wo,
     so the per-row cost of NumPy's strided loops is paid Ho times less often, for
     (Wp - Wo) / Wo more columns in the product. The Wp - Wo extra columns per row read
@@ -231,9 +231,10 @@ class Im2col:
     in_shape : (N, C, H, W), the convolution's input shape
     windows : `Windows` of the convolution (its kernel is (HH, WW))
     dtype : float32 or float64
+    wide : bool, the padded-row grid at stride 1 (ignored at other strides)
     """
 
-    def __init__(self, in_shape, windows, dtype):
+    def __init__(self, in_shape, windows, dtype, wide=True):
         self.n, self.channels = in_shape[:2]
         self.size = in_shape[2:]
         self.windows = windows
@@ -241,7 +242,8 @@ class Im2col:
         kh, kw = windows.kernel
         self.padded_size = windows.padded_shape(self.size)
         ho, wo = windows.out
-        self.grid = (ho, self.padded_size[1] if windows.stride == 1 else wo)
+        self.wide = wide and windows.stride == 1
+        self.grid = (ho, self.padded_size[1] if self.wide else wo)
         self.t = ho * self.grid[1]
         # At stride 1 the extra columns of the last row run (WW-1)*d past the plane.
         self.plane = math.prod(self.padded_size) + (kw - 1) * windows.dilation
@@ -286,7 +288,7 @@ class Im2col:
         planes that it meets at every grid position."""
         c, m = flat.shape[:2]
         hp, wp = self.padded_size
-        if self.windows.stride == 1:
+        if self.wide:
             d = self.windows.dilation
             kh, kw = self.windows.kernel
             return [flat[:, :, start:start + self.t].reshape(c, m, *self.grid)
@@ -359,7 +361,10 @@ def conv_forward(x, w, b, conv_param):
     that (columns and their gradient). A whole-batch im2col would take N*K*Ho*Wo elements.
     """
     x, w, b, windows = conv_arguments(Args(), x, w, b, conv_param)
-    lowering = Im2col(x.shape, windows, x.dtype)
+    # The forward's product is written out without its extra columns, so it runs on the
+    # output's grid; the backward keeps the padded-row grid, whose contiguous copies make
+    # col2im cheaper (benchmarks/bench_conv_choices.py, section grid).
+    lowering = Im2col(x.shape, windows, x.dtype, wide=False)
     # The bias as one more column of the weights, against the row of ones that the
     # columns end with: the product adds it, so no pass over the output adds it after.
     w2 = np.concatenate([w.reshape(w.shape[0], -1), b[:, None]], axis=1)
