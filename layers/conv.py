@@ -55,6 +55,13 @@ __all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward", "conv_ba
 # chunk; figures in benchmarks/README.md).
 CHUNK_BYTES = 8 << 20
 
+# The forward's grid: False lowers it onto the output's (Ho, Wo) grid, True onto the
+# padded-row grid that the backward uses (see `Im2col`). The output's grid does fewer
+# products and copies them out in whole planes, for slower row-by-row im2col copies;
+# it was as fast or faster on every conv timed (benchmarks/bench_conv_choices.py,
+# section grid; benchmarks/README.md).
+FORWARD_WIDE = False
+
 
 # Scratch buffers outlive a call, one set per thread: a few MB allocated afresh in every
 # call are mapped and unmapped by malloc, and the page faults cost more than the work on
@@ -333,15 +340,11 @@ class Im2col:
         matrix[..., :wo] = y.transpose(1, 0, 2, 3)
         return matrix.reshape(f, m * self.t)
 
-    def unrows(self, matrix, out, bias=None):
-        """The (F, m*T) `matrix` written into `out` (m, F, Ho, Wo), plus `bias` (F,)."""
+    def unrows(self, matrix, out):
+        """The (F, m*T) `matrix` written into `out` (m, F, Ho, Wo)."""
         m, f = out.shape[:2]
         wo = self.windows.out[1]
-        grid = matrix.reshape(f, m, *self.grid)[..., :wo].transpose(1, 0, 2, 3)
-        if bias is None:
-            out[...] = grid
-        else:
-            np.add(grid, bias[:, None, None], out=out)
+        out[...] = matrix.reshape(f, m, *self.grid)[..., :wo].transpose(1, 0, 2, 3)
 
     def product(self, a, b, name):
         """a @ b into a reused buffer."""
@@ -361,10 +364,7 @@ def conv_forward(x, w, b, conv_param):
     that (columns and their gradient). A whole-batch im2col would take N*K*Ho*Wo elements.
     """
     x, w, b, windows = conv_arguments(Args(), x, w, b, conv_param)
-    # The forward's product is written out without its extra columns, so it runs on the
-    # output's grid; the backward keeps the padded-row grid, whose contiguous copies make
-    # col2im cheaper (benchmarks/bench_conv_choices.py, section grid).
-    lowering = Im2col(x.shape, windows, x.dtype, wide=False)
+    lowering = Im2col(x.shape, windows, x.dtype, wide=FORWARD_WIDE)
     # The bias as one more column of the weights, against the row of ones that the
     # columns end with: the product adds it, so no pass over the output adds it after.
     w2 = np.concatenate([w.reshape(w.shape[0], -1), b[:, None]], axis=1)
