@@ -2,6 +2,7 @@
 
     python benchmarks/bench_conv_choices.py               # all seven, float32 and float64
     python benchmarks/bench_conv_choices.py --threads 1   # steadier on a busy machine
+    python benchmarks/bench_conv_choices.py --threads 1 --cpu-time   # steadier still
 
 Each choice is timed against its alternative in the same run, calls alternating (see
 `_timing.median_times`), and printed as a ratio to the choice the library makes (above
@@ -36,6 +37,7 @@ import argparse
 import importlib
 import os
 import sys
+import time
 
 from _timing import add_threads_option, median_times, pin_threads
 
@@ -57,6 +59,9 @@ def parse_args():
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
     parser.add_argument("--only", default="chunk,scratch,db,bias,dw,pool,grid",
                         help="comma-separated sections (default: all)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time by the process's CPU time instead of wall time: with "
+                             "--threads 1 on a busy machine, leaves out the waits for a core")
     add_threads_option(parser)
     return parser.parse_args()
 
@@ -89,9 +94,12 @@ def conv_pass(np, layers, rng, shape, filters, dtype, size=3, backward=True):
     return run
 
 
+CLOCK = time.perf_counter
+
+
 def report(label, choice, alternatives, repeats):
     """Time the choice and its alternatives, interleaved; print each as a ratio to it."""
-    times = median_times([choice, *alternatives.values()], repeats)
+    times = median_times([choice, *alternatives.values()], repeats, CLOCK)
     print(f"  {label}: library's choice {1e3 * times[0]:.2f} ms; "
           + ", ".join(f"{name} {spent / times[0]:.2f}"
                       for name, spent in zip(alternatives, times[1:], strict=True)))
@@ -253,8 +261,11 @@ def grid_section(np, layers, conv, rng, dtype, repeats):
 
 
 def main():
+    global CLOCK
     args = parse_args()
     threads = pin_threads(args.threads)
+    if args.cpu_time:
+        CLOCK = time.process_time
     import numpy as np
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -273,7 +284,8 @@ def main():
                          f"choose from {', '.join(sections)}")
     dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
     print(f"numpy {np.__version__}, BLAS threads {threads}; median of {args.repeats} "
-          f"interleaved calls; ratio = time / time of the library's choice")
+          f"interleaved calls, {'CPU' if args.cpu_time else 'wall'} time; ratio = time / "
+          f"time of the library's choice")
     rng = np.random.default_rng(0)
     for name in wanted:
         section, module = sections[name]
