@@ -17,11 +17,13 @@ The fast version lowers the convolution to matrix products (im2col): the matrix
 `cols` holds every window as a column, (C*HH*WW, Ho*Wo) per example, and
 out = w2 @ cols with w2 = w.reshape(F, C*HH*WW). Then dw = dout2 @ cols.T and
 dcols = w2.T @ dout2, and dx scatters dcols back onto the windows (col2im, the adjoint
-of im2col). Both im2col and col2im loop over the HH*WW kernel elements, each one copy or
-add over the whole (C, Ho, Wo) grid (see `Im2col`); the products go to BLAS. The batch
-is processed in chunks of about `CHUNK_BYTES` of columns, so that the columns stay in
-cache between im2col and the product, and memory stays bounded: the backward rebuilds
-the columns rather than keeping them from the forward.
+of im2col). The columns end in a row of ones, and w2 in a column holding b, so that the
+forward's product adds the bias and dw's product sums db. Both im2col and col2im loop
+over the HH*WW kernel elements, each one copy or add over the whole (C, Ho, Wo) grid
+(see `Im2col`); the products go to BLAS. The batch is processed in chunks of about
+`CHUNK_BYTES` of columns, so that the columns stay in cache between im2col and the
+product, and memory stays bounded: the backward rebuilds the columns rather than keeping
+them from the forward.
 
 Scratch memory: the fast pair keeps its work buffers between calls, per thread (a few MB
 reused, instead of allocated and page-faulted afresh by every call). A buffer above
