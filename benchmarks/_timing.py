@@ -62,19 +62,22 @@ def thread_report(np, torch):
             f"{os.environ['OPENBLAS_NUM_THREADS']}, torch threads {torch.get_num_threads()}")
 
 
-def seconds(func):
-    start = time.perf_counter()
+def seconds(func, clock=time.perf_counter):
+    start = clock()
     func()
-    return time.perf_counter() - start
+    return clock() - start
 
 
-def median_times(funcs, repeats):
+def median_times(funcs, repeats, clock=time.perf_counter):
     """Median seconds of each function, calls interleaved (so that all see the same
-    machine load), after one warm-up call each."""
+    machine load), after one warm-up call each. `clock` is wall time by default;
+    ``time.process_time`` counts only the time this process ran, which on a busy machine
+    leaves out the waits for a core (meaningful with one thread, where CPU time is the
+    time the work took)."""
     for func in funcs:
         func()
     times = [[] for _ in funcs]
     for _ in range(repeats):
         for func, spent in zip(funcs, times):
-            spent.append(seconds(func))
+            spent.append(seconds(func, clock))
     return [statistics.median(t) for t in times]

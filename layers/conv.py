@@ -17,11 +17,13 @@ The fast version lowers the convolution to matrix products (im2col): the matrix
 `cols` holds every window as a column, (C*HH*WW, Ho*Wo) per example, and
 out = w2 @ cols with w2 = w.reshape(F, C*HH*WW). Then dw = dout2 @ cols.T and
 dcols = w2.T @ dout2, and dx scatters dcols back onto the windows (col2im, the adjoint
-of im2col). Both im2col and col2im loop over the HH*WW kernel elements, each one copy or
-add over the whole (C, Ho, Wo) grid (see `Im2col`); the products go to BLAS. The batch
-is processed in chunks of about `CHUNK_BYTES` of columns, so that the columns stay in
-cache between im2col and the product, and memory stays bounded: the backward rebuilds
-the columns rather than keeping them from the forward.
+of im2col). The columns end in a row of ones, and w2 in a column holding b, so that the
+forward's product adds the bias and dw's product sums db. Both im2col and col2im loop
+over the HH*WW kernel elements, each one copy or add over the whole (C, Ho, Wo) grid
+(see `Im2col`); the products go to BLAS. The batch is processed in chunks of about
+`CHUNK_BYTES` of columns, so that the columns stay in cache between im2col and the
+product, and memory stays bounded: the backward rebuilds the columns rather than keeping
+them from the forward.
 
 Scratch memory: the fast pair keeps its work buffers between calls, per thread (a few MB
 reused, instead of allocated and page-faulted afresh by every call). A buffer above
@@ -54,6 +56,13 @@ __all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward", "conv_ba
 # chunks were 3 times faster than 2 MB (benchmarks/bench_conv_choices.py, section
 # chunk; figures in benchmarks/README.md).
 CHUNK_BYTES = 8 << 20
+
+# The forward's grid: False lowers it onto the output's (Ho, Wo) grid, True onto the
+# padded-row grid that the backward uses (see `Im2col`). The output's grid does fewer
+# products and copies them out in whole planes, for slower row-by-row im2col copies;
+# it was as fast or faster on every conv timed (benchmarks/bench_conv_choices.py,
+# section grid; benchmarks/README.md).
+FORWARD_WIDE = False
 
 
 # Scratch buffers outlive a call, one set per thread: a few MB allocated afresh in every
@@ -216,10 +225,10 @@ class Im2col:
     and the (F, m*T) matrix of the products. Scratch buffers are reused by every chunk
     and by later calls in the same thread (`scratch_buffers`, `clear_scratch`).
 
-    The grid is the output (Wg = Wo), except at stride 1, where it is as wide as a padded
-    input row (Wg = Wp): kernel element (u, v) then meets, for all outputs at once, ONE
-    contiguous run of each flattened padded plane, starting at u*d*Wp + v*d. im2col is
-    then HH*WW long copies and col2im HH*WW long adds, instead of Ho short rows each:
+    The grid is the output (Wg = Wo), except at stride 1 with `wide`, where it is as wide
+    as a padded input row (Wg = Wp): kernel element (u, v) then meets, for all outputs at
+    once, ONE contiguous run of each flattened padded plane, starting at u*d*Wp + v*d.
+    im2col is then HH*WW long copies and col2im HH*WW long adds, instead of Ho short rows:
     every copy moves C*m runs of Ho*Wp contiguous elements rather than C*m*Ho rows of Wo,
     so the per-row cost of NumPy's strided loops is paid Ho times less often, for
     (Wp - Wo) / Wo more columns in the product. The Wp - Wo extra columns per row read
@@ -231,9 +240,10 @@ class Im2col:
     in_shape : (N, C, H, W), the convolution's input shape
     windows : `Windows` of the convolution (its kernel is (HH, WW))
     dtype : float32 or float64
+    wide : bool, the padded-row grid at stride 1 (ignored at other strides)
     """
 
-    def __init__(self, in_shape, windows, dtype):
+    def __init__(self, in_shape, windows, dtype, wide=True):
         self.n, self.channels = in_shape[:2]
         self.size = in_shape[2:]
         self.windows = windows
@@ -241,7 +251,8 @@ class Im2col:
         kh, kw = windows.kernel
         self.padded_size = windows.padded_shape(self.size)
         ho, wo = windows.out
-        self.grid = (ho, self.padded_size[1] if windows.stride == 1 else wo)
+        self.wide = wide and windows.stride == 1
+        self.grid = (ho, self.padded_size[1] if self.wide else wo)
         self.t = ho * self.grid[1]
         # At stride 1 the extra columns of the last row run (WW-1)*d past the plane.
         self.plane = math.prod(self.padded_size) + (kw - 1) * windows.dilation
@@ -286,7 +297,7 @@ class Im2col:
         planes that it meets at every grid position."""
         c, m = flat.shape[:2]
         hp, wp = self.padded_size
-        if self.windows.stride == 1:
+        if self.wide:
             d = self.windows.dilation
             kh, kw = self.windows.kernel
             return [flat[:, :, start:start + self.t].reshape(c, m, *self.grid)
@@ -294,16 +305,22 @@ class Im2col:
         padded = flat[:, :, :hp * wp].reshape(c, m, hp, wp)
         return [padded[:, :, rows, cols] for _, (rows, cols) in self.windows.offsets()]
 
-    def columns(self, x):
-        """im2col of x (m, C, H, W): the (K, m*T) matrix of its windows."""
+    def columns(self, x, ones=False):
+        """im2col of x (m, C, H, W): the (K, m*T) matrix of its windows; with `ones`, the
+        (K + 1, m*T) matrix whose last row is all ones, which carries the bias through the
+        products (see `conv_forward`)."""
         m = x.shape[0]
         flat, interior = self.planes("padded", m)
         interior[...] = x.transpose(1, 0, 2, 3)
         taps = self.taps(flat)
-        stacked = self.buffer("columns", (self.channels, len(taps), m, *self.grid))
+        rows = self.k + 1 if ones else self.k
+        matrix = self.buffer("columns", (rows, m * self.t))
+        stacked = matrix[:self.k].reshape(self.channels, len(taps), m, *self.grid)
         for k, tap in enumerate(taps):
             stacked[:, k] = tap
-        return stacked.reshape(self.k, m * self.t)
+        if ones:
+            matrix[self.k] = 1
+        return matrix
 
     def add_columns(self, matrix, out):
         """col2im: sum the (K, m*T) `matrix` onto its windows' positions; write the
@@ -325,15 +342,11 @@ class Im2col:
         matrix[..., :wo] = y.transpose(1, 0, 2, 3)
         return matrix.reshape(f, m * self.t)
 
-    def unrows(self, matrix, out, bias=None):
-        """The (F, m*T) `matrix` written into `out` (m, F, Ho, Wo), plus `bias` (F,)."""
+    def unrows(self, matrix, out):
+        """The (F, m*T) `matrix` written into `out` (m, F, Ho, Wo)."""
         m, f = out.shape[:2]
         wo = self.windows.out[1]
-        grid = matrix.reshape(f, m, *self.grid)[..., :wo].transpose(1, 0, 2, 3)
-        if bias is None:
-            out[...] = grid
-        else:
-            np.add(grid, bias[:, None, None], out=out)
+        out[...] = matrix.reshape(f, m, *self.grid)[..., :wo].transpose(1, 0, 2, 3)
 
     def product(self, a, b, name):
         """a @ b into a reused buffer."""
@@ -353,12 +366,14 @@ def conv_forward(x, w, b, conv_param):
     that (columns and their gradient). A whole-batch im2col would take N*K*Ho*Wo elements.
     """
     x, w, b, windows = conv_arguments(Args(), x, w, b, conv_param)
-    lowering = Im2col(x.shape, windows, x.dtype)
-    w2 = w.reshape(w.shape[0], -1)
+    lowering = Im2col(x.shape, windows, x.dtype, wide=FORWARD_WIDE)
+    # The bias as one more column of the weights, against the row of ones that the
+    # columns end with: the product adds it, so no pass over the output adds it after.
+    w2 = np.concatenate([w.reshape(w.shape[0], -1), b[:, None]], axis=1)
     out = np.empty((x.shape[0], w.shape[0], *windows.out), x.dtype)
     for batch in lowering.chunks():
-        cols = lowering.columns(x[batch])
-        lowering.unrows(lowering.product(w2, cols, "out"), out[batch], bias=b)
+        cols = lowering.columns(x[batch], ones=True)
+        lowering.unrows(lowering.product(w2, cols, "out"), out[batch])
     return out, (x, w, windows)
 
 
@@ -408,21 +423,21 @@ def conv_backward(dout, cache):
     # (K = 288), 0.9 to 160 on the (64, 3, 32, 32) -> 32 one (K = 27)
     # (benchmarks/bench_conv_choices.py, section dw; benchmarks/README.md).
     k_rows = lowering.k >= f
-    dw_sum = np.zeros((lowering.k, f) if k_rows else (f, lowering.k), x.dtype)
-    db = np.zeros(f, x.dtype)
-    # db as a product with ones: BLAS sums the rows on every thread, where
-    # dout2.sum(axis=1) runs on one (benchmarks/bench_conv_choices.py, section db).
-    ones = np.ones(lowering.chunk * lowering.t, x.dtype)
+    # db comes out of dw's product: the row of ones that ends the columns sums dout over
+    # every position, on BLAS's threads and with one product call fewer per chunk
+    # (benchmarks/bench_conv_choices.py, section db).
+    rows = lowering.k + 1
+    dw_sum = np.zeros((rows, f) if k_rows else (f, rows), x.dtype)
     for batch in lowering.chunks():
-        cols = lowering.columns(x[batch])
+        cols = lowering.columns(x[batch], ones=True)
         dout2 = lowering.rows(dout[batch])
-        db += dout2 @ ones[:dout2.shape[1]]
         if k_rows:
             dw_sum += lowering.product(cols, dout2.T, "dw")
         else:
             dw_sum += lowering.product(dout2, cols.T, "dw")
         lowering.add_columns(lowering.product(w2.T, dout2, "dcols"), dx[batch])
-    return dx, (dw_sum.T if k_rows else dw_sum).reshape(w.shape), db
+    dw_db = dw_sum.T if k_rows else dw_sum
+    return dx, dw_db[:, :-1].reshape(w.shape), dw_db[:, -1].copy()
 
 
 conv_forward_fast = conv_forward
