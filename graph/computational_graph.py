@@ -32,8 +32,9 @@ import numbers
 import numpy as np
 
 import layers  # noqa: F401 - importing registers every layer in REGISTRY
-from layers.contract import (Args, describe, gradient_positions, is_float_array,
-                             is_python_number, match_gradients, pair_name)
+from layers.contract import (Args, argument_names, describe, gradient_positions,
+                             is_float_array, is_python_number, match_gradients, pair_name,
+                             skipping_gradients)
 from layers.registry import REGISTRY, LayerSpec
 
 from .node import GATE, INPUT, PARAM, Gate, Node
@@ -47,11 +48,12 @@ class _Run:
     ``values[i]`` is the value of node i, ``args[j]`` and ``caches[j]`` what gate j was
     called with and returned. Backward fills ``grads`` (per node, None where no gradient
     arrived) and ``edge_grads`` (per gate: position -> the gradient that gate sent to its
-    argument there; drawings show them on the edges).
+    argument there; drawings show them on the edges), and ``skipped`` (the ids of the
+    inputs whose gradient was not computed).
     """
 
     __slots__ = ("version", "values", "args", "caches", "grads", "edge_grads", "dout",
-                 "output", "fingerprints")
+                 "output", "fingerprints", "skipped")
 
     def __init__(self, version, node_count, gate_count):
         self.version = version
@@ -63,6 +65,7 @@ class _Run:
         self.dout = None
         self.output = None
         self.fingerprints = ()
+        self.skipped = frozenset()
 
 
 class ComputationalGraph:
@@ -299,7 +302,7 @@ class ComputationalGraph:
         self._run = run
         return run.values[self._output_node().id]
 
-    def backward(self, dout=1.0):
+    def backward(self, dout=1.0, *, inputs=True):
         """Run every gate's backward in reverse topological order, from the output.
 
         Parameters
@@ -307,12 +310,19 @@ class ComputationalGraph:
         dout : float or ndarray of the output's shape
             The upstream gradient of the output; a number fills the output's shape (for
             a scalar loss, 1.0 gives the gradient of the loss).
+        inputs : bool
+            False when only the params' gradients are wanted (training): the gates
+            reading an input are told that its gradient is not used
+            (`layers.contract.skipping_gradients`), so that a first conv or affine layer
+            does no work for the gradient of the data, and no input's gradient is
+            computed or returned (``g.grad(input)`` is then None).
 
         Returns
         -------
         dict of str -> ndarray
-            The gradient of every input and param that holds floating-point values, in
-            its shape and dtype; zeros where the output does not depend on it. Computed
+            The gradient of every input (with `inputs`) and param that holds
+            floating-point values, in its shape and dtype; zeros where the output does
+            not depend on it. Computed
             afresh at every call: nothing accumulates across calls. Each array is a copy
             the caller owns: changing it in place changes neither ``g.grad(node)`` nor
             the next call's result. Every node's gradient stays readable:
@@ -328,9 +338,11 @@ class ComputationalGraph:
         """
         run = self._current_run("backward")
         _check_fingerprints(run.fingerprints, "backward")
-        self._run_backward(run, self._output_node(), dout)
+        skipped = () if inputs else tuple(self.inputs)
+        self._run_backward(run, self._output_node(), dout, skipped)
         grads = {}
-        for name in [*self.inputs, *self._param_names("backward")]:
+        for name in [*self.inputs[:len(self.inputs) * bool(inputs)],
+                     *self._param_names("backward")]:
             grad = _grad_of(run, self._by_name[name])
             # A copy: the graph keeps its own gradients (g.grad), a gate may hand one
             # array to two arguments (add's dx and dy are both dout), and dout is the
@@ -368,7 +380,8 @@ class ComputationalGraph:
         -------
         ndarray or None
             An array of the node's shape and dtype (zeros where the output does not depend
-            on it), or None for a node holding integers (labels). The graph's own array:
+            on it), or None for a node holding integers (labels) and for an input after
+            ``backward(inputs=False)``. The graph's own array:
             ``backward()`` returns copies to modify.
         """
         node = self._node(node, "grad")
@@ -485,8 +498,10 @@ class ComputationalGraph:
             run.caches[gate.id] = result[-1]
         return run
 
-    def _run_backward(self, run, output, dout):
-        """Fill ``run.grads`` and ``run.edge_grads`` from `dout` at `output`."""
+    def _run_backward(self, run, output, dout, skipped=()):
+        """Fill ``run.grads`` and ``run.edge_grads`` from `dout` at `output`; the inputs
+        named in `skipped` get no gradient, and the gates reading them are told so."""
+        skipped_ids = {self._by_name[name].id for name in skipped}
         values = run.values
         grads = [None] * len(values)
         edge_grads = [None] * len(run.args)
@@ -507,17 +522,20 @@ class ComputationalGraph:
             upstream = [np.zeros(np.shape(values[node.id]), values[node.id].dtype)
                         if up is None else up.copy()
                         for up, node in zip(upstream, gate.outputs)]
+            unused = [position for position, node_id in gate.slots if node_id in skipped_ids]
             try:
-                result = gate.backward(*upstream, run.caches[gate.id])
+                with skipping_gradients(_names_at(gate.forward, len(args), unused)):
+                    result = gate.backward(*upstream, run.caches[gate.id])
             except Exception as exc:  # noqa: BLE001 - re-raised with the gate's name
                 _note_gate(exc, gate, "backward", args)
                 raise
             sent = dict(zip(positions, _gradients(gate, result, positions, args)))
             edge_grads[gate.id] = sent
             for position, node_id in gate.slots:
-                if position in sent:
+                if position in sent and node_id not in skipped_ids:
                     _accumulate(grads, node_id, sent[position])
         run.grads, run.edge_grads, run.dout, run.output = grads, edge_grads, start, output
+        run.skipped = frozenset(skipped_ids)
 
     # -- structure ----------------------------------------------------------------------------
 
@@ -866,14 +884,22 @@ def _check_fingerprints(fingerprints, where):
                 f"new values. Call forward again after changing it, or change a copy")
 
 
+def _names_at(forward, count, positions):
+    """The names of `forward`'s arguments at `positions` (of `count` passed)."""
+    if not positions:
+        return ()
+    names = argument_names(forward, count)
+    return tuple(names[position] for position in positions)
+
+
 def _grad_of(run, node):
     """The gradient of `node` in `run`: zeros where no gradient arrived, None for a node
-    that holds integers (labels)."""
+    that holds integers (labels) or an input whose gradient was skipped."""
     grad = run.grads[node.id]
     if grad is not None:
         return grad
     value = run.values[node.id]
-    if not is_float_array(value):
+    if not is_float_array(value) or node.id in run.skipped:
         return None
     return np.zeros(np.shape(value), np.asarray(value).dtype)
 

@@ -6,8 +6,10 @@ dw = x.T @ dout, db = sum of dout over the batch.
 
 import math
 
+import numpy as np
+
 from ._examples import dims, normal
-from .contract import Args, backward_of, differentiable
+from .contract import Args, backward_of, differentiable, gradient_skipped
 from .registry import register
 
 __all__ = ["affine_forward", "affine_backward"]
@@ -59,12 +61,16 @@ def affine_backward(dout, cache):
 
     Returns
     -------
-    dx : ndarray of shape (N, d_1, ..., d_k)
+    dx : ndarray of shape (N, d_1, ..., d_k); zeros where the caller skips it
+        (`layers.contract.skipping_gradients`)
     dw : ndarray of shape (D, M)
     db : ndarray of shape (M,)
     """
     x, w = cache
-    dx = (dout @ w.T).reshape(x.shape)
+    if gradient_skipped("x"):
+        dx = np.zeros_like(x)
+    else:
+        dx = (dout @ w.T).reshape(x.shape)
     dw = x.reshape(x.shape[0], w.shape[0]).T @ dout
     db = dout.sum(axis=0)
     return dx, dw, db

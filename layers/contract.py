@@ -21,6 +21,8 @@ import functools
 import inspect
 import numbers
 from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import SimpleNamespace
 from typing import TypeVar
 
@@ -34,8 +36,8 @@ __all__ = [
     "Args", "Cache", "FLOAT_DTYPES", "argument_names", "backward_of", "broadcast_shapes",
     "computation_dtype", "declared", "describe", "differentiable", "finish_gradients",
     "foreign_cache", "format_shape", "gradient_dtype", "gradient_list", "gradient_positions",
-    "is_float_array", "is_python_number", "match_gradients", "pair_name", "promote",
-    "upstream",
+    "gradient_skipped", "is_float_array", "is_python_number", "match_gradients", "pair_name",
+    "promote", "skipping_gradients", "upstream",
 ]
 
 # The decorators keep the decorated function's signature and docstring (functools.wraps)
@@ -346,3 +348,35 @@ def pair_name(forward, default="layer"):
     one without a name is called `default`."""
     name = getattr(forward, "__name__", None) or default
     return name[: -len("_forward")] if name.endswith("_forward") else name
+
+
+# The arguments whose gradients the caller of the running backward will not use.
+_skipped_gradients = ContextVar("skipped_gradients", default=frozenset())
+
+
+@contextmanager
+def skipping_gradients(names):
+    """Backwards called inside this block may skip the gradients of the arguments `names`.
+
+    The graph uses it for the inputs it was told not to differentiate
+    (``backward(inputs=False)``), as PyTorch skips the gradient of a tensor that does not
+    require one: the first layer of a network then does no work for the gradient of the
+    data. A backward that skips a gradient returns zeros of its shape in its place, which
+    the caller drops; outside this block no gradient is skipped.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Argument names of the forward, e.g. ``("x",)``.
+    """
+    token = _skipped_gradients.set(frozenset(names))
+    try:
+        yield
+    finally:
+        _skipped_gradients.reset(token)
+
+
+def gradient_skipped(name):
+    """Whether the running backward may skip the gradient of its forward's argument
+    `name` (a str): its caller said it will not use it (`skipping_gradients`)."""
+    return name in _skipped_gradients.get()

@@ -38,7 +38,7 @@ import threading
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, backward_of, differentiable
+from .contract import Args, backward_of, differentiable, gradient_skipped
 from ._windows import pad_spatial, param_int, sliding_windows
 from .registry import Example, register
 
@@ -409,13 +409,16 @@ def conv_backward(dout, cache):
     """Backward pass of `conv_forward`: im2col again, two products, col2im.
 
     Same arguments (with the cache of `conv_forward`) and returns as `conv_backward_naive`:
-    dx (N, C, H, W), dw (F, C, HH, WW), db (F,).
+    dx (N, C, H, W) (zeros where the caller skips it), dw (F, C, HH, WW), db (F,).
     """
     x, w, windows = cache
     f = w.shape[0]
     lowering = Im2col(x.shape, windows, x.dtype)
     w2 = w.reshape(f, -1)
-    dx = np.empty_like(x)
+    # A first layer's caller may not want dx (`layers.contract.skipping_gradients`):
+    # then neither dx's product nor col2im runs, and dx is zeros.
+    want_dx = not gradient_skipped("x")
+    dx = np.empty_like(x) if want_dx else np.zeros_like(x)
     # dw's product with the longer of K and F as its rows, (K, F) as cols @ dout2.T or
     # (F, K) as dout2 @ cols.T: the same sums, but on two threads OpenBLAS splits the
     # long inner dimension poorly when the output's rows are the shorter side: the other
@@ -435,7 +438,8 @@ def conv_backward(dout, cache):
             dw_sum += lowering.product(cols, dout2.T, "dw")
         else:
             dw_sum += lowering.product(dout2, cols.T, "dw")
-        lowering.add_columns(lowering.product(w2.T, dout2, "dcols"), dx[batch])
+        if want_dx:
+            lowering.add_columns(lowering.product(w2.T, dout2, "dcols"), dx[batch])
     dw_db = dw_sum.T if k_rows else dw_sum
     return dx, dw_db[:, :-1].reshape(w.shape), dw_db[:, -1].copy()
 

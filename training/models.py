@@ -105,8 +105,8 @@ class _Classifier:
         if y is None:
             return scores
         data_loss, dscores = softmax_loss(scores, y)
-        grads = self.net.backward(dscores)
-        del grads["x"]
+        # Only the params' gradients: the first layer then skips the data's gradient.
+        grads = self.net.backward(dscores, inputs=False)
         params = self.params
         reg_loss = 0.5 * self.reg * sum(np.sum(params[name] ** 2) for name in self.weights)
         for name in self.weights:
