@@ -23,6 +23,7 @@ The topological order is computed once per structure, without recursion (Kahn's
 algorithm on input counts), so a chain of 100,000 gates runs like any other graph.
 """
 
+import contextlib
 import difflib
 import functools
 import heapq
@@ -341,8 +342,7 @@ class ComputationalGraph:
         skipped = () if inputs else tuple(self.inputs)
         self._run_backward(run, self._output_node(), dout, skipped)
         grads = {}
-        for name in [*self.inputs[:len(self.inputs) * bool(inputs)],
-                     *self._param_names("backward")]:
+        for name in [*(self.inputs if inputs else ()), *self._param_names("backward")]:
             grad = _grad_of(run, self._by_name[name])
             # A copy: the graph keeps its own gradients (g.grad), a gate may hand one
             # array to two arguments (add's dx and dy are both dout), and dout is the
@@ -523,8 +523,11 @@ class ComputationalGraph:
                         if up is None else up.copy()
                         for up, node in zip(upstream, gate.outputs)]
             unused = [position for position, node_id in gate.slots if node_id in skipped_ids]
+            # Only a gate reading a skipped input pays for the context.
+            context = (skipping_gradients(_names_at(gate.forward, len(args), unused))
+                       if unused else contextlib.nullcontext())
             try:
-                with skipping_gradients(_names_at(gate.forward, len(args), unused)):
+                with context:
                     result = gate.backward(*upstream, run.caches[gate.id])
             except Exception as exc:  # noqa: BLE001 - re-raised with the gate's name
                 _note_gate(exc, gate, "backward", args)
@@ -886,8 +889,6 @@ def _check_fingerprints(fingerprints, where):
 
 def _names_at(forward, count, positions):
     """The names of `forward`'s arguments at `positions` (of `count` passed)."""
-    if not positions:
-        return ()
     names = argument_names(forward, count)
     return tuple(names[position] for position in positions)
 
