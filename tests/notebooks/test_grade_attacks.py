@@ -28,7 +28,8 @@ pytest.importorskip("IPython")
 if not hasattr(os, "fork"):
     pytest.skip("grading forks its checkers", allow_module_level=True)
 
-from test_grade import GATES, ROOT, answer, solution, with_answer, write  # noqa: E402
+from tests.notebooks.test_grade import (  # noqa: E402
+    GATES, ROOT, answer, solution, with_answer, write)
 
 from grading import sandbox  # noqa: E402
 

@@ -177,9 +177,12 @@ def run_sdist_tests(sdist, selection, workers):
     env = dict(sdist["env"], PYTHONPATH=str(folder), GATELAB_ORIGIN=str(origins))
     outside = work / "cwd"
     outside.mkdir(exist_ok=True)
+    # The tests are a package under the unpacked tree, whose root pytest would put first
+    # on sys.path, ahead of the installed packages: appended, the installed ones win.
     out = run([sdist["python"], "-m", "pytest", "-q", "-x", "-n", workers, "-p", plugin,
-               "-p", "no:cacheprovider", "--rootdir", top, "-c", top / "setup.cfg",
-               *(top / item for item in selection)], outside, env, timeout=3600)
+               "-p", "no:cacheprovider", "--import-mode=append", "--rootdir", top,
+               "-c", top / "setup.cfg", *(top / item for item in selection)],
+              outside, env, timeout=3600)
     print(f"the sdist's {' '.join(selection)}: {out.strip().splitlines()[-1]}")
 
     imported = {}
