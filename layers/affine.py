@@ -46,7 +46,10 @@ def affine_forward(x, w, b):
     w = check.floats("w", w, "D M")
     b = check.floats("b", b, "M")
     # (N, D) rather than (N, -1): -1 cannot be inferred for an empty batch (N = 0).
-    out = x.reshape(x.shape[0], w.shape[0]) @ w + b
+    out = x.reshape(x.shape[0], w.shape[0]) @ w
+    # In place: `@ w + b` would allocate a second (N, M) array, whose pages a large
+    # layer faults in afresh on every call.
+    out += b
     return out, (x, w)
 
 

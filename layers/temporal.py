@@ -30,7 +30,8 @@ def affine_map(x, w, b):
     NumPy's matmul treats a 3-d x as a stack of separate small products, which is many
     times slower than one (N * T, D) @ (D, M) product.
     """
-    out = x.reshape(-1, w.shape[0]) @ w + b
+    out = x.reshape(-1, w.shape[0]) @ w
+    out += b  # in place, as affine_forward adds its bias
     return out.reshape(x.shape[:-1] + w.shape[1:])
 
 
