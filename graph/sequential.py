@@ -28,6 +28,9 @@ class Sequential(ComputationalGraph):
     input_shape : str, optional
         Shape spec of the data input, checked at every forward (``"N D"``).
     name : str, optional
+    check_modified : bool
+        As for `ComputationalGraph`: whether backward refuses arrays modified in place
+        since forward.
 
     Attributes
     ----------
@@ -47,8 +50,8 @@ class Sequential(ComputationalGraph):
     """
 
     def __init__(self, *layers, loss=None, input="x", labels="y", input_shape=None,
-                 name=None):
-        super().__init__(name or "sequential")
+                 name=None, check_modified=True):
+        super().__init__(name or "sequential", check_modified=check_modified)
         node = self.input(input, shape=input_shape)
         for position, entry in enumerate(layers):
             layer, params, options = _entry(position, entry)
