@@ -7,7 +7,8 @@ received::
 
 Inside a layer decorated with `layers.contract.differentiable`, ``Args()`` takes the
 name of the layer the user called (a composite's inner layers report under the
-composite's name); elsewhere the name is passed: ``Args("Solver")``.
+composite's name, a fused loss's pair under the fused loss's: `named_as_called`);
+elsewhere the name is passed: ``Args("Solver")``.
 
 Shapes are written as small specs, one token per axis: a name binds a dimension the first
 time it is seen and must agree afterwards (across arguments), an integer fixes a size, and
@@ -28,7 +29,8 @@ __all__ = ["Args", "FLOAT_DTYPES", "broadcast_shapes", "called_layer", "describe
            "format_shape", "is_float_array"]
 
 #: The name of the decorated layer the user called, while it runs (set by
-#: `layers.contract.differentiable`); None outside one.
+#: `layers.contract.differentiable` and `layers.contract.named_as_called`); None outside
+#: one.
 called_layer = ContextVar("called_layer", default=None)
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

@@ -36,8 +36,8 @@ __all__ = [
     "Args", "Cache", "FLOAT_DTYPES", "argument_names", "backward_of", "broadcast_shapes",
     "computation_dtype", "declared", "describe", "differentiable", "finish_gradients",
     "foreign_cache", "format_shape", "gradient_dtype", "gradient_list", "gradient_positions",
-    "gradient_skipped", "is_float_array", "is_python_number", "match_gradients", "pair_name",
-    "promote", "skipping_gradients", "upstream",
+    "gradient_skipped", "is_float_array", "is_python_number", "match_gradients",
+    "named_as_called", "pair_name", "promote", "skipping_gradients", "upstream",
 ]
 
 # The decorators keep the decorated function's signature and docstring (functools.wraps)
@@ -132,8 +132,9 @@ def differentiable(*names, numbers_are_constants=False) -> Callable[[_Pair], _Pa
                 value = args[position] if position < len(args) else kwargs.get(name)
                 if type(value) is not np.ndarray or value.dtype not in FLOAT_DTYPES or \
                         (dtype is not None and value.dtype != dtype):
-                    args, kwargs, grads = promote(func, slots, args, kwargs,
-                                                  numbers_are_constants)
+                    # Refused under the name the user called, as ``Args()`` refuses.
+                    args, kwargs, grads = promote(called_layer.get() or func, slots, args,
+                                                  kwargs, numbers_are_constants)
                     break
                 dtype = value.dtype
                 grads.append((name, dtype, value.shape))
@@ -155,6 +156,28 @@ def differentiable(*names, numbers_are_constants=False) -> Callable[[_Pair], _Pa
         return layer_forward
 
     return decorate
+
+
+def named_as_called(function: _Pair) -> _Pair:
+    """Decorator of a library function that runs a pair without being one (CS231n's fused
+    losses, ``softmax_loss(x, y) -> (loss, dx)``): what it refuses, in its own checks or in
+    the pair's forward and contract, is refused under its name, the one the user called.
+
+    It sets `called_layer` as `differentiable` does, and only where nothing holds it: called
+    from inside a decorated layer, the refusal keeps that layer's name.
+    """
+    func = function.__name__
+
+    @functools.wraps(function)
+    def named(*args, **kwargs):
+        token = called_layer.set(func) if called_layer.get() is None else None
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if token is not None:
+                called_layer.reset(token)
+
+    return named
 
 
 def backward_of(*forwards) -> Callable[[_Pair], _Pair]:

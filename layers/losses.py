@@ -29,8 +29,9 @@ import numpy as np
 
 from ._examples import away_from, dims, normal
 from ._numerics import sigmoid, softplus
-from .args import FLOAT_DTYPES, called_layer
-from .contract import Args, backward_of, describe, differentiable, is_float_array
+from .args import FLOAT_DTYPES
+from .contract import (Args, backward_of, describe, differentiable, is_float_array,
+                       named_as_called)
 from .registry import register
 
 __all__ = [
@@ -102,6 +103,7 @@ def softmax_loss_backward(dloss, cache):
     return dx
 
 
+@named_as_called
 def softmax_loss(x, y):
     """CS231n's fused softmax loss: ``(loss, dx)`` from `softmax_loss_forward`/`_backward`.
 
@@ -116,13 +118,14 @@ def softmax_loss(x, y):
     dx : ndarray of shape (N, C), the gradient of loss with respect to x
     """
     if type(x) is not np.ndarray or x.dtype not in FLOAT_DTYPES:
-        # The pair's contract converts such an x, or refuses it by name.
+        # The pair's contract converts such an x, or refuses it by this function's name.
         return _fused(softmax_loss_forward, softmax_loss_backward, x, y)
-    # The pair's results, bit for bit, with the pair's checks and messages, but with the
-    # gradient made in the exps array itself, block by block while each block is in
-    # cache: nothing else holds that array here, so no second array and no second pass
-    # over memory (benchmarks/README.md, "Softmax loss: fewer passes").
-    check = Args(called_layer.get() or softmax_loss_forward.__name__)
+    # The pair's results, bit for bit, with the pair's checks and messages (under this
+    # function's name, `named_as_called`), but with the gradient made in the exps array
+    # itself, block by block while each block is in cache: nothing else holds that array
+    # here, so no second array and no second pass over memory (benchmarks/README.md,
+    # "Softmax loss: fewer passes").
+    check = Args()
     x, y = _scores_and_labels(check, x, y)
     scale = x.dtype.type(1.0) / x.shape[0]
     dx, _, losses = softmax_terms(check, x, y, gradient_scale=scale)
@@ -186,6 +189,7 @@ def svm_loss_backward(dloss, cache):
     return dx * (dloss / dx.shape[0])
 
 
+@named_as_called
 def svm_loss(x, y):
     """CS231n's fused SVM loss: ``(loss, dx)`` from `svm_loss_forward`/`_backward`.
 
@@ -258,6 +262,7 @@ def sigmoid_cross_entropy_loss_backward(dloss, cache):
     return (sigmoid(x) - y) * scale
 
 
+@named_as_called
 def sigmoid_cross_entropy_loss(x, y):
     """Fused sigmoid cross-entropy: ``(loss, dx)`` from the pair.
 
@@ -321,6 +326,7 @@ def mse_loss_backward(dloss, cache):
     return dx, -dx
 
 
+@named_as_called
 def mse_loss(x, y):
     """Fused mean squared error: ``(loss, dx)`` from the pair (dy is dropped).
 

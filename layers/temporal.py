@@ -13,7 +13,7 @@
 import numpy as np
 
 from ._examples import dims, normal
-from .contract import Args, backward_of, differentiable
+from .contract import Args, backward_of, differentiable, named_as_called
 from .losses import softmax_terms
 from .registry import register
 
@@ -169,6 +169,7 @@ def temporal_softmax_loss_backward(dloss, cache):
     return dx
 
 
+@named_as_called
 def temporal_softmax_loss(x, y, mask, verbose=False):
     """CS231n's fused form: ``(loss, dx)`` from the pair, with dloss = 1.
 

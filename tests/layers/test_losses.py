@@ -10,7 +10,10 @@ from layers import losses
 from layers import (mse_loss, mse_loss_backward, mse_loss_forward, sigmoid_cross_entropy_loss,
                     sigmoid_cross_entropy_loss_backward, sigmoid_cross_entropy_loss_forward,
                     softmax_loss, softmax_loss_backward, softmax_loss_forward, svm_loss,
-                    svm_loss_backward, svm_loss_forward)
+                    svm_loss_backward, svm_loss_forward, temporal_softmax_loss,
+                    temporal_softmax_loss_forward)
+from layers.args import called_layer
+from layers.contract import differentiable
 
 FUSED = [
     (softmax_loss, softmax_loss_forward, softmax_loss_backward),
@@ -296,3 +299,155 @@ def test_elementwise_losses_refuse_an_empty_x(forward, shape):
     with pytest.raises(ValueError, match=re.escape(
             f"{forward.__name__}: x must hold at least one element; got x.shape = {shape}")):
         forward(np.zeros(shape), np.zeros(shape))
+
+
+# -- the name a refusal carries -----------------------------------------------------------
+
+# Scores with integer values, so that the same x can be passed as floats (the fused
+# softmax loss's own path), as an integer array or as a nested list (both converted by the
+# pair's contract).
+SCORES = np.array([[0.0, 1.0, 2.0, 3.0], [1.0, 0.0, -1.0, 2.0], [2.0, 2.0, 0.0, 1.0]])
+WITH_NAN = np.where(np.arange(12).reshape(3, 4) == 6, np.nan, SCORES)  # NaN at (1, 2)
+NUMBER_ARRAY = ("must be a number array, float32 or float64 (integers and Python numbers "
+                "are promoted as NumPy does); got ")
+
+
+def temporal(x, y):
+    """temporal_softmax_loss(x, y, mask) with (N, C) scores as one sequence of N steps (x
+    an array or a nested list; any other x as it is)."""
+    x = x[None] if isinstance(x, np.ndarray) else [x] if isinstance(x, list) else x
+    return temporal_softmax_loss(x, y[None], np.ones((1, 3), dtype=bool))
+
+
+# (fused, pair forward, y, error, message after "name: "): refusals of y, made whatever
+# form x takes.
+BAD_Y = [
+    *((fused, forward, y, error, message)
+      for fused, forward in [(softmax_loss, softmax_loss_forward), (svm_loss, svm_loss_forward)]
+      for y, error, message in [
+          (np.array([0, 5, 1]), ValueError,
+           "y must hold values in [0, C=4); got values from 0 to 5"),
+          (np.array([0, 1]), ValueError,
+           "y must have shape (N,) with N=3 from x; got y.shape = (2,)"),
+          (np.array([0.0, 1.0, 2.0]), TypeError,
+           "y must be an integer array; got float64 array of shape (3,)"),
+      ]),
+    (sigmoid_cross_entropy_loss, sigmoid_cross_entropy_loss_forward, np.full((3, 4), 2),
+     ValueError, "y must hold values in [0, 2); got values from 2 to 2"),
+    (sigmoid_cross_entropy_loss, sigmoid_cross_entropy_loss_forward, np.full((3, 4), 1.5),
+     ValueError, "y, as floating targets, must hold values in [0, 1]; got values from 1.5 "
+     "to 1.5"),
+    (sigmoid_cross_entropy_loss, sigmoid_cross_entropy_loss_forward, np.ones((3, 3), int),
+     ValueError, "y must have x's shape (3, 4); got y.shape = (3, 3)"),
+    (sigmoid_cross_entropy_loss, sigmoid_cross_entropy_loss_forward, [[1, 0, 1, 0]] * 3,
+     TypeError, "y must be an array of 0/1 labels (integer or bool) or of floating targets "
+     "in [0, 1]; got list"),
+    (mse_loss, mse_loss_forward, WITH_NAN, ValueError, "y holds NaN at index (1, 2)"),
+    (mse_loss, mse_loss_forward, np.ones((4, 3)), ValueError,
+     "y must have x's shape (3, 4); got y.shape = (4, 3)"),
+    (mse_loss, mse_loss_forward, np.ones((3, 4), bool), TypeError,
+     "y " + NUMBER_ARRAY + "bool array of shape (3, 4)"),
+    (temporal, temporal_softmax_loss_forward, np.array([0, 5, 1]), ValueError,
+     "y must hold values in [0, V=4); got values from 0 to 5"),
+    (temporal, temporal_softmax_loss_forward, np.array([0, 1]), ValueError,
+     "y must have shape (N, T) with N=1 from x, T=3 from x; got y.shape = (1, 2)"),
+    (temporal, temporal_softmax_loss_forward, np.array([0.0, 1.0, 2.0]), TypeError,
+     "y must be an integer array; got float64 array of shape (1, 3)"),
+]
+
+# The labels or targets each loss takes with SCORES.
+GOOD_Y = {softmax_loss: np.array([0, 3, 1]), svm_loss: np.array([0, 3, 1]),
+          sigmoid_cross_entropy_loss: np.ones((3, 4), int), mse_loss: np.ones((3, 4)),
+          temporal: np.array([0, 3, 1])}
+PAIRS = {softmax_loss: softmax_loss_forward, svm_loss: svm_loss_forward,
+         sigmoid_cross_entropy_loss: sigmoid_cross_entropy_loss_forward,
+         mse_loss: mse_loss_forward, temporal: temporal_softmax_loss_forward}
+
+# (x, path, error, message after "name: "): refusals of x, for every loss (the temporal
+# one sees a sequence of one, where (1, 2) is at (0, 1, 2)).
+BAD_X = [
+    (WITH_NAN, "float array", ValueError, "x holds NaN at index (1, 2); only finite values"),
+    (WITH_NAN.tolist(), "nested list", ValueError,
+     "x holds NaN at index (1, 2); only finite values"),
+    (SCORES.astype(complex), "complex array", TypeError,
+     "x " + NUMBER_ARRAY + "complex128 array of shape "),
+    ("scores", "str", TypeError, "x " + NUMBER_ARRAY + "str"),
+]
+
+X_FORMS = {"float array": lambda x: x, "integer array": lambda x: x.astype(np.int64),
+           "nested list": lambda x: x.tolist()}
+
+
+def name_of(fused):
+    return "temporal_softmax_loss" if fused is temporal else fused.__name__
+
+
+def refusal(call, x, y, error):
+    with pytest.raises(error) as raised:
+        call(x, y)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize("form", X_FORMS)
+@pytest.mark.parametrize("fused, forward, y, error, message", BAD_Y,
+                         ids=lambda v: getattr(v, "__name__", None))
+def test_a_fused_loss_refuses_y_under_its_own_name(fused, forward, y, error, message, form):
+    # The float array takes the fused softmax loss's own path; the integer array and the
+    # nested list are converted by the pair's contract first.
+    x = X_FORMS[form](SCORES)
+    assert refusal(fused, x, y, error).startswith(f"{name_of(fused)}: {message}")
+    if fused is not temporal:
+        # The pair, called itself, names itself.
+        assert refusal(forward, x, y, error).startswith(f"{forward.__name__}: {message}")
+    assert called_layer.get() is None
+
+
+@pytest.mark.parametrize("x, path, error, message", BAD_X,
+                         ids=[path for _, path, _, _ in BAD_X])
+@pytest.mark.parametrize("fused", list(GOOD_Y), ids=name_of)
+def test_a_fused_loss_refuses_x_under_its_own_name(fused, x, path, error, message):
+    y = GOOD_Y[fused]
+    if fused in (softmax_loss, temporal):
+        # The softmax losses admit -inf: "only finite values (or -inf, ...) are accepted".
+        message = message.replace("only finite values", "only finite values (or -inf")
+    if fused is temporal:
+        message = message.replace("(1, 2)", "(0, 1, 2)")
+    assert refusal(fused, x, y, error).startswith(f"{name_of(fused)}: {message}")
+    if fused is not temporal:
+        forward = PAIRS[fused]
+        assert refusal(forward, x, y, error).startswith(f"{forward.__name__}: {message}")
+    assert called_layer.get() is None
+
+
+def test_the_fused_temporal_loss_refuses_a_bad_mask_under_its_own_name():
+    x, y = np.zeros((2, 3, 4)), np.zeros((2, 3), int)
+    with pytest.raises(TypeError, match=re.escape(
+            "temporal_softmax_loss: mask must be a boolean array; got int64 array")):
+        temporal_softmax_loss(x, y, np.ones((2, 3), np.int64))
+
+
+@pytest.mark.parametrize("fused", [softmax_loss, svm_loss], ids=name_of)
+@pytest.mark.parametrize("form", X_FORMS)
+def test_a_fused_loss_inside_a_layer_refuses_under_the_layers_name(fused, form):
+    # A layer built on a fused loss checks its arguments under its own name, as a
+    # sandwich layer does: the user called it, not the loss.
+    @differentiable("x")
+    def scored_forward(x, y):
+        loss, dx = fused(X_FORMS[form](x), y)
+        return loss, dx
+
+    with pytest.raises(ValueError, match=r"^scored_forward: y must hold values in \[0, C=4\)"):
+        scored_forward(SCORES, np.array([0, 5, 1]))
+    assert called_layer.get() is None
+
+
+@pytest.mark.parametrize("fused, forward, backward", FUSED, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("form", X_FORMS)
+def test_a_fused_loss_named_as_called_gives_the_pairs_results(fused, forward, backward,
+                                                             form):
+    # Bit for bit, whichever path the x takes.
+    y = GOOD_Y[fused]
+    loss, dx = fused(X_FORMS[form](SCORES), y)
+    pair_loss, cache = forward(SCORES, y)
+    assert loss == pair_loss and loss.dtype == pair_loss.dtype
+    np.testing.assert_array_equal(dx, as_tuple(backward(1.0, cache))[0])

@@ -348,11 +348,11 @@ def test_softmax_loss_refuses_a_plus_inf_logit_naming_its_position():
     x = np.zeros((2, 3))
     x[1, 2] = np.inf
     with pytest.raises(ValueError, match=re.escape(
-            "softmax_loss_forward: x holds +inf at index (1, 2)")):
+            "softmax_loss: x holds +inf at index (1, 2)")):
         layers.softmax_loss(x, np.array([0, 2]))
     x[1, 2] = np.nan
     with pytest.raises(ValueError, match=re.escape(
-            "softmax_loss_forward: x holds NaN at index (1, 2)")):
+            "softmax_loss: x holds NaN at index (1, 2)")):
         layers.softmax_loss(x, np.array([0, 2]))
 
 
@@ -374,7 +374,7 @@ def test_softmax_loss_takes_minus_inf_as_a_class_of_probability_zero(dtype):
 def test_softmax_loss_refuses_a_row_without_a_finite_score():
     x = np.array([[0.0, 1.0], [-np.inf, -np.inf]])
     with pytest.raises(ValueError, match=re.escape(
-            "softmax_loss_forward: x has no finite score in row (1,)")):
+            "softmax_loss: x has no finite score in row (1,)")):
         layers.softmax_loss(x, np.array([0, 1]))
 
 
@@ -383,7 +383,7 @@ def test_temporal_softmax_loss_refuses_nan_even_at_a_masked_step():
     x = np.zeros((1, 2, 3))
     x[0, 1, 0] = np.nan
     with pytest.raises(ValueError, match=re.escape(
-            "temporal_softmax_loss_forward: x holds NaN at index (0, 1, 0)")):
+            "temporal_softmax_loss: x holds NaN at index (0, 1, 0)")):
         layers.temporal_softmax_loss(x, np.zeros((1, 2), int), np.array([[True, False]]))
 
 

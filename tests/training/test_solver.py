@@ -200,8 +200,9 @@ def test_a_failed_run_closes_its_bar(monkeypatch):
 def test_a_diverging_run_stops_with_a_clear_error():
     data = blobs()
     data["X_train"][5] = np.nan
-    # The loss layers refuse scores that are not finite, naming where.
-    with pytest.raises(ValueError, match=r"softmax_loss_forward: x holds NaN at index "
+    # The loss layers refuse scores that are not finite, naming where; the model calls
+    # the fused softmax_loss, the name the refusal carries.
+    with pytest.raises(ValueError, match=r"softmax_loss: x holds NaN at index "
                                          r"\(\d+, 0\)"):
         make_solver(data).train()
 
