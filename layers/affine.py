@@ -71,7 +71,9 @@ def affine_backward(dout, cache):
     """
     x, w = cache
     if gradient_skipped("x"):
-        dx = np.zeros_like(x)
+        # np.zeros, not zeros_like: calloc'd pages that no one writes cost nothing,
+        # where zeros_like fills them.
+        dx = np.zeros(x.shape, x.dtype)
     else:
         dx = (dout @ w.T).reshape(x.shape)
     dw = x.reshape(x.shape[0], w.shape[0]).T @ dout

@@ -26,18 +26,16 @@ product, and memory stays bounded: the backward rebuilds the columns rather than
 them from the forward.
 
 Scratch memory: the fast pair keeps its work buffers between calls, per thread (a few MB
-reused, instead of allocated and page-faulted afresh by every call). A buffer above
-`SCRATCH_LIMIT` bytes is never kept, nor one that would take a thread's kept buffers past
-`SCRATCH_TOTAL_LIMIT`. `clear_scratch()` releases the calling thread's buffers, e.g.
-after training, before a memory-hungry step, or before measuring memory.
+reused, instead of allocated and page-faulted afresh by every call; `layers._scratch`).
+`clear_scratch()` releases the calling thread's buffers.
 """
 
 import math
-import threading
 
 import numpy as np
 
 from ._examples import dims, normal
+from ._scratch import clear_scratch, scratch, scratch_buffers  # noqa: F401 - re-exported
 from .contract import Args, backward_of, differentiable, gradient_skipped
 from ._windows import pad_spatial, param_int, sliding_windows
 from .registry import Example, register
@@ -63,44 +61,6 @@ CHUNK_BYTES = 8 << 20
 # it was as fast or faster on every conv timed (benchmarks/bench_conv_choices.py,
 # section grid; benchmarks/README.md).
 FORWARD_WIDE = False
-
-
-# Scratch buffers outlive a call, one set per thread: a few MB allocated afresh in every
-# call are mapped and unmapped by malloc, and the page faults cost more than the work on
-# small layers (benchmarks/bench_conv_choices.py, section scratch). A buffer larger than
-# SCRATCH_LIMIT is not kept, nor one that would take the thread's total past
-# SCRATCH_TOTAL_LIMIT: seven named buffers per dtype could otherwise hold 2 * 7 * 16 MB.
-SCRATCH_LIMIT = 2 * CHUNK_BYTES
-SCRATCH_TOTAL_LIMIT = 8 * CHUNK_BYTES
-_scratch = threading.local()
-
-
-def scratch_buffers():
-    """This thread's scratch buffers, by (name, dtype)."""
-    if not hasattr(_scratch, "buffers"):
-        _scratch.buffers = {}
-    return _scratch.buffers
-
-
-def clear_scratch():
-    """Release the scratch buffers the fast conv keeps for the calling thread.
-
-    Returns
-    -------
-    freed : int, the bytes the buffers held (returned to the allocator once no array
-        still refers to them)
-
-    Examples
-    --------
-    >>> _ = conv_forward(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), np.zeros(1),
-    ...                  {"stride": 1, "pad": 0})
-    >>> clear_scratch() > 0, clear_scratch()
-    (True, 0)
-    """
-    buffers = scratch_buffers()
-    freed = sum(flat.nbytes for flat in buffers.values())
-    buffers.clear()
-    return freed
 
 
 def conv_arguments(check, x, w, b, conv_param):
@@ -267,20 +227,8 @@ class Im2col:
 
     def buffer(self, name, shape):
         """A contiguous scratch array of `shape`, named so that the chunks of this call,
-        and later calls in this thread, reuse it (see `SCRATCH_LIMIT`)."""
-        size = math.prod(shape)
-        buffers = scratch_buffers()
-        key = (name, self.dtype)
-        flat = buffers.get(key)
-        if flat is None or flat.size < size:
-            old = buffers.pop(key, None)
-            flat = np.empty(size, self.dtype)
-            kept = sum(kept.nbytes for kept in buffers.values())
-            if flat.nbytes <= SCRATCH_LIMIT and kept + flat.nbytes <= SCRATCH_TOTAL_LIMIT:
-                buffers[key] = flat
-            elif old is not None:
-                buffers[key] = old
-        return flat[:size].reshape(shape)
+        and later calls in this thread, reuse it (`layers._scratch.scratch`)."""
+        return scratch(name, shape, self.dtype)
 
     def planes(self, name, m):
         """Zeroed flat padded planes (C, m, plane), channel-major so that each tap copies
@@ -418,7 +366,7 @@ def conv_backward(dout, cache):
     # A first layer's caller may not want dx (`layers.contract.skipping_gradients`):
     # then neither dx's product nor col2im runs, and dx is zeros.
     want_dx = not gradient_skipped("x")
-    dx = np.empty_like(x) if want_dx else np.zeros_like(x)
+    dx = np.empty_like(x) if want_dx else np.zeros(x.shape, x.dtype)  # as affine's
     # dw's product with the longer of K and F as its rows, (K, F) as cols @ dout2.T or
     # (F, K) as dout2 @ cols.T: the same sums, but on two threads OpenBLAS splits the
     # long inner dimension poorly when the output's rows are the shorter side: the other

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _fused_norms as fused
 from ._examples import dims, normal
+from ._scratch import scratch
 from .contract import Args, backward_of, differentiable
 from .batchnorm import (moments_hold, norm_eps, scale_shift_example, standardize,
                         standardize_backward, sum_over)
@@ -108,7 +109,10 @@ def layernorm_backward(dout, cache):
     leading = tuple(range(xhat.ndim - 1))
     dbeta = sum_over(leading, dout).ravel()
     dgamma = sum_over(leading, dout, xhat).ravel()
-    dx = standardize_backward(dout * gamma, xhat, inv_std, axis=-1)
+    # dxhat in a kept scratch array: only read below, and a temporary of x's size would
+    # be faulted in afresh by many calls (`layers._scratch`).
+    dxhat = np.multiply(dout, gamma, out=scratch("layernorm_dxhat", xhat.shape, xhat.dtype))
+    dx = standardize_backward(dxhat, xhat, inv_std, axis=-1)
     return dx, dgamma, dbeta
 
 

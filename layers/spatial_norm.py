@@ -21,6 +21,7 @@ applied to dxhat = dout * gamma. No batch statistics: train and test are the sam
 import numpy as np
 
 from ._examples import dims, normal
+from ._scratch import scratch
 from .contract import Args, backward_of, describe, differentiable
 from .batchnorm import (closed_form_backward, norm_eps, normalize_features,
                         scale_shift_example, standardize, standardize_backward, sum_over)
@@ -109,7 +110,8 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     eps = norm_eps(check, "gn_param", gn_param, x.dtype)
     moments = standardize(group_view(x, groups), (-1,), eps)
     xhat = moments.xhat.reshape(x.shape)
-    out = gamma4 * xhat + beta4
+    out = gamma4 * xhat
+    out += beta4  # in place: no second array of x's size
     return out, (xhat, 1 / moments.std, gamma4, np.shape(gamma), np.shape(beta))
 
 
@@ -132,7 +134,9 @@ def spatial_groupnorm_backward(dout, cache):
     groups = inv_std.shape[1]
     dbeta = sum_over((0, 2, 3), dout).reshape(beta_shape)
     dgamma = sum_over((0, 2, 3), dout, xhat).reshape(gamma_shape)
-    dx = standardize_backward(group_view(dout * gamma4, groups), group_view(xhat, groups),
+    # dxhat in a kept scratch array, as layer norm's (`layers.layernorm`).
+    dxhat = np.multiply(dout, gamma4, out=scratch("groupnorm_dxhat", xhat.shape, xhat.dtype))
+    dx = standardize_backward(group_view(dxhat, groups), group_view(xhat, groups),
                               inv_std, axis=-1)
     return dx.reshape(xhat.shape), dgamma, dbeta
 

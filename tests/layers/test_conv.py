@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import layers
-from layers import conv
+from layers import _scratch, conv
 from layers.conv import (conv_backward, conv_backward_naive, conv_forward,
                          conv_forward_naive)
 
@@ -98,7 +98,7 @@ def test_scratch_kept_stays_under_its_total_limit(rng, monkeypatch):
     grads = conv_backward(np.ones_like(out), cache)
     layers.clear_scratch()
     limit = 2000
-    monkeypatch.setattr(conv, "SCRATCH_TOTAL_LIMIT", limit)
+    monkeypatch.setattr(_scratch, "SCRATCH_TOTAL_LIMIT", limit)
     out_capped, cache = conv_forward(x, w, b, param)
     np.testing.assert_array_equal(out_capped, out)
     for got, expected in zip(conv_backward(np.ones_like(out), cache), grads, strict=True):
