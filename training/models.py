@@ -110,10 +110,14 @@ class _Classifier:
         data_loss, dscores = softmax_loss(scores, y)
         # Only the params' gradients: the first layer then skips the data's gradient.
         grads = self.net.backward(dscores, inputs=False)
+        if not self.reg:
+            # No weight-sized temporaries for a term that is 0 (CS231n's default).
+            return data_loss, grads
         params = self.params
         reg_loss = 0.5 * self.reg * sum(np.sum(params[name] ** 2) for name in self.weights)
         for name in self.weights:
-            grads[name] = grads[name] + self.reg * params[name]
+            # In place: the graph's gradients are new arrays, the caller's to change.
+            grads[name] += self.reg * params[name]
         return data_loss + reg_loss, grads
 
 
