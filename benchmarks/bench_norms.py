@@ -88,12 +88,12 @@ def workload(np, torch, layers, name, rng, size, dtype):
         return backward(dout, forward(x, gamma, beta, dict(param))[1])
 
     def reference():
-        kernels = fused._numba
-        fused._numba = None
+        kernels = fused.kernels()
+        fused._kernels = None
         try:
             return ours()
         finally:
-            fused._numba = kernels
+            fused._kernels = kernels
 
     def minimal():
         return minimal_norm(np, x, gamma, beta, dout, axes, feature)
@@ -132,10 +132,11 @@ def main():
 
     torch.set_num_threads(threads)
     print(thread_report(np, torch))
-    if _fused_norms._numba is None:
+    if _fused_norms.kernels() is None:
         print("numba: not installed or GATELAB_NUMBA=0; gatelab is the NumPy reference")
     else:
-        print(f"numba {_fused_norms._numba.__version__}: the kernels run on one thread")
+        print(f"numba {_fused_norms.kernels().numba.__version__}: the kernels run on one "
+              "thread")
     n, d = args.n, args.d
     print(f"{'workload':<20}{'dtype':<9}{'torch ms':>9}{'gatelab':>9}{'numpy':>9}"
           f"{'minimal':>9}{'gatelab/torch':>15}{'numpy/torch':>13}{'numpy/minimal':>15}")
@@ -155,7 +156,7 @@ def main():
                                                          1e-5)], args.repeats)
         print(f"standardize (N, D) over N, {np.dtype(dtype).name}: robust path / common "
               f"path = {robust / common:.2f}")
-    if _fused_norms._numba is not None:
+    if _fused_norms.kernels() is not None:
         print_crossover(np, torch, layers, args.repeats)
 
 

@@ -13,7 +13,8 @@ Layouts. A per-feature norm (batch norm, spatial batch norm) sees x as (A, C, B)
 normalizes each feature c over axes 0 and 2: (N, D) is (N, D, 1), (N, C, H, W) is
 (N, C, H*W). A per-row norm (layer norm) sees x as (R, D) and normalizes each row; its
 gamma and beta run along D. Sums are accumulated in float64 for either dtype; the
-elementwise arithmetic runs in x's dtype, and every array returned has it.
+elementwise arithmetic runs in x's dtype, and every array returned has it. The kernels
+themselves are in `layers._norm_kernels`, imported at the first large input.
 """
 
 import os
@@ -30,201 +31,35 @@ MIN_SIZE = 1 << 12
 
 
 def _load():
+    """The kernels' module, or None where numba is absent or ``GATELAB_NUMBA=0`` is set."""
     if os.environ.get("GATELAB_NUMBA", "1") == "0":
         return None
     try:
-        import numba
+        from . import _norm_kernels
     except ImportError:
         return None
-    return numba
+    return _norm_kernels
 
 
-_numba = _load()
+# Resolved at the first input of MIN_SIZE elements or more (`kernels`): numba takes about
+# as long to import as the rest of the library, and most programs never normalize a
+# large array.
+_UNRESOLVED = object()
+_kernels = _UNRESOLVED
+
+
+def kernels():
+    """The compiled kernels (`layers._norm_kernels`), imported at the first call; None
+    where they are not used (numba absent, ``GATELAB_NUMBA=0``)."""
+    global _kernels
+    if _kernels is _UNRESOLVED:
+        _kernels = _load()
+    return _kernels
 
 
 def enabled(x):
-    """Whether x (an ndarray) goes through these kernels: numba is there and x is large."""
-    return _numba is not None and x.size >= MIN_SIZE
-
-
-if _numba is not None:
-    # One thread, the caller's, as NumPy's own passes: numba's parallel runtimes keep
-    # thread pools that spin beside BLAS's and PyTorch's on the same cores, and GNU
-    # OpenMP's does not survive a fork (multiprocessing). nogil lets a caller's threads
-    # run kernels side by side. reassoc lets LLVM reorder the sums into vector lanes;
-    # nothing else of fastmath, so that inf and NaN behave as in NumPy and the callers'
-    # tests of the moments see them.
-    def _jit(kernel):
-        options = {"nogil": True, "fastmath": {"reassoc"}}
-        try:
-            # Compiled once per machine, into __pycache__ or the user's cache directory.
-            return _numba.njit(cache=True, **options)(kernel)
-        except RuntimeError:
-            # Neither is writable (a read-only install in a sandbox): compiled at the
-            # first call in each process instead.
-            return _numba.njit(**options)(kernel)
-
-    @_jit
-    def _column_moments(x):
-        # x (N, D): the rows are walked in order, each feature summed into its own
-        # accumulator, so that the inner loop runs along contiguous memory.
-        rows, cols = x.shape
-        mean = np.zeros(cols)
-        for a in range(rows):
-            row = x[a]
-            for c in range(cols):
-                mean[c] += row[c]
-        mean /= rows
-        var = np.zeros(cols)
-        for a in range(rows):
-            row = x[a]
-            for c in range(cols):
-                d = row[c] - mean[c]
-                var[c] += d * d
-        var /= rows
-        return mean, var
-
-    @_jit
-    def _plane_moments(x):
-        # x (A, C, B), B > 1: each feature's planes are contiguous runs of B.
-        a_len, c_len, b_len = x.shape
-        count = a_len * b_len
-        mean = np.empty(c_len)
-        var = np.empty(c_len)
-        for c in range(c_len):
-            s = 0.0
-            for a in range(a_len):
-                for b in range(b_len):
-                    s += x[a, c, b]
-            m = s / count
-            q = 0.0
-            for a in range(a_len):
-                for b in range(b_len):
-                    d = x[a, c, b] - m
-                    q += d * d
-            mean[c] = m
-            var[c] = q / count
-        return mean, var
-
-    @_jit
-    def _plane_scale(x, mean, inv_std, gamma, beta, xhat, out):
-        a_len, c_len, b_len = x.shape
-        for a in range(a_len):
-            for c in range(c_len):
-                m, s, g, bt = mean[c], inv_std[c], gamma[c], beta[c]
-                for b in range(b_len):
-                    h = (x[a, c, b] - m) * s
-                    xhat[a, c, b] = h
-                    out[a, c, b] = h * g + bt
-
-    @_jit
-    def _column_scale(x, mean, inv_std, gamma, beta, xhat, out):
-        rows, cols = x.shape
-        for a in range(rows):
-            for c in range(cols):
-                h = (x[a, c] - mean[c]) * inv_std[c]
-                xhat[a, c] = h
-                out[a, c] = h * gamma[c] + beta[c]
-
-    @_jit
-    def _column_sums(dout, xhat):
-        rows, cols = dout.shape
-        dbeta = np.zeros(cols)
-        dgamma = np.zeros(cols)
-        for a in range(rows):
-            g_row = dout[a]
-            h_row = xhat[a]
-            for c in range(cols):
-                dbeta[c] += g_row[c]
-                dgamma[c] += g_row[c] * h_row[c]
-        return dbeta, dgamma
-
-    @_jit
-    def _plane_sums(dout, xhat):
-        a_len, c_len, b_len = dout.shape
-        dbeta = np.empty(c_len)
-        dgamma = np.empty(c_len)
-        for c in range(c_len):
-            s = 0.0
-            q = 0.0
-            for a in range(a_len):
-                for b in range(b_len):
-                    g = dout[a, c, b]
-                    s += g
-                    q += g * xhat[a, c, b]
-            dbeta[c] = s
-            dgamma[c] = q
-        return dbeta, dgamma
-
-    @_jit
-    def _plane_dx(dout, xhat, scale, shift, slope, dx):
-        # dx = scale * dout - shift - slope * xhat, per feature c.
-        a_len, c_len, b_len = dout.shape
-        for a in range(a_len):
-            for c in range(c_len):
-                k, h, p = scale[c], shift[c], slope[c]
-                for b in range(b_len):
-                    dx[a, c, b] = k * dout[a, c, b] - h - p * xhat[a, c, b]
-
-    @_jit
-    def _column_dx(dout, xhat, scale, shift, slope, dx):
-        rows, cols = dout.shape
-        for a in range(rows):
-            for c in range(cols):
-                dx[a, c] = scale[c] * dout[a, c] - shift[c] - slope[c] * xhat[a, c]
-
-    @_jit
-    def _row_forward(x, gamma, beta, eps, xhat, out, mean, var, inv_std):
-        rows, cols = x.shape
-        for r in range(rows):
-            row = x[r]
-            s = 0.0
-            for d in range(cols):
-                s += row[d]
-            mean[r] = s / cols
-            m = mean[r]
-            q = 0.0
-            for d in range(cols):
-                e = row[d] - m
-                q += e * e
-            var[r] = q / cols
-            # Read back from x's dtype, as are m above and inv below: the elementwise
-            # arithmetic then runs in that dtype, as NumPy's does (float32 at twice the
-            # width of float64).
-            inv_std[r] = 1 / np.sqrt(var[r] + eps)
-            inv = inv_std[r]
-            h_row = xhat[r]
-            out_row = out[r]
-            for d in range(cols):
-                h = (row[d] - m) * inv
-                h_row[d] = h
-                out_row[d] = h * gamma[d] + beta[d]
-
-    @_jit
-    def _row_backward(dout, xhat, gamma, inv_std, dx):
-        rows, cols = dout.shape
-        dgamma = np.zeros(cols)
-        dbeta = np.zeros(cols)
-        # The row's two means in x's dtype, for the elementwise arithmetic.
-        means = np.empty(2, dout.dtype)
-        for r in range(rows):
-            g_row = dout[r]
-            h_row = xhat[r]
-            s = 0.0
-            q = 0.0
-            for d in range(cols):
-                dbeta[d] += g_row[d]
-                dgamma[d] += g_row[d] * h_row[d]
-                gh = g_row[d] * gamma[d]
-                s += gh
-                q += gh * h_row[d]
-            means[0] = s / cols
-            means[1] = q / cols
-            k, mean_g, mean_gh = inv_std[r], means[0], means[1]
-            dx_row = dx[r]
-            for d in range(cols):
-                dx_row[d] = k * (g_row[d] * gamma[d] - mean_g - h_row[d] * mean_gh)
-        return dgamma, dbeta
+    """Whether x (an ndarray) goes through these kernels: x is large and numba is there."""
+    return x.size >= MIN_SIZE and kernels() is not None
 
 
 def standardize_features(x3, gamma, beta, eps):
@@ -236,13 +71,14 @@ def standardize_features(x3, gamma, beta, eps):
         (x - mean) / sqrt(var + eps)
     mean, var : ndarrays of shape (C,), x3's dtype; the biased variance
     """
+    k = kernels()
     dtype = x3.dtype
     columns = x3.shape[2] == 1
     if columns:
         x2 = x3.reshape(x3.shape[:2])
-        mean, var = _column_moments(x2)
+        mean, var = k.column_moments(x2)
     else:
-        mean, var = _plane_moments(x3)
+        mean, var = k.plane_moments(x3)
     # A variance beyond float32's range becomes inf, which sends the caller to the
     # robust path.
     with np.errstate(over="ignore"):
@@ -251,10 +87,10 @@ def standardize_features(x3, gamma, beta, eps):
     xhat = np.empty_like(x3)
     out = np.empty_like(x3)
     if columns:
-        _column_scale(x2, mean, inv_std, gamma, beta, xhat.reshape(x2.shape),
-                      out.reshape(x2.shape))
+        k.column_scale(x2, mean, inv_std, gamma, beta, xhat.reshape(x2.shape),
+                       out.reshape(x2.shape))
     else:
-        _plane_scale(x3, mean, inv_std, gamma, beta, xhat, out)
+        k.plane_scale(x3, mean, inv_std, gamma, beta, xhat, out)
     return out, xhat, mean, var
 
 
@@ -269,22 +105,23 @@ def features_gradient(dout3, xhat3, scale, count):
     dx : ndarray of dout3's shape and dtype
     dgamma, dbeta : ndarrays of shape (C,), dout3's dtype
     """
+    k = kernels()
     dtype = dout3.dtype
     dx = np.empty_like(dout3)
     columns = dout3.shape[2] == 1
     if columns:
         shape = dout3.shape[:2]
         dout2, xhat2 = dout3.reshape(shape), xhat3.reshape(shape)
-        dbeta, dgamma = _column_sums(dout2, xhat2)
+        dbeta, dgamma = k.column_sums(dout2, xhat2)
     else:
-        dbeta, dgamma = _plane_sums(dout3, xhat3)
+        dbeta, dgamma = k.plane_sums(dout3, xhat3)
     # The factors in x's dtype: the elementwise arithmetic runs in it, as NumPy's does.
     factors = [f.astype(dtype) for f in (scale, scale * dbeta / count,
                                           scale * dgamma / count)]
     if columns:
-        _column_dx(dout2, xhat2, *factors, dx.reshape(shape))
+        k.column_dx(dout2, xhat2, *factors, dx.reshape(shape))
     else:
-        _plane_dx(dout3, xhat3, *factors, dx)
+        k.plane_dx(dout3, xhat3, *factors, dx)
     return dx, dgamma.astype(dtype), dbeta.astype(dtype)
 
 
@@ -296,11 +133,12 @@ def standardize_rows(x2, gamma, beta, eps):
     out, xhat : ndarrays of x2's shape and dtype
     mean, var, inv_std : ndarrays of shape (R,), x2's dtype; inv_std = 1 / sqrt(var + eps)
     """
+    k = kernels()
     dtype = x2.dtype
     xhat = np.empty_like(x2)
     out = np.empty_like(x2)
     mean, var, inv_std = (np.empty(x2.shape[0], dtype) for _ in range(3))
-    _row_forward(x2, gamma, beta, dtype.type(eps), xhat, out, mean, var, inv_std)
+    k.row_forward(x2, gamma, beta, dtype.type(eps), xhat, out, mean, var, inv_std)
     return out, xhat, mean, var, inv_std
 
 
@@ -312,6 +150,7 @@ def rows_gradient(dout2, xhat2, gamma, inv_std):
     dx : ndarray of shape (R, D)
     dgamma, dbeta : ndarrays of shape (D,)
     """
+    k = kernels()
     dx = np.empty_like(dout2)
-    dgamma, dbeta = _row_backward(dout2, xhat2, gamma, inv_std, dx)
+    dgamma, dbeta = k.row_backward(dout2, xhat2, gamma, inv_std, dx)
     return dx, dgamma.astype(dout2.dtype), dbeta.astype(dout2.dtype)

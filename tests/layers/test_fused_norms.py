@@ -11,7 +11,7 @@ from layers import (batchnorm_backward, batchnorm_backward_alt, batchnorm_forwar
                     layernorm_backward, layernorm_forward, spatial_batchnorm_backward,
                     spatial_batchnorm_forward)
 
-if _fused_norms._numba is None:
+if _fused_norms.kernels() is None:
     pytest.skip("numba is not installed (pip install -e \".[fast]\"), or GATELAB_NUMBA=0",
                 allow_module_level=True)
 
@@ -25,7 +25,7 @@ def reference(monkeypatch):
     """A context that runs the layers without the kernels."""
     def without_kernels(run):
         with monkeypatch.context() as patch:
-            patch.setattr(_fused_norms, "_numba", None)
+            patch.setattr(_fused_norms, "_kernels", None)
             return run()
     return without_kernels
 
@@ -141,6 +141,25 @@ def test_small_inputs_and_the_switch_keep_the_reference(monkeypatch):
     assert _fused_norms._load() is None
     monkeypatch.setenv("GATELAB_NUMBA", "1")
     assert _fused_norms._load() is not None
+
+
+def test_import_layers_leaves_numba_to_the_first_large_input():
+    """numba is imported at the first input of MIN_SIZE elements, not by `import layers`
+    nor by small inputs (the checker's examples, most of a course's exercises)."""
+    import subprocess
+    import sys
+
+    script = ("import sys, numpy as np, layers; "
+              "x = np.random.randn(4, 8); layers.batchnorm_forward(x, np.ones(8), "
+              "np.zeros(8), {'mode': 'train'}); layers.layernorm_forward(x, np.ones(8), "
+              "np.zeros(8), {}); print('numba' in sys.modules); "
+              "x = np.random.randn(128, 64); out, c = layers.batchnorm_forward("
+              "x, np.ones(64), np.zeros(64), {'mode': 'train'}); "
+              "print('numba' in sys.modules, c.inner.fused)")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "True", "True"]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
