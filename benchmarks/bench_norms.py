@@ -18,14 +18,20 @@ time is the median of its repeats:
   variance, normalize in place, closed-form backward): the floor for NumPy;
 - ``torch``: ``F.batch_norm`` / ``F.layer_norm`` with autograd.
 
-A last section times `layers.batchnorm.standardize` (the common path, which the layers
+A section times `layers.batchnorm.standardize` (the common path, which the layers
 take) against `_standardize_shifted` (the robust path it falls back to): the ratio is
-what the common path saves.
+what the common path saves. Another (``scratch``) runs the NumPy reference's forward +
+backward many times in a row, as a training loop does, with the backward's temporary in
+a kept scratch array (`layers._scratch`, as the layers run) and with it allocated afresh
+(no buffer kept), in alternating blocks: milliseconds and page faults per call. The
+last, with numba, is the kernels' size crossover.
 """
 
 import argparse
 import functools
 import math
+import statistics
+import time
 
 from _timing import add_threads_option, median_times, pin_threads, thread_report
 
@@ -156,8 +162,52 @@ def main():
                                                          1e-5)], args.repeats)
         print(f"standardize (N, D) over N, {np.dtype(dtype).name}: robust path / common "
               f"path = {robust / common:.2f}")
+    print_scratch(np, torch, layers, (n, d), args.repeats)
     if _fused_norms.kernels() is not None:
         print_crossover(np, torch, layers, args.repeats)
+
+
+def print_scratch(np, torch, layers, size, repeats, calls=20):
+    """ms and page faults per forward + backward of the NumPy reference, `calls` in a row,
+    with the norms' temporaries in kept scratch arrays and allocated afresh."""
+    import resource
+
+    from layers import _fused_norms, _scratch
+
+    def per_call(run):
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        start = time.perf_counter()
+        for _ in range(calls):
+            run()
+        seconds = time.perf_counter() - start
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        return seconds / calls, faults / calls
+
+    print(f"scratch: NumPy reference, {calls} calls in a row, x {size}; "
+          "ms and page faults per call, temporaries kept / allocated afresh")
+    kernels, limit = _fused_norms.kernels(), _scratch.SCRATCH_LIMIT
+    _fused_norms._kernels = None
+    try:
+        for dtype in (np.float32, np.float64):
+            rng = np.random.default_rng(0)
+            for name in ("batchnorm", "layernorm"):
+                _, ours, _, _ = workload(np, torch, layers, name, rng, size, dtype)
+                results = {True: [], False: []}
+                for _ in range(max(3, repeats // 5)):
+                    for kept in (True, False):
+                        _scratch.clear_scratch()
+                        _scratch.SCRATCH_LIMIT = limit if kept else 0
+                        ours()
+                        results[kept].append(per_call(ours))
+                (t_kept, f_kept), (t_fresh, f_fresh) = (
+                    [statistics.median(column) for column in zip(*results[kept])]
+                    for kept in (True, False))
+                print(f"  {name:<10} {np.dtype(dtype).name:<8} kept {t_kept * 1e3:6.3f} ms "
+                      f"{f_kept:6.0f} faults; afresh {t_fresh * 1e3:6.3f} ms {f_fresh:6.0f} "
+                      f"faults; kept / afresh {t_kept / t_fresh:.2f}")
+    finally:
+        _fused_norms._kernels, _scratch.SCRATCH_LIMIT = kernels, limit
+        _scratch.clear_scratch()
 
 
 def print_crossover(np, torch, layers, repeats):
