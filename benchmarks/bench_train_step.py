@@ -20,6 +20,10 @@ computation in PyTorch with autograd (``loss.backward()``), on the same data and
   temporal affine and the masked temporal softmax loss; PyTorch runs ``nn.LSTM`` with
   gatelab's weights.
 
+A last section times the classifiers' steps with the graph's check of unchanged feeds
+on and off (`ComputationalGraph(check_modified=...)`; the models run with it off),
+alternating, as a ratio.
+
 Calls alternate (torch, gatelab, torch, ...) so that both sides see the same machine
 load; each time is the median of its repeats, and the ratio gatelab / torch (below 1:
 gatelab faster) is printed per row, with the geometric mean over the rows last. Before
@@ -27,6 +31,7 @@ timing, the two losses are compared (not for dropout, whose masks differ).
 """
 
 import argparse
+import functools
 import math
 
 from _timing import add_threads_option, median_times, pin_threads, thread_report
@@ -206,6 +211,40 @@ def main():
                   f"{t_ours / t_torch:>15.2f}{shown:>17}")
     geomean = math.exp(sum(map(math.log, ratios)) / len(ratios))
     print(f"geomean gatelab/torch over {len(ratios)} training steps: {geomean:.2f}")
+    print_feed_check(np, [n for n in names if n in ("convnet", "fcnet_bn")], dtypes,
+                     args.repeats)
+
+
+def checked_step(model, X, y, checked):
+    """One `model.loss` with the graph's check of unchanged feeds on or off."""
+    model.net.check_modified = checked
+    return model.loss(X, y)
+
+
+def print_feed_check(np, names, dtypes, repeats):
+    """The models' step without / with the graph's checksums of X and the params."""
+    from training.models import FullyConnectedNet, ThreeLayerConvNet
+
+    if names:
+        print("model.loss with check_modified=False / True (the graph's checksums of what "
+              "forward read):")
+    for name in names:
+        for dtype in dtypes:
+            rng = np.random.default_rng(0)
+            if name == "convnet":
+                X = rng.standard_normal((64, 3, 32, 32)).astype(dtype)
+                model = ThreeLayerConvNet(weight_scale=1e-2, dtype=dtype, weight_seed=0)
+            else:
+                X = rng.standard_normal((256, 3072)).astype(dtype)
+                model = FullyConnectedNet([256, 256], input_dim=3072,
+                                          normalization="batchnorm", weight_scale=1e-2,
+                                          dtype=dtype, weight_seed=0)
+            y = rng.integers(10, size=X.shape[0])
+
+            unchecked, checked = median_times(
+                [functools.partial(checked_step, model, X, y, False),
+                 functools.partial(checked_step, model, X, y, True)], repeats)
+            print(f"  {name:<16}{dtype:<9}{unchecked / checked:.2f}")
 
 
 if __name__ == "__main__":
