@@ -15,7 +15,7 @@ import training
 
 # Modules whose examples need an optional extra: module -> the package they import.
 NEEDS = {"training.data": "sklearn", "checks.torch_check": "torch",
-         "training.torch_export": "torch"}
+         "training.torch_export": "torch", "layers._norm_kernels": "numba"}
 
 
 def modules():
