@@ -30,6 +30,16 @@ def add_threads_option(parser):
                              "else the CPUs this process may use)")
 
 
+def chosen(parser, only, choices, what):
+    """The comma-separated names in `only` (an option's value), each one of `choices`;
+    a usage error of `parser` naming the others, which are `what` ("models", "rules")."""
+    names = only.split(",")
+    unknown = sorted(set(names) - set(choices))
+    if unknown:
+        parser.error(f"unknown {what} {unknown}; choose from {', '.join(choices)}")
+    return names
+
+
 def pin_threads(threads=None):
     """Set the BLAS thread variables and the spin limits; return the BLAS thread count,
     which torch must then be given (``torch.set_num_threads``).

@@ -34,7 +34,7 @@ import argparse
 import functools
 import math
 
-from _timing import add_threads_option, median_times, pin_threads, thread_report
+from _timing import add_threads_option, chosen, median_times, pin_threads, thread_report
 
 MODELS = ("convnet", "fcnet_bn", "fcnet_ln_dropout", "captioning")
 
@@ -186,10 +186,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=15)
     add_threads_option(parser)
     args = parser.parse_args()
-    names = args.only.split(",")
-    unknown = sorted(set(names) - set(MODELS))
-    if unknown:
-        parser.error(f"unknown models {unknown}; choose from {', '.join(MODELS)}")
+    names = chosen(parser, args.only, MODELS, "models")
     threads = pin_threads(args.threads)
     import numpy as np
     import torch

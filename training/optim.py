@@ -31,6 +31,7 @@ Examples
 
 import numpy as np
 
+from layers import _scratch
 from layers.contract import Args
 
 __all__ = ["sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw", "UPDATE_RULES"]
@@ -54,7 +55,7 @@ def sgd(w, dw, config=None):
     config : the dict passed (a new one if None)
     """
     _, w, dw, config = _start("sgd", w, dw, config, learning_rate=1e-2)
-    return w - config["learning_rate"] * dw, config
+    return _minus(w, _times(dw, config["learning_rate"])), config
 
 
 def sgd_momentum(w, dw, config=None):
@@ -81,10 +82,10 @@ def sgd_momentum(w, dw, config=None):
     """
     check, w, dw, config = _start("sgd_momentum", w, dw, config, learning_rate=1e-2,
                                   momentum=0.9)
-    velocity = _state(check, config, "velocity", w)
-    velocity = config["momentum"] * velocity - config["learning_rate"] * dw
+    velocity = _times(_state(check, config, "velocity", w), config["momentum"])
+    velocity -= _times(dw, config["learning_rate"], _scratch_for)
     config["velocity"] = velocity
-    return w + velocity, config
+    return np.add(w, velocity, out=_new(w)), config
 
 
 def nesterov(w, dw, config=None):
@@ -115,9 +116,12 @@ def nesterov(w, dw, config=None):
                                   momentum=0.9)
     momentum = config["momentum"]
     velocity = _state(check, config, "velocity", w)
-    new_velocity = momentum * velocity - config["learning_rate"] * dw
+    new_velocity = _times(velocity, momentum)
+    new_velocity -= _times(dw, config["learning_rate"], _scratch_for)
     config["velocity"] = new_velocity
-    return w - momentum * velocity + (1 + momentum) * new_velocity, config
+    next_w = _minus(w, _times(velocity, momentum))
+    next_w += _times(new_velocity, 1 + momentum, _scratch_for)
+    return next_w, config
 
 
 def rmsprop(w, dw, config=None):
@@ -145,9 +149,14 @@ def rmsprop(w, dw, config=None):
     check, w, dw, config = _start("rmsprop", w, dw, config, learning_rate=1e-2,
                                   decay_rate=0.99, epsilon=1e-8)
     decay = config["decay_rate"]
-    cache = decay * _state(check, config, "cache", w) + (1 - decay) * dw * dw
+    cache = _times(_state(check, config, "cache", w), decay)
+    cache += _squared(dw, 1 - decay)
     config["cache"] = cache
-    return w - config["learning_rate"] * dw / (np.sqrt(cache) + config["epsilon"]), config
+    denominator = np.sqrt(cache, out=_scratch_for(cache))
+    denominator += config["epsilon"]
+    step = _times(dw, config["learning_rate"])
+    step /= denominator
+    return _minus(w, step), config
 
 
 def adam(w, dw, config=None):
@@ -177,7 +186,9 @@ def adam(w, dw, config=None):
     """
     check, w, dw, config = _start("adam", w, dw, config, learning_rate=1e-3, beta1=0.9,
                                   beta2=0.999, epsilon=1e-8)
-    return w - config["learning_rate"] * _adam_direction(check, w, dw, config), config
+    step = _adam_direction(check, w, dw, config)
+    step *= config["learning_rate"]
+    return _minus(w, step), config
 
 
 def adamw(w, dw, config=None):
@@ -208,8 +219,10 @@ def adamw(w, dw, config=None):
     """
     check, w, dw, config = _start("adamw", w, dw, config, learning_rate=1e-3,
                                   weight_decay=1e-2, beta1=0.9, beta2=0.999, epsilon=1e-8)
-    direction = config["weight_decay"] * w + _adam_direction(check, w, dw, config)
-    return w - config["learning_rate"] * direction, config
+    step = _adam_direction(check, w, dw, config)
+    step += _times(w, config["weight_decay"], _scratch_for)
+    step *= config["learning_rate"]
+    return _minus(w, step), config
 
 
 UPDATE_RULES = {rule.__name__: rule for rule in (sgd, sgd_momentum, nesterov, rmsprop,
@@ -220,12 +233,17 @@ def _adam_direction(check, w, dw, config):
     """Advance Adam's moments in `config`; return m_hat / (sqrt(v_hat) + epsilon)."""
     beta1, beta2 = config["beta1"], config["beta2"]
     t = check.integer("config['t']", config.get("t", 0), low=0) + 1
-    m = beta1 * _state(check, config, "m", w) + (1 - beta1) * dw
-    v = beta2 * _state(check, config, "v", w) + (1 - beta2) * dw * dw
+    m = _times(_state(check, config, "m", w), beta1)
+    m += _times(dw, 1 - beta1, _scratch_for)
+    v = _times(_state(check, config, "v", w), beta2)
+    v += _squared(dw, 1 - beta2)
     config.update(m=m, v=v, t=t)
-    m_hat = m / (1 - beta1 ** t)
-    v_hat = v / (1 - beta2 ** t)
-    return m_hat / (np.sqrt(v_hat) + config["epsilon"])
+    direction = np.divide(m, 1 - beta1 ** t, out=_new(m))              # m_hat
+    denominator = np.divide(v, 1 - beta2 ** t, out=_scratch_for(v))    # v_hat
+    np.sqrt(denominator, out=denominator)
+    denominator += config["epsilon"]
+    direction /= denominator
+    return direction
 
 
 # Bounds on each hyperparameter: (low, high, low_open, high_open).
@@ -257,6 +275,41 @@ def _start(func, w, dw, config, **defaults):
         # float64; a Python float adapts to the array's dtype.
         config[name] = float(config[name])
     return check, w, dw, config
+
+
+# The arithmetic of the rules, one operation at a time in the order the formulas in the
+# docstrings are written (so the results are those of the formulas, bit for bit), into
+# new arrays only where the result is returned or kept as state: the other
+# intermediates go to a scratch array kept between calls (`layers._scratch`). A
+# temporary of a weight's size allocated afresh at every step has its pages faulted in
+# again at every step, which costs more than the arithmetic (benchmarks/bench_optim.py).
+# Every result is an array, also for a 0-d w (a ufunc returns 0-d results as scalars,
+# hence the explicit outputs).
+
+def _scratch_for(array):
+    """The rules' scratch array, of `array`'s shape and dtype: one intermediate at a time."""
+    return _scratch.scratch("update_rule", array.shape, array.dtype)
+
+
+def _new(array):
+    """A new array of `array`'s shape and dtype."""
+    return np.empty_like(array)
+
+
+def _times(array, factor, into=_new):
+    """array * factor, into the array `into(array)` gives (a new one by default)."""
+    return np.multiply(array, factor, out=into(array))
+
+
+def _squared(dw, factor):
+    """(factor * dw) * dw, in the scratch array."""
+    product = _times(dw, factor, _scratch_for)
+    return np.multiply(product, dw, out=product)
+
+
+def _minus(w, step):
+    """w - step, written into `step` (a new array the rule made)."""
+    return np.subtract(w, step, out=step)
 
 
 def _state(check, config, name, w):
