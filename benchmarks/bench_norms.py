@@ -22,7 +22,7 @@ A section times `layers.batchnorm.standardize` (the common path, which the layer
 take) against `_standardize_shifted` (the robust path it falls back to): the ratio is
 what the common path saves. Another (``scratch``) runs the NumPy reference's forward +
 backward many times in a row, as a training loop does, with the backward's temporary in
-a kept scratch array (`layers._scratch`, as the layers run) and with it allocated afresh
+a kept scratch array (`layers.scratch`, as the layers run) and with it allocated afresh
 (no buffer kept), in alternating blocks: milliseconds and page faults per call. The
 last, with numba, is the kernels' size crossover.
 """
@@ -172,7 +172,7 @@ def print_scratch(np, torch, layers, size, repeats, calls=20):
     with the norms' temporaries in kept scratch arrays and allocated afresh."""
     import resource
 
-    from layers import _fused_norms, _scratch
+    from layers import _fused_norms, scratch
 
     def per_call(run):
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -185,7 +185,7 @@ def print_scratch(np, torch, layers, size, repeats, calls=20):
 
     print(f"scratch: NumPy reference, {calls} calls in a row, x {size}; "
           "ms and page faults per call, temporaries kept / allocated afresh")
-    kernels, limit = _fused_norms.kernels(), _scratch.SCRATCH_LIMIT
+    kernels, limit = _fused_norms.kernels(), scratch.SCRATCH_LIMIT
     _fused_norms._kernels = None
     try:
         for dtype in (np.float32, np.float64):
@@ -195,8 +195,8 @@ def print_scratch(np, torch, layers, size, repeats, calls=20):
                 results = {True: [], False: []}
                 for _ in range(max(3, repeats // 5)):
                     for kept in (True, False):
-                        _scratch.clear_scratch()
-                        _scratch.SCRATCH_LIMIT = limit if kept else 0
+                        scratch.clear_scratch()
+                        scratch.SCRATCH_LIMIT = limit if kept else 0
                         ours()
                         results[kept].append(per_call(ours))
                 (t_kept, f_kept), (t_fresh, f_fresh) = (
@@ -206,8 +206,8 @@ def print_scratch(np, torch, layers, size, repeats, calls=20):
                       f"{f_kept:6.0f} faults; afresh {t_fresh * 1e3:6.3f} ms {f_fresh:6.0f} "
                       f"faults; kept / afresh {t_kept / t_fresh:.2f}")
     finally:
-        _fused_norms._kernels, _scratch.SCRATCH_LIMIT = kernels, limit
-        _scratch.clear_scratch()
+        _fused_norms._kernels, scratch.SCRATCH_LIMIT = kernels, limit
+        scratch.clear_scratch()
 
 
 def print_crossover(np, torch, layers, repeats):

@@ -54,7 +54,7 @@ names, built on the word2vec pairs.
 # ruff: noqa: F403 - the star imports are the point: each name is listed in its module
 from . import (
     activations, affine, attention, batchnorm, conv, conv_transpose, dropout, embedding,
-    gates, gru, layer_utils, layernorm, losses, lstm, pooling, positional, rnn,
+    gates, gru, layer_utils, layernorm, losses, lstm, pooling, positional, rnn, scratch,
     spatial_norm, temporal, window_classifier, word2vec,
 )
 from . import cs224n  # noqa: F401 - layers.cs224n, a submodule (see above)
@@ -75,6 +75,7 @@ from .lstm import *
 from .pooling import *
 from .positional import *
 from .rnn import *
+from .scratch import *
 from .spatial_norm import *
 from .temporal import *
 from .window_classifier import *
@@ -84,7 +85,7 @@ __all__ = [
     *activations.__all__, *affine.__all__, *attention.__all__, *batchnorm.__all__,
     *conv.__all__, *conv_transpose.__all__, *dropout.__all__, *embedding.__all__,
     *gates.__all__, *gru.__all__, *layer_utils.__all__, *layernorm.__all__, *losses.__all__,
-    *lstm.__all__, *pooling.__all__, *positional.__all__, *rnn.__all__,
+    *lstm.__all__, *pooling.__all__, *positional.__all__, *rnn.__all__, *scratch.__all__,
     *spatial_norm.__all__, *temporal.__all__, *window_classifier.__all__,
     *word2vec.__all__,
 ]

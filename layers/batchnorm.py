@@ -39,7 +39,7 @@ import numpy as np
 
 from . import _fused_norms as fused
 from ._examples import dims, normal
-from ._scratch import scratch
+from .scratch import scratch
 from .contract import Args, backward_of, describe, differentiable, is_float_array
 from .registry import Example, register
 
@@ -293,7 +293,7 @@ def _dx_through_graph(dout, dgamma, dbeta, cache):
     # dvar = dstd * inv_std / 2; var = mean(xmu^2): xmu gets 2 * xmu * dvar / count,
     # which with xmu = xhat * std is xhat * (-gamma * dgamma * inv_std / count).
     # That term goes through a kept scratch array: a temporary of x's size would be
-    # faulted in afresh by many calls (`layers._scratch`).
+    # faulted in afresh by many calls (`layers.scratch`).
     dxmu += np.multiply(xhat, gamma.reshape(dgamma.shape) * dgamma * inv_std / -count,
                         out=scratch("batchnorm_variance_term", xhat.shape, xhat.dtype))
     # xmu = x - mean(x): x reaches xmu directly and through the mean.

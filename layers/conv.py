@@ -26,7 +26,7 @@ product, and memory stays bounded: the backward rebuilds the columns rather than
 them from the forward.
 
 Scratch memory: the fast pair keeps its work buffers between calls, per thread (a few MB
-reused, instead of allocated and page-faulted afresh by every call; `layers._scratch`).
+reused, instead of allocated and page-faulted afresh by every call; `layers.scratch`).
 `clear_scratch()` releases the calling thread's buffers.
 """
 
@@ -35,15 +35,14 @@ import math
 import numpy as np
 
 from ._examples import dims, normal
-from ._scratch import clear_scratch, scratch, scratch_buffers  # noqa: F401 - re-exported
+from .scratch import scratch
 from .contract import Args, backward_of, differentiable, gradient_skipped
 from ._windows import pad_spatial, param_int, sliding_windows
 from .registry import Example, register
 
 __all__ = ["conv_forward_naive", "conv_backward_naive", "conv_forward", "conv_backward",
            "conv_forward_fast", "conv_backward_fast", "conv_forward_strides",
-           "conv_backward_strides", "conv_forward_im2col", "conv_backward_im2col",
-           "clear_scratch"]
+           "conv_backward_strides", "conv_forward_im2col", "conv_backward_im2col"]
 
 # About this many bytes of im2col columns per chunk of the batch: small enough to stay
 # in the cache between the copies that build them and the product that reads them,
@@ -227,7 +226,7 @@ class Im2col:
 
     def buffer(self, name, shape):
         """A contiguous scratch array of `shape`, named so that the chunks of this call,
-        and later calls in this thread, reuse it (`layers._scratch.scratch`)."""
+        and later calls in this thread, reuse it (`layers.scratch.scratch`)."""
         return scratch(name, shape, self.dtype)
 
     def planes(self, name, m):

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _fused_norms as fused
 from ._examples import dims, normal
-from ._scratch import scratch
+from .scratch import scratch
 from .contract import Args, backward_of, differentiable
 from .batchnorm import (moments_hold, norm_eps, scale_shift_example, standardize,
                         standardize_backward, sum_over)
@@ -110,7 +110,7 @@ def layernorm_backward(dout, cache):
     dbeta = sum_over(leading, dout).ravel()
     dgamma = sum_over(leading, dout, xhat).ravel()
     # dxhat in a kept scratch array: only read below, and a temporary of x's size would
-    # be faulted in afresh by many calls (`layers._scratch`).
+    # be faulted in afresh by many calls (`layers.scratch`).
     dxhat = np.multiply(dout, gamma, out=scratch("layernorm_dxhat", xhat.shape, xhat.dtype))
     dx = standardize_backward(dxhat, xhat, inv_std, axis=-1)
     return dx, dgamma, dbeta

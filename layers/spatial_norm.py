@@ -21,7 +21,7 @@ applied to dxhat = dout * gamma. No batch statistics: train and test are the sam
 import numpy as np
 
 from ._examples import dims, normal
-from ._scratch import scratch
+from .scratch import scratch
 from .contract import Args, backward_of, describe, differentiable
 from .batchnorm import (closed_form_backward, norm_eps, normalize_features,
                         scale_shift_example, standardize, standardize_backward, sum_over)

@@ -31,7 +31,7 @@ Examples
 
 import numpy as np
 
-from layers import _scratch
+from layers import scratch
 from layers.contract import Args
 
 __all__ = ["sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw", "UPDATE_RULES"]
@@ -280,7 +280,7 @@ def _start(func, w, dw, config, **defaults):
 # The arithmetic of the rules, one operation at a time in the order the formulas in the
 # docstrings are written (so the results are those of the formulas, bit for bit), into
 # new arrays only where the result is returned or kept as state: the other
-# intermediates go to a scratch array kept between calls (`layers._scratch`). A
+# intermediates go to a scratch array kept between calls (`layers.scratch`). A
 # temporary of a weight's size allocated afresh at every step has its pages faulted in
 # again at every step, which costs more than the arithmetic (benchmarks/bench_optim.py).
 # Every result is an array, also for a 0-d w (a ufunc returns 0-d results as scalars,
@@ -288,7 +288,7 @@ def _start(func, w, dw, config, **defaults):
 
 def _scratch_for(array):
     """The rules' scratch array, of `array`'s shape and dtype: one intermediate at a time."""
-    return _scratch.scratch("update_rule", array.shape, array.dtype)
+    return scratch.scratch("update_rule", array.shape, array.dtype)
 
 
 def _new(array):

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import layers
-from layers import _scratch, conv
+from layers import conv, scratch
 from layers.conv import (conv_backward, conv_backward_naive, conv_forward,
                          conv_forward_naive)
 
@@ -81,11 +81,11 @@ def test_clear_scratch_frees_the_buffers_kept_between_calls(rng):
     x, w = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
     out, cache = conv_forward(x, w, np.zeros(4), {"stride": 1, "pad": 1})
     conv_backward(np.ones_like(out), cache)
-    buffers = conv.scratch_buffers()
+    buffers = scratch.scratch_buffers()
     held = sum(flat.nbytes for flat in buffers.values())
     assert held > 0
     assert layers.clear_scratch() == held
-    assert buffers == {} and conv.scratch_buffers() == {}
+    assert buffers == {} and scratch.scratch_buffers() == {}
     assert layers.clear_scratch() == 0
 
 
@@ -98,12 +98,12 @@ def test_scratch_kept_stays_under_its_total_limit(rng, monkeypatch):
     grads = conv_backward(np.ones_like(out), cache)
     layers.clear_scratch()
     limit = 2000
-    monkeypatch.setattr(_scratch, "SCRATCH_TOTAL_LIMIT", limit)
+    monkeypatch.setattr(scratch, "SCRATCH_TOTAL_LIMIT", limit)
     out_capped, cache = conv_forward(x, w, b, param)
     np.testing.assert_array_equal(out_capped, out)
     for got, expected in zip(conv_backward(np.ones_like(out), cache), grads, strict=True):
         np.testing.assert_array_equal(got, expected)
-    kept = conv.scratch_buffers()
+    kept = scratch.scratch_buffers()
     assert 0 < sum(flat.nbytes for flat in kept.values()) <= limit
     layers.clear_scratch()
 

@@ -1,4 +1,4 @@
-"""Scratch arrays kept between calls (`layers._scratch`): the layers that use them return
+"""Scratch arrays kept between calls (`layers.scratch`): the layers that use them return
 the same results as with fresh temporaries, and a later call never overwrites what an
 earlier one returned."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import layers
-from layers import _scratch
+from layers import scratch
 
 
 def batchnorm_pair(rng, dtype):
@@ -46,9 +46,9 @@ PAIRS = [batchnorm_pair, layernorm_pair, groupnorm_pair, conv_pair]
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("pair", PAIRS)
 def test_kept_buffers_give_the_results_of_fresh_ones(pair, dtype):
-    _scratch.clear_scratch()
+    scratch.clear_scratch()
     fresh_out, fresh_grads = pair(np.random.default_rng(5), dtype)
-    assert _scratch.scratch_buffers(), "the pair kept no scratch buffer"
+    assert scratch.scratch_buffers(), "the pair kept no scratch buffer"
     out, grads = pair(np.random.default_rng(5), dtype)      # through the kept buffers
     np.testing.assert_array_equal(out, fresh_out)
     for got, expected in zip(grads, fresh_grads, strict=True):
@@ -65,34 +65,34 @@ def test_a_later_call_leaves_earlier_results_alone(pair):
 
 
 def test_a_buffer_is_reused_by_name_and_grows_when_needed():
-    _scratch.clear_scratch()
-    small = _scratch.scratch("probe", (3, 4), np.float32)
-    again = _scratch.scratch("probe", (2, 5), np.float32)
+    scratch.clear_scratch()
+    small = scratch.scratch("probe", (3, 4), np.float32)
+    again = scratch.scratch("probe", (2, 5), np.float32)
     assert np.shares_memory(small, again) and again.shape == (2, 5)
-    other_dtype = _scratch.scratch("probe", (3, 4), np.float64)
+    other_dtype = scratch.scratch("probe", (3, 4), np.float64)
     assert not np.shares_memory(small, other_dtype)
-    larger = _scratch.scratch("probe", (5, 5), np.float32)
+    larger = scratch.scratch("probe", (5, 5), np.float32)
     assert larger.shape == (5, 5) and larger.flags.c_contiguous
-    assert _scratch.scratch_buffers()[("probe", np.dtype(np.float32))].size == 25
-    assert _scratch.clear_scratch() == 25 * 4 + 12 * 8
+    assert scratch.scratch_buffers()[("probe", np.dtype(np.float32))].size == 25
+    assert scratch.clear_scratch() == 25 * 4 + 12 * 8
 
 
 def test_a_buffer_over_the_limit_is_not_kept(monkeypatch):
-    _scratch.clear_scratch()
-    monkeypatch.setattr(_scratch, "SCRATCH_LIMIT", 100)
-    first = _scratch.scratch("big", (20,), np.float64)        # 160 bytes
-    second = _scratch.scratch("big", (20,), np.float64)
+    scratch.clear_scratch()
+    monkeypatch.setattr(scratch, "SCRATCH_LIMIT", 100)
+    first = scratch.scratch("big", (20,), np.float64)        # 160 bytes
+    second = scratch.scratch("big", (20,), np.float64)
     assert not np.shares_memory(first, second)
-    assert _scratch.scratch_buffers() == {}
+    assert scratch.scratch_buffers() == {}
 
 
 def test_each_thread_has_its_own_buffers():
-    _scratch.clear_scratch()
-    mine = _scratch.scratch("probe", (4,), np.float64)
+    scratch.clear_scratch()
+    mine = scratch.scratch("probe", (4,), np.float64)
     theirs = []
     thread = threading.Thread(target=lambda: theirs.append(
-        _scratch.scratch("probe", (4,), np.float64)))
+        scratch.scratch("probe", (4,), np.float64)))
     thread.start()
     thread.join()
     assert not np.shares_memory(mine, theirs[0])
-    _scratch.clear_scratch()
+    scratch.clear_scratch()

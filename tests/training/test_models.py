@@ -60,10 +60,20 @@ MODELS = {
 
 @pytest.mark.parametrize("make", MODELS.values(), ids=list(MODELS))
 def test_dense_model_gradients(make, rng):
-    model = make()
-    X, y = small_data(rng)
-    forward, backward, values = loss_as_layer(model, X, y)
-    assert_gradients(forward, backward, *values)
+    # The unseeded model's masks come from NumPy's global generator, in whatever state
+    # earlier tests left it: a draw that drops every hidden unit of an example puts that
+    # example's next pre-activations at exactly b2 = 0, a kink of the ReLU along every
+    # element of b2, which the check then cannot judge. A fixed state keeps the draw the
+    # same in every run (the masks still come from the global generator).
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        model = make()
+        X, y = small_data(rng)
+        forward, backward, values = loss_as_layer(model, X, y)
+        assert_gradients(forward, backward, *values)
+    finally:
+        np.random.set_state(state)
 
 
 def test_convnet_gradients(rng):

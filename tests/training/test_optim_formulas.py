@@ -1,12 +1,12 @@
 """Each update rule gives its docstring's formula, written plainly as NumPy expressions,
 bit for bit, over several steps: the rules compute in place and in a kept scratch array
-(`layers._scratch`), one operation at a time in the formula's order. Also: w, dw and the
+(`layers.scratch`), one operation at a time in the formula's order. Also: w, dw and the
 state arrays passed in are never written into, and results stay arrays of w's dtype."""
 
 import numpy as np
 import pytest
 
-from layers import _scratch
+from layers import scratch
 from training import optim
 
 
@@ -90,12 +90,12 @@ def test_each_rule_is_its_formula_bit_for_bit(name, dtype, shape):
 
 
 def test_the_rules_keep_one_scratch_array_per_dtype():
-    _scratch.clear_scratch()
+    scratch.clear_scratch()
     w, dw = np.ones((30, 20)), np.full((30, 20), 0.5)
     config = {}
     for _ in range(3):
         w, config = optim.adam(w, dw, config)
-    kept = _scratch.scratch_buffers()
+    kept = scratch.scratch_buffers()
     assert list(kept) == [("update_rule", np.dtype(np.float64))]
     assert kept[("update_rule", np.dtype(np.float64))].size == 600
-    _scratch.clear_scratch()
+    scratch.clear_scratch()

@@ -1,7 +1,8 @@
 """Work arrays that outlive a call, one set per thread.
 
-A layer that needs a large temporary (the fast conv's columns, a normalization's
-gradient term) takes it from here instead of allocating it afresh in every call: glibc
+A layer or an update rule that needs a large temporary (the fast conv's columns, a
+normalization's gradient term, Adam's intermediates) takes it from here instead of
+allocating it afresh in every call: glibc
 maps and unmaps arrays of a few MB, or trims them off its heap, and faulting their pages
 in again costs more than the arithmetic that fills them (benchmarks/bench_norms.py,
 benchmarks/bench_conv_choices.py, section scratch). A scratch array is only ever used
@@ -19,21 +20,22 @@ import threading
 
 import numpy as np
 
-__all__ = ["SCRATCH_LIMIT", "SCRATCH_TOTAL_LIMIT", "clear_scratch", "scratch",
-           "scratch_buffers"]
+# The package exports clear_scratch; the rest is for code built on the library (layers,
+# update rules), imported from this module: `layers.scratch.scratch`.
+__all__ = ["clear_scratch"]
 
 # 16 MB: twice the fast conv's columns per chunk (`layers.conv.CHUNK_BYTES`). The total
 # keeps a thread's buffers bounded: the conv alone names seven per dtype.
 SCRATCH_LIMIT = 16 << 20
 SCRATCH_TOTAL_LIMIT = 64 << 20
-_scratch = threading.local()
+_kept = threading.local()
 
 
 def scratch_buffers():
     """This thread's kept buffers, flat arrays by (name, dtype)."""
-    if not hasattr(_scratch, "buffers"):
-        _scratch.buffers = {}
-    return _scratch.buffers
+    if not hasattr(_kept, "buffers"):
+        _kept.buffers = {}
+    return _kept.buffers
 
 
 def scratch(name, shape, dtype):
