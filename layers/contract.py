@@ -138,6 +138,8 @@ def differentiable(*names, numbers_are_constants=False) -> Callable[[_Pair], _Pa
                     break
                 dtype = value.dtype
                 grads.append((name, dtype, value.shape))
+            # `_called_as`, written out: each call on this path counts against the
+            # contract's budget per layer call (tests/layers/test_contract_calls.py).
             token = called_layer.set(func) if called_layer.get() is None else None
             try:
                 *outputs, inner = forward(*args, **kwargs)
@@ -170,14 +172,20 @@ def named_as_called(function: _Pair) -> _Pair:
 
     @functools.wraps(function)
     def named(*args, **kwargs):
-        token = called_layer.set(func) if called_layer.get() is None else None
-        try:
-            return function(*args, **kwargs)
-        finally:
-            if token is not None:
-                called_layer.reset(token)
+        return _called_as(func, function, args, kwargs)
 
     return named
+
+
+def _called_as(name, function, args, kwargs):
+    """function(*args, **kwargs) with `called_layer` set to `name`, unless an outer
+    decorated function already holds it (its name is the one the user called)."""
+    token = called_layer.set(name) if called_layer.get() is None else None
+    try:
+        return function(*args, **kwargs)
+    finally:
+        if token is not None:
+            called_layer.reset(token)
 
 
 def backward_of(*forwards) -> Callable[[_Pair], _Pair]:

@@ -182,7 +182,7 @@ class Im2col:
     adjoint (col2im): it sums a (K, m*T) matrix back onto the input positions the windows
     came from. `rows` and `unrows` convert between an output-shaped chunk (m, F, Ho, Wo)
     and the (F, m*T) matrix of the products. Scratch buffers are reused by every chunk
-    and by later calls in the same thread (`scratch_buffers`, `clear_scratch`).
+    and by later calls in the same thread (`layers.scratch`).
 
     The grid is the output (Wg = Wo), except at stride 1 with `wide`, where it is as wide
     as a padded input row (Wg = Wp): kernel element (u, v) then meets, for all outputs at
